@@ -1,0 +1,67 @@
+# Credit-scoring pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+# Stages call `python`; this puts the project's interpreter first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export OMP_WAIT_POLICY ?= PASSIVE
+export GX_ANALYTICS_ENABLED := false
+export MPLBACKEND := Agg
+
+.PHONY: help setup lock run repro metrics test test-fast lint format mlflow-ui bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed ## create .venv and install the locked dependencies and the package
+
+lock: | $(BIN)/python ## re-resolve requirements.lock from pyproject.toml (after changing a dependency)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+run: setup ## set up and run the whole pipeline on the default data (dvc repro), then show the metrics
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show reports/metrics.json
+
+repro: setup ## rerun the stages whose inputs changed
+	$(BIN)/dvc repro
+
+metrics: setup ## show the headline metrics by split
+	$(BIN)/dvc metrics show reports/metrics.json
+
+test: setup ## set up and run every test, the slow end-to-end ones included
+	$(BIN)/python -m pytest
+
+test-fast: setup ## run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests pipelines benchmarks
+	$(BIN)/ruff format --check src tests pipelines benchmarks
+	$(BIN)/mypy
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests pipelines benchmarks
+	$(BIN)/ruff format src tests pipelines benchmarks
+
+mlflow-ui: setup ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+
+bench: setup ## run the benchmarks (figures go to benchmarks/results/)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean: ## remove pipeline outputs (keeps .venv and the DVC cache)
+	rm -rf data/prepared data/validated data/split data/scores data/truth models/pd_model models/*.json models/*.ubj reports/*

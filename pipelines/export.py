@@ -1,0 +1,43 @@
+"""DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scoring.config import load_params
+from scoring.contract import DatasetSpec
+from scoring.export import export_model
+from scoring.io import read_json, read_parquet
+from scoring.runtime import run_stage
+from scoring.tracking import mlflow_run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--example", required=True, help="applications to take the input example from")
+    parser.add_argument("--run-info", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    run_info = read_json(args.run_info)
+    model_info = {
+        "model_name": params.export.model_name,
+        "model_version": run_info["run_id"][:12],
+        "mlflow_run_id": run_info["run_id"],
+    }
+    out = export_model(Path(args.model_dir), args.out, spec, read_parquet(args.example), model_info)
+
+    import mlflow
+
+    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+        mlflow.log_artifacts(str(out), artifact_path="pd_model")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,38 @@
+"""DVC stage `features`: fit the feature transformer on train; report missing rates."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scoring.config import load_params
+from scoring.contract import DatasetSpec
+from scoring.features import ApplicationFeatures, feature_summary
+from scoring.io import read_parquet, write_json
+from scoring.runtime import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--summary", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    train = read_parquet(args.train)
+    transformer = ApplicationFeatures(
+        exclude_columns=spec.non_feature_columns,
+        categorical_columns=spec.categorical_columns,
+        max_category_levels=params.features.max_category_levels,
+        min_category_count=params.features.min_category_count,
+    ).fit(train)
+    write_json(args.out, transformer.to_dict())
+    write_json(args.summary, feature_summary(transformer, transformer.transform(train)))
+
+
+if __name__ == "__main__":
+    run_stage(main)

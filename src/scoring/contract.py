@@ -1,0 +1,121 @@
+"""The application record: the auto-loan data contract and the roles of a dataset's columns.
+
+The synthetic portfolio and the exported model's input follow :data:`AUTO_LOAN_COLUMNS`.
+A bring-your-own dataset is described by a :class:`DatasetSpec` naming its id, target,
+date and customer columns; every other column is a candidate feature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ColumnKind = Literal["string", "date", "int", "float", "bool", "category"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: ColumnKind
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    levels: tuple[str, ...] | None = None
+    description: str = ""
+
+
+EMPLOYMENT_TYPES = ("salaried", "self_employed", "civil_servant", "retired", "other")
+HOUSING_STATUSES = ("own", "mortgage", "rent", "family")
+MARITAL_STATUSES = ("single", "married", "divorced", "widowed")
+VEHICLE_CONDITIONS = ("new", "used")
+VEHICLE_SEGMENTS = ("economy", "midsize", "suv", "luxury", "electric")
+VEHICLE_USES = ("private", "commercial")
+REPAYMENT_METHODS = ("equal_installment", "equal_principal")
+CHANNELS = ("dealer", "direct", "online")
+TERMS_NEW = (12, 24, 36, 48, 60)
+TERMS_USED = (12, 24, 36)
+
+AUTO_LOAN_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("application_id", "string", description="unique key"),
+    ColumnSpec("customer_id", "string", description="a customer may apply more than once"),
+    ColumnSpec("application_date", "date"),
+    ColumnSpec("age", "int", min=18, max=80),
+    ColumnSpec("employment_type", "category", levels=EMPLOYMENT_TYPES),
+    ColumnSpec("employment_years", "float", min=0),
+    ColumnSpec("monthly_income", "float", min=0, description="gross monthly income, > 0"),
+    ColumnSpec("income_verified", "bool"),
+    ColumnSpec("housing_status", "category", levels=HOUSING_STATUSES),
+    ColumnSpec("residence_years", "float", min=0),
+    ColumnSpec("marital_status", "category", levels=MARITAL_STATUSES),
+    ColumnSpec("dependents", "int", min=0, max=8),
+    ColumnSpec("region", "category"),
+    ColumnSpec("bureau_score", "int", nullable=True, min=300, max=900, description="null = thin file"),
+    ColumnSpec("credit_history_months", "int", min=0),
+    ColumnSpec("open_accounts", "int", min=0),
+    ColumnSpec("delinquencies_24m", "int", min=0),
+    ColumnSpec("max_dpd_24m", "int", min=0),
+    ColumnSpec("inquiries_6m", "int", min=0),
+    ColumnSpec("revolving_utilization", "float", nullable=True, min=0),
+    ColumnSpec("existing_monthly_debt", "float", min=0),
+    ColumnSpec("avg_monthly_spend_6m", "float", nullable=True, min=0),
+    ColumnSpec("vehicle_price", "float", min=0, description="> 0"),
+    ColumnSpec("vehicle_condition", "category", levels=VEHICLE_CONDITIONS),
+    ColumnSpec("vehicle_age_years", "float", min=0),
+    ColumnSpec("vehicle_segment", "category", levels=VEHICLE_SEGMENTS),
+    ColumnSpec("vehicle_use", "category", levels=VEHICLE_USES),
+    ColumnSpec("down_payment", "float", min=0),
+    ColumnSpec("loan_amount", "float", min=0, description="> 0"),
+    ColumnSpec("term_months", "int", min=1, max=120),
+    ColumnSpec("annual_rate", "float", min=0, max=1),
+    ColumnSpec("repayment_method", "category", levels=REPAYMENT_METHODS),
+    ColumnSpec("channel", "category", levels=CHANNELS),
+    ColumnSpec("dealer_id", "category", nullable=True, description="null for direct and online"),
+    ColumnSpec("default_12m", "int", nullable=True, min=0, max=1, description="target; null = not matured"),
+)
+
+AUTO_LOAN_BY_NAME: dict[str, ColumnSpec] = {c.name: c for c in AUTO_LOAN_COLUMNS}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Roles of a dataset's columns, written by `prepare` and read by every later stage."""
+
+    id_column: str
+    target_column: str
+    date_column: str | None = None
+    customer_column: str | None = None
+    categorical_columns: tuple[str, ...] = ()
+    drop_columns: tuple[str, ...] = ()
+    source: str = "synthetic"
+    follows_auto_loan_contract: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def non_feature_columns(self) -> tuple[str, ...]:
+        """Columns that identify, date or label a row, or were declared unusable."""
+        roles = [self.id_column, self.target_column, self.date_column, self.customer_column]
+        return tuple(c for c in roles if c is not None) + tuple(self.drop_columns)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DatasetSpec:
+        raw = json.loads(text)
+        raw["categorical_columns"] = tuple(raw.get("categorical_columns", ()))
+        raw["drop_columns"] = tuple(raw.get("drop_columns", ()))
+        return cls(**raw)
+
+
+SYNTHETIC_SPEC = DatasetSpec(
+    id_column="application_id",
+    target_column="default_12m",
+    date_column="application_date",
+    customer_column="customer_id",
+    source="synthetic",
+    follows_auto_loan_contract=True,
+)
+
+TRUE_PD_COLUMN = "true_pd"
+"""Column of the ground-truth file; only evaluation may read it."""

@@ -1,0 +1,73 @@
+"""Loan arithmetic for the two repayment methods, vectorised over numpy arrays.
+
+equal_installment (annuity): every monthly payment is the same,
+    payment = P * r / (1 - (1 + r) ** -n),  r = annual_rate / 12,  P / n when r = 0.
+equal_principal: the principal share P / n is constant and interest is charged on the
+outstanding balance, so payments fall over time; the first (largest) payment is
+    P / n + P * r,
+which is the one that matters for affordability.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.contract import REPAYMENT_METHODS
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _as_float(x: npt.ArrayLike) -> FloatArray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def annuity_payment(principal: npt.ArrayLike, annual_rate: npt.ArrayLike, term_months: npt.ArrayLike) -> FloatArray:
+    """Constant monthly payment of an equal-installment loan."""
+    p, n = _as_float(principal), _as_float(term_months)
+    r = _as_float(annual_rate) / 12.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(r == 0.0, 1.0 / n, r / -np.expm1(-n * np.log1p(r)))
+    return np.asarray(p * factor, dtype=np.float64)
+
+
+def equal_principal_first_payment(
+    principal: npt.ArrayLike, annual_rate: npt.ArrayLike, term_months: npt.ArrayLike
+) -> FloatArray:
+    """First (largest) monthly payment of an equal-principal loan."""
+    p, n = _as_float(principal), _as_float(term_months)
+    r = _as_float(annual_rate) / 12.0
+    return np.asarray(p / n + p * r, dtype=np.float64)
+
+
+def equal_principal_schedule(principal: float, annual_rate: float, term_months: int) -> FloatArray:
+    """All payments of an equal-principal loan, first to last."""
+    r = annual_rate / 12.0
+    share = principal / term_months
+    outstanding = principal - share * np.arange(term_months)
+    return np.asarray(share + outstanding * r, dtype=np.float64)
+
+
+def monthly_payment(
+    principal: npt.ArrayLike,
+    annual_rate: npt.ArrayLike,
+    term_months: npt.ArrayLike,
+    repayment_method: npt.ArrayLike,
+) -> FloatArray:
+    """The payment that affordability is judged on: the annuity, or the first equal-principal payment.
+
+    Unknown repayment methods raise, naming the values found; missing ones (None/NaN) give NaN.
+    """
+    method = np.asarray(repayment_method, dtype=object)
+    known = np.isin(method, REPAYMENT_METHODS)
+    missing = np.array([m is None or (isinstance(m, float) and np.isnan(m)) for m in method.ravel()]).reshape(
+        method.shape
+    )
+    bad = ~known & ~missing
+    if bad.any():
+        found = sorted({str(m) for m in method[bad]})
+        raise ValueError(f"repayment_method: got {found}, expected one of {list(REPAYMENT_METHODS)}")
+    annuity = annuity_payment(principal, annual_rate, term_months)
+    first = equal_principal_first_payment(principal, annual_rate, term_months)
+    out = np.where(method == "equal_principal", first, annuity)
+    return np.asarray(np.where(missing, np.nan, out), dtype=np.float64)

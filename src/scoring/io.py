@@ -1,0 +1,118 @@
+"""Disk access: atomic writes, table reading with clear errors, and content digests.
+
+Every write goes to a temporary file in the destination folder and is renamed into place,
+so an interrupted stage never leaves a half-written data or model file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class DataReadError(ValueError):
+    """An input file is missing, empty, truncated or not in the expected format."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON with sorted keys, so equal content gives equal bytes."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write a frame to Parquet deterministically (no pandas index, fixed compression)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # pandas metadata embeds the library version; drop it so the bytes depend on data only.
+    table = table.replace_schema_metadata(None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise DataReadError(f"{path}: file not found")
+    try:
+        return pq.read_table(path, columns=columns).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def infer_format(path: Path, declared: str | None) -> str:
+    if declared is not None:
+        return declared
+    suffix = path.suffix.lower()
+    if suffix in {".csv", ".txt"}:
+        return "csv"
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    raise DataReadError(f"{path}: cannot tell the format from suffix '{suffix}'; expected .csv or .parquet")
+
+
+def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
+    """Read an analyst's CSV or Parquet file, refusing empty or unreadable files with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
+    fmt = infer_format(path, fmt)
+    if fmt == "parquet":
+        return read_parquet(path)
+    try:
+        frame = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataReadError(f"{path}: the file is empty (expected a header row and data rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataReadError(f"{path}: not a readable CSV file ({exc})") from None
+    if frame.empty:
+        raise DataReadError(f"{path}: no data rows (expected at least one application)")
+    return frame
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's content (values, column names and order), independent of file format."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()

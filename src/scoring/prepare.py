@@ -1,0 +1,98 @@
+"""Load the source data: the synthetic portfolio, or an analyst's CSV/Parquet file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from scoring.config import DataConfig, FileDataConfig
+from scoring.contract import SYNTHETIC_SPEC, TRUE_PD_COLUMN, DatasetSpec
+from scoring.io import DataReadError, read_table
+
+logger = logging.getLogger(__name__)
+
+ROW_ID_COLUMN = "row_id"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    applications: pd.DataFrame
+    truth: pd.DataFrame
+    spec: DatasetSpec
+
+
+def prepare_source(config: DataConfig, seed: int) -> PreparedData:
+    if config.source == "synthetic":
+        from scoring.synthetic import generate_portfolio
+
+        applications, truth = generate_portfolio(config.synthetic, seed)
+        return PreparedData(applications, truth, SYNTHETIC_SPEC)
+    return prepare_file(config.file)
+
+
+def _empty_truth(id_dtype: object) -> pd.DataFrame:
+    return pd.DataFrame({"application_id": pd.Series(dtype=id_dtype), TRUE_PD_COLUMN: pd.Series(dtype=float)})
+
+
+def prepare_file(config: FileDataConfig) -> PreparedData:
+    """Read the analyst's file and normalise only what every later stage relies on.
+
+    - no id column declared: rows are numbered in file order into ``row_id``;
+    - ``positive_label`` given: the target becomes 1 where it equals that label, else 0;
+    - the date column is parsed to dates, with a clear error for unparseable values.
+    Everything else is left as found; the validation stage judges it.
+    """
+    frame = read_table(config.path, config.format)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    declared = {
+        "target_column": config.target_column,
+        "id_column": config.id_column,
+        "date_column": config.date_column,
+        "customer_column": config.customer_column,
+    }
+    missing = {role: col for role, col in declared.items() if col is not None and col not in frame.columns}
+    if missing:
+        listed = ", ".join(f"{role}='{col}'" for role, col in missing.items())
+        raise DataReadError(
+            f"{config.path}: declared columns not in the file: {listed}; the file has {list(frame.columns)[:30]}"
+        )
+    unknown = [c for c in (*config.categorical_columns, *config.drop_columns) if c not in frame.columns]
+    if unknown:
+        raise DataReadError(f"{config.path}: categorical_columns/drop_columns name columns not in the file: {unknown}")
+
+    id_column = config.id_column
+    if id_column is None:
+        if ROW_ID_COLUMN in frame.columns:
+            raise DataReadError(f"{config.path}: no id_column declared and '{ROW_ID_COLUMN}' already exists")
+        id_column = ROW_ID_COLUMN
+        frame.insert(0, ROW_ID_COLUMN, [f"R{i:08d}" for i in range(1, len(frame) + 1)])
+
+    target = config.target_column
+    if config.positive_label is not None:
+        raw = frame[target]
+        frame[target] = (raw.astype(str) == str(config.positive_label)).astype("Int64").where(raw.notna())
+
+    if config.date_column is not None:
+        parsed = pd.to_datetime(frame[config.date_column], errors="coerce")
+        bad = parsed.isna() & frame[config.date_column].notna()
+        if bad.any():
+            examples = frame.loc[bad, config.date_column].astype(str).head(3).tolist()
+            raise DataReadError(
+                f"{config.path}: column '{config.date_column}': values {examples} are not dates (expected YYYY-MM-DD)"
+            )
+        frame[config.date_column] = parsed
+
+    spec = DatasetSpec(
+        id_column=id_column,
+        target_column=target,
+        date_column=config.date_column,
+        customer_column=config.customer_column,
+        categorical_columns=tuple(config.categorical_columns),
+        drop_columns=tuple(config.drop_columns),
+        source=str(config.path),
+        follows_auto_loan_contract=False,
+    )
+    logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
+    return PreparedData(frame, _empty_truth(frame[id_column].dtype), spec)

@@ -1,0 +1,1 @@
+"""The exported model: an MLflow pyfunc defined from code, loading only JSON and UBJSON files."""

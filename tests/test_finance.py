@@ -1,0 +1,62 @@
+"""Payment formulas against hand-computed cases and their closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scoring.finance import (
+    annuity_payment,
+    equal_principal_first_payment,
+    equal_principal_schedule,
+    monthly_payment,
+)
+
+
+def test_annuity_matches_hand_computed_case() -> None:
+    # 100,000 over 60 months at 6% a year: r = 0.005, payment = P r / (1 - 1.005^-60) = 1,933.28
+    assert annuity_payment(100_000, 0.06, 60) == pytest.approx(1933.2801529, abs=1e-6)
+
+
+def test_annuity_at_zero_rate_is_principal_over_term() -> None:
+    assert annuity_payment(12_000, 0.0, 24) == pytest.approx(500.0)
+
+
+def test_annuity_payments_repay_the_principal_exactly() -> None:
+    principal, rate, term = 150_000.0, 0.085, 48
+    payment = float(annuity_payment(principal, rate, term))
+    balance = principal
+    for _ in range(term):
+        balance = balance * (1 + rate / 12) - payment
+    assert balance == pytest.approx(0.0, abs=1e-6)
+
+
+def test_equal_principal_hand_computed_case() -> None:
+    # 120,000 over 12 months at 12%: principal share 10,000, first interest 1,200, last 100.
+    assert equal_principal_first_payment(120_000, 0.12, 12) == pytest.approx(11_200.0)
+    schedule = equal_principal_schedule(120_000, 0.12, 12)
+    assert schedule[0] == pytest.approx(11_200.0)
+    assert schedule[-1] == pytest.approx(10_100.0)
+    assert schedule.sum() == pytest.approx(120_000 + 1_200 * 13 / 2)  # interest = P r (n + 1) / 2
+    assert np.all(np.diff(schedule) < 0)
+
+
+def test_equal_principal_first_payment_exceeds_annuity_when_rate_positive() -> None:
+    annuity = annuity_payment(80_000, 0.07, 36)
+    first = equal_principal_first_payment(80_000, 0.07, 36)
+    assert first > annuity
+    assert equal_principal_first_payment(80_000, 0.0, 36) == pytest.approx(annuity_payment(80_000, 0.0, 36))
+
+
+def test_monthly_payment_dispatches_by_method_and_keeps_missing() -> None:
+    out = monthly_payment(
+        [1000, 1000, 1000], [0.12, 0.12, 0.12], [12, 12, 12], ["equal_installment", "equal_principal", None]
+    )
+    assert out[0] == pytest.approx(float(annuity_payment(1000, 0.12, 12)))
+    assert out[1] == pytest.approx(1000 / 12 + 10.0)
+    assert np.isnan(out[2])
+
+
+def test_monthly_payment_rejects_unknown_method_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"repayment_method: got \['balloon'\]"):
+        monthly_payment([1000], [0.1], [12], ["balloon"])
