@@ -1,0 +1,167 @@
+"""The real DVC pipeline, end to end, on a small synthetic sample in a temporary copy of the repo.
+
+Nothing is mocked: DVC runs every stage, great-expectations validates, MLflow records into
+a SQLite store inside the copy, and the exported model is loaded back by MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+N_APPLICATIONS = 6000
+
+pytestmark = pytest.mark.slow
+
+
+def _repo_files() -> list[str]:
+    """What a clean clone has: tracked files plus new files not ignored by git."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
+
+
+def _env(copy: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The copy's own code, not the installed checkout's, so its DVC dependencies are what runs.
+    env["PYTHONPATH"] = str(copy / "src")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _run(args: list[str], copy: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def _dvc(copy: Path, *args: str) -> str:
+    return _run([str(Path(sys.executable).parent / "dvc"), *args], copy).stdout
+
+
+def _ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("repo")
+    for name in _repo_files():
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["data"]["synthetic"]["n_applications"] = N_APPLICATIONS
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    _run(["git", "init", "-q"], copy)
+    _run([*git, "add", "-A"], copy)
+    _run([*git, "commit", "-q", "-m", "copy"], copy)
+    output = _dvc(copy, "repro")
+    assert _ran_stages(output) == ["prepare", "validate", "split", "features", "train", "evaluate", "export"]
+    return copy
+
+
+def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
+    metrics = json.loads((pipeline / "reports/metrics.json").read_text())
+    for split in ("test", "oot"):
+        m = metrics[split]
+        assert 0.75 < m["auc"] <= m["true_pd_auc"] + 0.02, m
+        assert m["gini"] == pytest.approx(2 * m["auc"] - 1)
+        assert 0 < m["brier"] < 0.15 and 0 < m["ks"] < 1
+        assert abs(m["mean_pd"] - m["default_rate"]) < 0.04
+    assert metrics["test"]["auc_gap_to_truth"] < 0.06
+    for path in ("models/pd_model/MLmodel", "models/booster.ubj", "reports/figures/roc.png",
+                 "reports/plots/roc_test.csv", "reports/validation/docs/index.html"):
+        assert (pipeline / path).is_file(), path
+
+
+def test_every_row_is_accounted_for(pipeline: Path) -> None:
+    validation = json.loads((pipeline / "reports/validation/summary.json").read_text())
+    split = json.loads((pipeline / "reports/split.json").read_text())
+    assert validation["n_input"] == N_APPLICATIONS == validation["n_passed"]
+    assert sum(p["n"] for p in split["parts"].values()) == N_APPLICATIONS
+    scores = pd.read_parquet(pipeline / "data/scores/predictions.parquet")
+    assert len(scores) == N_APPLICATIONS and scores["application_id"].is_unique
+
+
+def test_metrics_are_visible_to_dvc(pipeline: Path) -> None:
+    shown = json.loads(_dvc(pipeline, "metrics", "show", "--json"))
+    data = next(iter(shown.values()))["data"]
+    headline = data["reports/metrics.json"]["data"]
+    assert {"auc", "true_pd_auc"} <= set(headline["test"]) and "auc" in headline["oot"]
+
+
+def test_mlflow_run_records_params_metrics_commit_digest_and_artifacts(pipeline: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run_id = json.loads((pipeline / "models/run.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.data.params["train.xgboost.learning_rate"] == "0.05"
+    assert run.data.params["data.synthetic.n_applications"] == str(N_APPLICATIONS)
+    assert "test.auc" in run.data.metrics and "oot.true_pd_auc" in run.data.metrics
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", run.data.tags["git_commit"])
+    assert re.fullmatch(r"[0-9a-f]{64}", run.data.tags["train_data_sha256"])
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"model_files", "figures", "pd_model", "metrics"} <= artifacts
+
+
+def test_truth_reaches_evaluation_only() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    readers = [name for name, stage in stages.items() if any("data/truth" in d for d in stage.get("deps", []))]
+    assert readers == ["evaluate"]
+    for name, stage in stages.items():
+        if name != "evaluate" and name != "prepare":
+            assert "truth" not in stage["cmd"], name
+
+
+def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_path: Path) -> None:
+    test = pd.read_parquet(pipeline / "data/split/test.parquet").drop(columns="default_12m")
+    raw_csv = tmp_path / "applications.csv"
+    test.head(500).to_csv(raw_csv, index=False)
+    out = tmp_path / "scores.parquet"
+    _run([str(Path(sys.executable).parent / "scoring"), "score", "--model", "models/pd_model",
+          "--input", str(raw_csv), "--output", str(out)], pipeline)
+    scored = pd.read_parquet(out)
+    expected = pd.read_parquet(pipeline / "data/scores/predictions.parquet").set_index("application_id")
+    assert len(scored) == 500
+    np.testing.assert_array_equal(scored["pd"].to_numpy(), expected.loc[scored["application_id"], "pd"].to_numpy())
+
+
+def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pipeline: Path) -> None:
+    assert _ran_stages(_dvc(pipeline, "repro")) == []
+    params_path = pipeline / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["train"]["xgboost"]["learning_rate"] = 0.1
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert _ran_stages(_dvc(pipeline, "repro")) == ["train", "evaluate", "export"]
+    finally:
+        params_path.write_text(original)
+    _dvc(pipeline, "repro")  # back to the original parameters
+
+
+def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
+    before = (pipeline / "models/booster.ubj").read_bytes()
+    output = _dvc(pipeline, "repro", "--force", "--single-item", "train")
+    assert _ran_stages(output) == ["train"]
+    assert (pipeline / "models/booster.ubj").read_bytes() == before

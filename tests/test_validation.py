@@ -1,0 +1,303 @@
+"""The validation gate (scoring.validation): a great-expectations suite built from the contract."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.config import RangeRule, ValidateConfig
+from scoring.contract import (
+    AUTO_LOAN_COLUMNS,
+    CHANNELS,
+    EMPLOYMENT_TYPES,
+    HOUSING_STATUSES,
+    MARITAL_STATUSES,
+    REPAYMENT_METHODS,
+    SYNTHETIC_SPEC,
+    VEHICLE_CONDITIONS,
+    VEHICLE_SEGMENTS,
+    VEHICLE_USES,
+    DatasetSpec,
+)
+from scoring.validation import (
+    DataValidationError,
+    ExpectationOutcome,
+    ValidationReport,
+    build_suite,
+    raise_for_failures,
+    validate_frame,
+)
+
+N_ROWS = 50
+CONFIG = ValidateConfig()
+
+
+def contract_frame(n: int = N_ROWS, seed: int = 0) -> pd.DataFrame:
+    """``n`` valid rows of the auto-loan contract, ids APP00000, APP00001, ..."""
+    rng = np.random.default_rng(seed)
+
+    def cycle(levels: tuple[str, ...]) -> list[str]:
+        return [levels[i % len(levels)] for i in range(n)]
+
+    def with_nulls(values: np.ndarray, every: int) -> np.ndarray:
+        out = values.astype(float)
+        out[::every] = np.nan
+        return out
+
+    channel = cycle(CHANNELS)
+    vehicle_price = rng.uniform(8_000, 60_000, n).round(2)
+    down_payment = (vehicle_price * rng.uniform(0.0, 0.4, n)).round(2)
+    df = pd.DataFrame(
+        {
+            "application_id": [f"APP{i:05d}" for i in range(n)],
+            "customer_id": [f"CUS{i // 2:05d}" for i in range(n)],
+            "application_date": pd.date_range("2021-01-01", periods=n, freq="D"),
+            "age": rng.integers(18, 81, n),
+            "employment_type": cycle(EMPLOYMENT_TYPES),
+            "employment_years": rng.uniform(0, 30, n).round(1),
+            "monthly_income": rng.uniform(1_500, 12_000, n).round(2),
+            "income_verified": rng.random(n) < 0.7,
+            "housing_status": cycle(HOUSING_STATUSES),
+            "residence_years": rng.uniform(0, 20, n).round(1),
+            "marital_status": cycle(MARITAL_STATUSES),
+            "dependents": rng.integers(0, 9, n),
+            "region": [f"R{i % 31:02d}" for i in range(n)],
+            "bureau_score": with_nulls(rng.integers(300, 901, n), every=7),
+            "credit_history_months": rng.integers(0, 400, n),
+            "open_accounts": rng.integers(0, 15, n),
+            "delinquencies_24m": rng.integers(0, 4, n),
+            "max_dpd_24m": rng.integers(0, 90, n),
+            "inquiries_6m": rng.integers(0, 8, n),
+            "revolving_utilization": with_nulls(rng.uniform(0, 1.2, n), every=9),
+            "existing_monthly_debt": rng.uniform(0, 2_000, n).round(2),
+            "avg_monthly_spend_6m": with_nulls(rng.uniform(200, 5_000, n), every=11),
+            "vehicle_price": vehicle_price,
+            "vehicle_condition": cycle(VEHICLE_CONDITIONS),
+            "vehicle_age_years": rng.uniform(0, 10, n).round(1),
+            "vehicle_segment": cycle(VEHICLE_SEGMENTS),
+            "vehicle_use": cycle(VEHICLE_USES),
+            "down_payment": down_payment,
+            "loan_amount": (vehicle_price - down_payment).round(2),
+            "term_months": [(12, 24, 36, 48, 60)[i % 5] for i in range(n)],
+            "annual_rate": rng.uniform(0.03, 0.2, n).round(4),
+            "repayment_method": cycle(REPAYMENT_METHODS),
+            "channel": channel,
+            "dealer_id": [f"D{i % 7:03d}" if c == "dealer" else None for i, c in enumerate(channel)],
+            "default_12m": with_nulls(rng.integers(0, 2, n), every=5),  # null = not matured
+        }
+    )
+    assert list(df.columns) == [c.name for c in AUTO_LOAN_COLUMNS]
+    return df
+
+
+def failures(report: ValidationReport) -> list[tuple[str, str | None]]:
+    return [(o.expectation, o.column) for o in report.failures()]
+
+
+def failure(report: ValidationReport) -> ExpectationOutcome:
+    (only,) = report.failures()
+    return only
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ValidationReport, Path, list[str]]]:
+    """Validate the clean contract frame once, with Data Docs, from inside an empty working directory."""
+    workdir = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        report = validate_frame(contract_frame(), SYNTHETIC_SPEC, CONFIG, docs_dir=Path("docs"))
+        written = sorted(p.name for p in workdir.iterdir())
+    yield report, workdir, written
+
+
+def test_clean_contract_frame_passes(clean_run: tuple[ValidationReport, Path, list[str]]) -> None:
+    report, _, _ = clean_run
+    assert report.success
+    assert report.n_rows == N_ROWS
+    assert report.failures() == ()
+    columns_checked = {o.column for o in report.outcomes}
+    assert {c.name for c in AUTO_LOAN_COLUMNS} <= columns_checked
+    assert json.loads(json.dumps(report.to_dict()))["n_failures"] == 0
+
+
+def test_data_docs_site_is_built_in_docs_dir_and_nothing_else_is_written(
+    clean_run: tuple[ValidationReport, Path, list[str]],
+) -> None:
+    report, workdir, written = clean_run
+    assert written == ["docs"]  # no gx/, no uncommitted/ in the working directory
+    docs = workdir / "docs"
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    (page,) = (docs / "validations" / "scoring_validate").rglob("*.html")
+    assert page.relative_to(docs).as_posix() in index  # the index links to this run's results
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")).split())
+    n = len(report.outcomes)
+    assert "Expectation Suite: scoring_validate" in text
+    assert f"Evaluated Expectations {n} Successful Expectations {n}" in text
+
+
+def test_suite_is_built_from_contract_spec_and_config() -> None:
+    config = ValidateConfig(ranges={"age": RangeRule(min=21, max=70)}, min_rows=10)
+    suite = build_suite([c.name for c in AUTO_LOAN_COLUMNS], SYNTHETIC_SPEC, config)
+    by_key: dict[tuple[str, str | None], Any] = {
+        (e.expectation_type, getattr(e, "column", None)): e for e in suite.expectations
+    }
+    assert by_key[("expect_table_row_count_to_be_between", None)].min_value == 10
+    income = by_key[("expect_column_values_to_be_between", "monthly_income")]
+    assert (income.min_value, income.strict_min) == (0, True)
+    age = by_key[("expect_column_values_to_be_between", "age")]
+    assert (age.min_value, age.max_value) == (21, 70)  # config overrides the contract
+    assert ("expect_column_values_to_not_be_null", "bureau_score") not in by_key  # nullable
+    assert ("expect_column_values_to_not_be_null", "age") in by_key
+    assert by_key[("expect_column_values_to_be_in_set", "default_12m")].value_set == [0, 1]
+    # one expectation per (type, column): no duplicates from overlapping roles and contract
+    assert len(by_key) == len(suite.expectations)
+
+
+def test_missing_required_column_fails_naming_it() -> None:
+    df = contract_frame().drop(columns=["monthly_income"])
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_to_exist", "monthly_income")]
+    assert failure(report).observed == "column missing"
+
+
+def test_missing_id_column_fails_without_crashing() -> None:
+    df = contract_frame().drop(columns=["application_id"])
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_to_exist", "application_id")]
+
+
+def test_duplicated_ids_fail_and_name_the_ids() -> None:
+    df = contract_frame()
+    df.loc[[3, 4], "application_id"] = "APP00002"
+    df.loc[10, "application_id"] = "APP00011"
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_unique", "application_id")]
+    assert failure(report).unexpected_examples == ["APP00002", "APP00011"]
+
+
+def test_null_id_fails() -> None:
+    df = contract_frame()
+    df.loc[7, "application_id"] = None
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_not_be_null", "application_id")]
+    assert failure(report).observed == f"1 null of {N_ROWS} rows"
+    assert failure(report).unexpected_examples == ["<null id at row 7>"]
+
+
+def test_target_value_2_fails_on_target() -> None:
+    df = contract_frame()
+    df.loc[12, "default_12m"] = 2
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_in_set", "default_12m")]
+    assert failure(report).unexpected_examples == ["APP00012"]
+    assert failure(report).expected == "values in {0, 1}"
+
+
+def test_null_target_passes() -> None:
+    df = contract_frame()
+    df["default_12m"] = np.nan
+    df.loc[:9, "default_12m"] = 0.0
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert report.success, failures(report)
+
+
+def test_age_out_of_range_fails_with_row_id() -> None:
+    df = contract_frame()
+    df.loc[17, "age"] = 150
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_between", "age")]
+    outcome = failure(report)
+    assert outcome.unexpected_examples == ["APP00017"]
+    assert outcome.expected == "values between 18 and 80"
+    assert outcome.observed == f"1 of {N_ROWS} rows unexpected (values: 150)"
+
+
+def test_examples_are_ids_whatever_the_frame_index() -> None:
+    df = contract_frame().set_index(pd.Index(range(100, 100 + N_ROWS), name="row"))
+    df.loc[117, "age"] = 150  # the 18th row, APP00017
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_between", "age")]
+    assert failure(report).unexpected_examples == ["APP00017"]
+
+
+def test_negative_and_zero_monthly_income_fail() -> None:
+    df = contract_frame()
+    df.loc[5, "monthly_income"] = -100.0
+    df.loc[6, "monthly_income"] = 0.0  # strictly positive
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_between", "monthly_income")]
+    assert failure(report).unexpected_examples == ["APP00005", "APP00006"]
+    assert failure(report).expected == "values > 0"
+
+
+def test_config_range_rule_applies() -> None:
+    df = contract_frame()
+    df.loc[:4, "annual_rate"] = 0.5  # inside the contract's [0, 1], outside the configured bound
+    config = ValidateConfig(ranges={"annual_rate": RangeRule(max=0.3), "not_a_column": RangeRule(min=0)})
+    report = validate_frame(df, SYNTHETIC_SPEC, config)
+    assert failures(report) == [("expect_column_values_to_be_between", "annual_rate")]
+    assert failure(report).unexpected_examples == [f"APP{i:05d}" for i in range(5)]
+    assert failure(report).expected == "values <= 0.3"
+
+
+def test_min_rows_fails_on_short_frame() -> None:
+    report = validate_frame(contract_frame(), SYNTHETIC_SPEC, ValidateConfig(min_rows=N_ROWS + 1))
+    assert failures(report) == [("expect_table_row_count_to_be_between", None)]
+    assert failure(report).observed == N_ROWS
+
+
+def test_wrong_dtype_fails_type_check() -> None:
+    df = contract_frame()
+    df["age"] = df["age"].astype(str)
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert failures(report) == [
+        ("expect_column_values_to_be_in_type_list", "age"),
+        ("expect_column_values_to_be_between", "age"),  # GE cannot compare strings with numbers
+    ]
+    type_check, range_check = report.failures()
+    assert (type_check.expected, type_check.observed) == ("a numeric dtype", "dtype str")
+    assert str(range_check.observed).startswith("error: ")
+
+
+def test_bring_your_own_dataset_passes_without_contract() -> None:
+    spec = DatasetSpec(id_column="ID", target_column="y", source="file")
+    df = pd.DataFrame(
+        {
+            "ID": np.arange(20),
+            "y": [0, 1] * 10,
+            "age": np.full(20, 150),  # the contract's range does not apply
+            "income": np.linspace(-5, 5, 20),
+        }
+    )
+    report = validate_frame(df, spec, CONFIG)
+    assert report.success, failures(report)
+    assert {o.column for o in report.outcomes} == {None, "ID", "y"}
+    bad = df.assign(y=[0, 1, 2, 1] * 5)
+    report = validate_frame(bad, spec, CONFIG)
+    assert failures(report) == [("expect_column_values_to_be_in_set", "y")]
+    assert failure(report).unexpected_examples == ["2", "6", "10", "14", "18"]
+
+
+def test_raise_for_failures_message_names_expectation_column_observed_and_ids() -> None:
+    df = contract_frame()
+    df.loc[17, "age"] = 150
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    with pytest.raises(DataValidationError) as excinfo:
+        raise_for_failures(report)
+    message = str(excinfo.value)
+    assert (
+        "expect_column_values_to_be_between on column 'age': expected values between 18 and 80, "
+        f"observed 1 of {N_ROWS} rows unexpected (values: 150); examples: APP00017"
+    ) in message
+    assert excinfo.value.report is report
+
+
+def test_raise_for_failures_is_silent_on_success(clean_run: tuple[ValidationReport, Path, list[str]]) -> None:
+    raise_for_failures(clean_run[0])
