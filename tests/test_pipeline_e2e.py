@@ -48,7 +48,9 @@ def _env(copy: Path) -> dict[str, str]:
 def _run(args: list[str], copy: Path) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(args, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -88,8 +90,13 @@ def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
         assert 0 < m["brier"] < 0.15 and 0 < m["ks"] < 1
         assert abs(m["mean_pd"] - m["default_rate"]) < 0.04
     assert metrics["test"]["auc_gap_to_truth"] < 0.06
-    for path in ("models/pd_model/MLmodel", "models/booster.ubj", "reports/figures/roc.png",
-                 "reports/plots/roc_test.csv", "reports/validation/docs/index.html"):
+    for path in (
+        "models/pd_model/MLmodel",
+        "models/booster.ubj",
+        "reports/figures/roc.png",
+        "reports/plots/roc_test.csv",
+        "reports/validation/docs/index.html",
+    ):
         assert (pipeline / path).is_file(), path
 
 
@@ -126,7 +133,9 @@ def test_mlflow_run_records_params_metrics_commit_digest_and_artifacts(pipeline:
 
 def test_truth_reaches_evaluation_only() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    readers = [name for name, stage in stages.items() if any("data/truth" in d for d in stage.get("deps", []))]
+    readers = [
+        name for name, stage in stages.items() if any("data/truth" in d for d in stage.get("deps", []))
+    ]
     assert readers == ["evaluate"]
     for name, stage in stages.items():
         if name != "evaluate" and name != "prepare":
@@ -138,12 +147,25 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
     raw_csv = tmp_path / "applications.csv"
     test.head(500).to_csv(raw_csv, index=False)
     out = tmp_path / "scores.parquet"
-    _run([str(Path(sys.executable).parent / "scoring"), "score", "--model", "models/pd_model",
-          "--input", str(raw_csv), "--output", str(out)], pipeline)
+    _run(
+        [
+            str(Path(sys.executable).parent / "scoring"),
+            "score",
+            "--model",
+            "models/pd_model",
+            "--input",
+            str(raw_csv),
+            "--output",
+            str(out),
+        ],
+        pipeline,
+    )
     scored = pd.read_parquet(out)
     expected = pd.read_parquet(pipeline / "data/scores/predictions.parquet").set_index("application_id")
     assert len(scored) == 500
-    np.testing.assert_array_equal(scored["pd"].to_numpy(), expected.loc[scored["application_id"], "pd"].to_numpy())
+    np.testing.assert_array_equal(
+        scored["pd"].to_numpy(), expected.loc[scored["application_id"], "pd"].to_numpy()
+    )
 
 
 def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pipeline: Path) -> None:

@@ -75,7 +75,9 @@ def test_customers_never_straddle_parts_and_straddlers_are_counted() -> None:
 
 
 def test_fractions_are_respected_roughly() -> None:
-    parts = split_applications(portfolio(20_000), SPEC, SplitConfig(valid_fraction=0.2, test_fraction=0.1), seed=3).parts
+    parts = split_applications(
+        portfolio(20_000), SPEC, SplitConfig(valid_fraction=0.2, test_fraction=0.1), seed=3
+    ).parts
     dev = sum(len(parts[p]) for p in ("train", "valid", "test"))
     assert len(parts["valid"]) / dev == pytest.approx(0.2, abs=0.03)
     assert len(parts["test"]) / dev == pytest.approx(0.1, abs=0.03)

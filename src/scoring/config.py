@@ -109,7 +109,10 @@ class SplitConfig(StrictModel):
     valid_fraction: float = Field(0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
     oot_fraction_without_date: float = Field(
-        0.0, ge=0.0, lt=0.5, description="without a date column there is no out-of-time split unless this is set"
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="without a date column there is no out-of-time split unless this is set",
     )
 
 
@@ -172,10 +175,25 @@ class Params(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _format_error(err: dict[str, Any], source: str) -> str:
+def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
+    """Keys accepted in the section that holds ``path``'s last element."""
+    model: Any = Params
+    for part in path[:-1]:
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        field = fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _format_error(err: Any, source: str) -> str:
     location = ".".join(str(part) for part in err["loc"]) or "<root>"
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{location}' (check the spelling; allowed keys are listed in scoring.config)"
+        allowed = _allowed_keys(tuple(err["loc"]))
+        hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: unknown key '{location}'{hint}"
     return f"{source}: '{location}': {err['msg']} (got {err.get('input')!r})"
 
 

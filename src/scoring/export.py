@@ -49,10 +49,10 @@ def build_signature(features: ApplicationFeatures, spec: DatasetSpec, example: p
     inconsistently.
     """
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, Schema, TensorSpec
 
     columns = [spec.id_column, *features.input_columns_]
-    inputs = []
+    inputs: list[ColSpec | TensorSpec] = []
     for name in columns:
         contract = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
         series = example[name] if name in example.columns else None
@@ -99,7 +99,9 @@ def export_model(
         write_json(files / "manifest.json", artifact.build_manifest(paths))
         paths[artifact.MANIFEST] = files / "manifest.json"
 
-        features = ApplicationFeatures.from_dict(json.loads((files / FEATURES_FILE).read_text(encoding="utf-8")))
+        features = ApplicationFeatures.from_dict(
+            json.loads((files / FEATURES_FILE).read_text(encoding="utf-8"))
+        )
         columns = [spec.id_column, *features.input_columns_]
         input_example = example[columns].head(3).reset_index(drop=True)
         target = staging / "model"
@@ -126,5 +128,15 @@ def export_model(
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
-    names = ["mlflow", "xgboost-cpu", "pandas", "numpy", "scikit-learn", "scipy", "pyarrow", "pydantic", "pyyaml"]
+    names = [
+        "mlflow",
+        "xgboost-cpu",
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "scipy",
+        "pyarrow",
+        "pydantic",
+        "pyyaml",
+    ]
     return [f"{n}=={version(n)}" for n in names]

@@ -213,7 +213,7 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         counts = counts[counts >= self.min_category_count]
         # Most frequent first, ties by name, so the kept set is deterministic; stored sorted.
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_category_levels]
-        return sorted(level for level, _ in ordered)
+        return sorted(str(level) for level, _ in ordered)
 
     # ------------------------------------------------------------------ transform
 
@@ -239,8 +239,8 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
             out[name] = frame[name].astype(np.float64)
         for column, levels in self.categories_.items():
             # Codes through the fitted levels: unseen levels and nulls get -1, i.e. missing.
-            codes = pd.Index(levels).get_indexer(_as_levels(X[column]))
-            out[column] = pd.Categorical.from_codes(codes, categories=levels)
+            codes = pd.Index(levels).get_indexer(pd.Index(_as_levels(X[column])))
+            out[column] = pd.Categorical.from_codes(codes, categories=pd.Index(levels))
         return out
 
     @staticmethod
@@ -253,7 +253,9 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         bad = converted.isna() & series.notna()
         if bad.any():
             examples = series[bad].astype(str).unique()[:3].tolist()
-            raise FeatureInputError(f"column '{column}': values {examples} are not numbers (expected numeric)")
+            raise FeatureInputError(
+                f"column '{column}': values {examples} are not numbers (expected numeric)"
+            )
         return converted.astype(np.float64)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -291,11 +293,14 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
     def from_dict(cls, spec: dict[str, Any]) -> ApplicationFeatures:
         if spec.get("version") != FEATURE_SPEC_VERSION:
             raise FeatureInputError(
-                f"feature spec version {spec.get('version')!r} is not supported (expected {FEATURE_SPEC_VERSION})"
+                f"feature spec version {spec.get('version')!r} is not supported "
+                f"(expected {FEATURE_SPEC_VERSION})"
             )
         unknown = [n for n in spec["derived_columns"] if n not in DERIVED_BY_NAME]
         if unknown:
-            raise FeatureInputError(f"feature spec names derived features this code does not define: {unknown}")
+            raise FeatureInputError(
+                f"feature spec names derived features this code does not define: {unknown}"
+            )
         self = cls(**spec["params"])
         self.input_columns_ = list(spec["input_columns"])
         self.numeric_columns_ = list(spec["numeric_columns"])

@@ -22,7 +22,9 @@ def _as_float(x: npt.ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
-def annuity_payment(principal: npt.ArrayLike, annual_rate: npt.ArrayLike, term_months: npt.ArrayLike) -> FloatArray:
+def annuity_payment(
+    principal: npt.ArrayLike, annual_rate: npt.ArrayLike, term_months: npt.ArrayLike
+) -> FloatArray:
     """Constant monthly payment of an equal-installment loan."""
     p, n = _as_float(principal), _as_float(term_months)
     r = _as_float(annual_rate) / 12.0

@@ -67,9 +67,10 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
     if not path.is_file():
         raise DataReadError(f"{path}: file not found")
     try:
-        return pq.read_table(path, columns=columns).to_pandas()
+        frame: pd.DataFrame = pq.read_table(path, columns=columns).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
+    return frame
 
 
 def infer_format(path: Path, declared: str | None) -> str:

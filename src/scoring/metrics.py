@@ -36,7 +36,7 @@ def discrimination_metrics(y_true: npt.ArrayLike, pd_: npt.ArrayLike) -> dict[st
     both = 0 < y.sum() < len(y)
     auc = float(roc_auc_score(y, p)) if both else float("nan")
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "default_rate": float(y.mean()) if len(y) else float("nan"),
         "mean_pd": float(p.mean()) if len(y) else float("nan"),
         "auc": auc,

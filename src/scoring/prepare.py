@@ -32,8 +32,9 @@ def prepare_source(config: DataConfig, seed: int) -> PreparedData:
     return prepare_file(config.file)
 
 
-def _empty_truth(id_dtype: object) -> pd.DataFrame:
-    return pd.DataFrame({"application_id": pd.Series(dtype=id_dtype), TRUE_PD_COLUMN: pd.Series(dtype=float)})
+def _empty_truth() -> pd.DataFrame:
+    """A truth file with no rows: a bring-your-own dataset has no known true PD."""
+    return pd.DataFrame({"application_id": pd.Series(dtype=str), TRUE_PD_COLUMN: pd.Series(dtype=float)})
 
 
 def prepare_file(config: FileDataConfig) -> PreparedData:
@@ -56,11 +57,14 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
     if missing:
         listed = ", ".join(f"{role}='{col}'" for role, col in missing.items())
         raise DataReadError(
-            f"{config.path}: declared columns not in the file: {listed}; the file has {list(frame.columns)[:30]}"
+            f"{config.path}: declared columns not in the file: {listed}; "
+            f"the file has {list(frame.columns)[:30]}"
         )
     unknown = [c for c in (*config.categorical_columns, *config.drop_columns) if c not in frame.columns]
     if unknown:
-        raise DataReadError(f"{config.path}: categorical_columns/drop_columns name columns not in the file: {unknown}")
+        raise DataReadError(
+            f"{config.path}: categorical_columns/drop_columns name columns not in the file: {unknown}"
+        )
 
     id_column = config.id_column
     if id_column is None:
@@ -80,7 +84,8 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         if bad.any():
             examples = frame.loc[bad, config.date_column].astype(str).head(3).tolist()
             raise DataReadError(
-                f"{config.path}: column '{config.date_column}': values {examples} are not dates (expected YYYY-MM-DD)"
+                f"{config.path}: column '{config.date_column}': values {examples} are not dates "
+                "(expected YYYY-MM-DD)"
             )
         frame[config.date_column] = parsed
 
@@ -95,4 +100,4 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         follows_auto_loan_contract=False,
     )
     logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
-    return PreparedData(frame, _empty_truth(frame[id_column].dtype), spec)
+    return PreparedData(frame, _empty_truth(), spec)

@@ -25,7 +25,9 @@ class TrainResult:
 def _labels(y: pd.Series, name: str) -> np.ndarray:
     values = pd.to_numeric(y, errors="coerce")
     if values.isna().any() or not values.isin([0, 1]).all():
-        raise ValueError(f"{name}: target must be 0 or 1 on every training row; got {sorted(values.unique())[:5]}")
+        raise ValueError(
+            f"{name}: target must be 0 or 1 on every training row; got {sorted(values.unique())[:5]}"
+        )
     if values.nunique() < 2:
         raise ValueError(f"{name}: target has a single class ({int(values.iloc[0])}); need both 0 and 1")
     return values.to_numpy(dtype=np.float64)
@@ -77,4 +79,6 @@ def train_xgboost(
     sliced = booster[: best + 1]
     logloss = history["valid"]["logloss"][best]
     logger.info("xgboost: best iteration %d of %d, valid logloss %.5f", best, config.n_estimators, logloss)
-    return TrainResult(booster=sliced, best_iteration=best, best_valid_logloss=float(logloss), n_trees=best + 1)
+    return TrainResult(
+        booster=sliced, best_iteration=best, best_valid_logloss=float(logloss), n_trees=best + 1
+    )

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.contract import DatasetSpec
-from scoring.model import PDModel, load_booster
 from scoring.features import ApplicationFeatures
+from scoring.model import PDModel, load_booster
 
 MANIFEST_FORMAT = 1
 
@@ -45,11 +45,15 @@ def build_manifest(files: Mapping[str, str | Path]) -> dict[str, Any]:
 def verify_manifest(manifest: Mapping[str, Any], files: Mapping[str, str]) -> None:
     """Raise unless every listed file exists and hashes to the recorded digest."""
     if manifest.get("format") != MANIFEST_FORMAT:
-        raise ArtifactIntegrityError(f"manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}")
+        raise ArtifactIntegrityError(
+            f"manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}"
+        )
     listed = manifest.get("files", {})
     missing = [k for k in HASHED_ARTIFACTS if k not in listed or k not in files]
     if missing:
-        raise ArtifactIntegrityError(f"model artifact incomplete: no {missing} in the manifest or model directory")
+        raise ArtifactIntegrityError(
+            f"model artifact incomplete: no {missing} in the manifest or model directory"
+        )
     for key in HASHED_ARTIFACTS:
         path = Path(files[key])
         if not path.is_file():

@@ -11,16 +11,18 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from scoring.serving.artifact import LoadedArtifact, load_artifact
 
 
-class PDPyfuncModel(PythonModel):  # type: ignore[misc]
+class PDPyfuncModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self._artifact: LoadedArtifact = load_artifact(context.artifacts)
 
-    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return self._artifact.score(pd.DataFrame(model_input))
 
 
