@@ -47,7 +47,9 @@ def main() -> None:
     for name in PLOTTED_PARTS:
         # Written even when empty (no out-of-time split without a date) so the DVC outputs exist.
         roc = result.roc.get(name, pd.DataFrame(columns=["fpr", "tpr"]))
-        calibration = result.calibration.get(name, pd.DataFrame(columns=["bin", "n", "mean_pd", "observed_rate"]))
+        calibration = result.calibration.get(
+            name, pd.DataFrame(columns=["bin", "n", "mean_pd", "observed_rate"])
+        )
         with atomic_path(plots_dir / f"roc_{name}.csv") as tmp:
             roc.to_csv(tmp, index=False)
         with atomic_path(plots_dir / f"calibration_{name}.csv") as tmp:
