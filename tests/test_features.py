@@ -14,6 +14,7 @@ from scoring.finance import annuity_payment
 
 def applications(n: int = 3) -> pd.DataFrame:
     base = {
+        "vehicle_use": ["private", "private", "commercial"],
         "application_id": ["A1", "A2", "A3"],
         "age": [30, 45, 62],
         "monthly_income": [10_000.0, 0.0, 8_000.0],
@@ -96,7 +97,9 @@ def test_derived_features_only_where_sources_exist() -> None:
 
 def test_json_round_trip_transforms_identically() -> None:
     transformer = fitted()
-    restored = ApplicationFeatures.from_dict(json.loads(json.dumps(transformer.to_dict())))
+    # sort_keys as the project writes JSON: the column order must survive unordered objects
+    restored = ApplicationFeatures.from_dict(json.loads(json.dumps(transformer.to_dict(), sort_keys=True)))
+    assert list(restored.transform(applications()).columns) == list(transformer.get_feature_names_out())
     pd.testing.assert_frame_equal(transformer.transform(applications()), restored.transform(applications()))
 
 

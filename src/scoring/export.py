@@ -103,7 +103,7 @@ def export_model(
             json.loads((files / FEATURES_FILE).read_text(encoding="utf-8"))
         )
         columns = [spec.id_column, *features.input_columns_]
-        input_example = example[columns].head(3).reset_index(drop=True)
+        input_example = _as_signature_types(example[columns].head(3).reset_index(drop=True))
         target = staging / "model"
         mlflow.pyfunc.save_model(
             path=target,
@@ -123,6 +123,21 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported model to %s", output_dir)
     return output_dir
+
+
+def _as_signature_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integer columns (pandas Int64) as float64, the type the signature declares for them.
+
+    MLflow refuses to cast Int64 to double on its own; callers holding such frames convert the
+    same way (CSV and Parquet files read by pandas already give float64).
+    """
+    out = frame.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(
+            out[name].dtype
+        ):
+            out[name] = out[name].astype("float64")
+    return out
 
 
 def _pip_requirements() -> list[str]:

@@ -305,8 +305,12 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         self.input_columns_ = list(spec["input_columns"])
         self.numeric_columns_ = list(spec["numeric_columns"])
         self.derived_columns_ = list(spec["derived_columns"])
-        self.categories_ = {k: list(v) for k, v in spec["categories"].items()}
-        self.feature_names_out_ = np.array(spec["feature_names_out"], dtype=object)
+        # JSON objects carry no order (the project writes them with sorted keys): the column
+        # order the booster was trained on is the one in feature_names_out.
+        names = list(spec["feature_names_out"])
+        levels = spec["categories"]
+        self.categories_ = {name: list(levels[name]) for name in names if name in levels}
+        self.feature_names_out_ = np.array(names, dtype=object)
         self.n_features_in_ = len(self.input_columns_)
         self.feature_names_in_ = np.array(self.input_columns_, dtype=object)
         return self

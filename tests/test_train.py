@@ -1,0 +1,44 @@
+"""Training: early stopping, byte-identical boosters for the same seed, clear label errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.config import XGBoostConfig
+from scoring.train import train_xgboost
+
+
+def data(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    p = 1 / (1 + np.exp(-(-2 + 1.5 * x["a"] - x["b"])))
+    return x, pd.Series((rng.uniform(size=n) < p).astype(int))
+
+
+CONFIG = XGBoostConfig(n_estimators=300, learning_rate=0.3, early_stopping_rounds=10, n_jobs=2)
+
+
+def test_early_stopping_slices_to_best_iteration() -> None:
+    (xt, yt), (xv, yv) = data(3000, 0), data(1000, 1)
+    result = train_xgboost(xt, yt, xv, yv, CONFIG, seed=1)
+    assert result.n_trees == result.best_iteration + 1 < CONFIG.n_estimators
+    assert result.booster.num_boosted_rounds() == result.n_trees
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
+    (xt, yt), (xv, yv) = data(3000, 0), data(1000, 1)
+    a = train_xgboost(xt, yt, xv, yv, CONFIG, seed=1).booster.save_raw("ubj")
+    b = train_xgboost(xt, yt, xv, yv, CONFIG, seed=1).booster.save_raw("ubj")
+    c = train_xgboost(xt, yt, xv, yv, CONFIG, seed=2).booster.save_raw("ubj")
+    assert a == b
+    assert a != c
+
+
+def test_labels_must_be_binary_and_both_classes() -> None:
+    (xt, yt), (xv, yv) = data(200, 0), data(100, 1)
+    with pytest.raises(ValueError, match="train: target must be 0 or 1"):
+        train_xgboost(xt, yt.replace(1, 2), xv, yv, CONFIG, seed=1)
+    with pytest.raises(ValueError, match="valid: target has a single class"):
+        train_xgboost(xt, yt, xv, yv * 0, CONFIG, seed=1)
