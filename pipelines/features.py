@@ -1,4 +1,4 @@
-"""DVC stage `features`: fit the feature transformer on train; report missing rates."""
+"""DVC stage `features`: fit the feature transformer on train; missing rates and suspected leaks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from scoring.config import load_params
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures, feature_summary
 from scoring.io import read_parquet, write_json
+from scoring.leakage import SuspectedLeakError, leakage_report
 from scoring.runtime import run_stage
 
 
@@ -30,9 +31,13 @@ def main() -> None:
         max_category_levels=params.features.max_category_levels,
         min_category_count=params.features.min_category_count,
     ).fit(train)
+    matrix = transformer.transform(train)
+    summary = feature_summary(transformer, matrix)
+    # Before the transformer is written: with stop_on_suspected_leak, a leak stops here.
+    summary["leakage"] = leakage_report(matrix, train[spec.target_column], params.validate_.leakage)
+    write_json(args.summary, summary)
     write_json(args.out, transformer.to_dict())
-    write_json(args.summary, feature_summary(transformer, transformer.transform(train)))
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, user_errors=(SuspectedLeakError,))

@@ -9,7 +9,7 @@ from pathlib import Path
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
-from scoring.io import file_sha256, read_parquet, write_json
+from scoring.io import file_sha256, read_json, read_parquet, write_json
 from scoring.model import save_booster
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, log_metrics, mlflow_run
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--booster", required=True)
     parser.add_argument("--run-info", required=True)
     parser.add_argument("--summary", required=True)
+    parser.add_argument("--validation-summary", required=True, help="logged with the run")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -63,6 +64,8 @@ def main() -> None:
             }
         )
         log_metrics(summary, prefix="train.")
+        log_metrics(read_json(args.validation_summary), prefix="validation.")
+        mlflow.log_artifact(args.validation_summary, artifact_path="validation")
         mlflow.log_artifact(args.booster, artifact_path="model_files")
         mlflow.log_artifact(args.features, artifact_path="model_files")
         write_json(args.run_info, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})

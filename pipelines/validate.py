@@ -1,4 +1,9 @@
-"""DVC stage `validate`: the great-expectations gate; a failure stops the pipeline with the reason."""
+"""DVC stage `validate`: the great-expectations gate.
+
+Critical failures stop the pipeline with the reason; rows failing row-level rules go to the
+quarantine file with one reason code per failed rule; the rest go on. Input rows = passed +
+quarantined, checked and recorded in the summary.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from pathlib import Path
 
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
-from scoring.io import read_parquet, write_json, write_parquet
+from scoring.io import read_parquet, write_json, write_parquet, write_text
+from scoring.leakage import with_leaky_columns_dropped
 from scoring.runtime import run_stage
-from scoring.validation import DataValidationError, raise_for_failures, validate_frame
+from scoring.stability import drift_report
+from scoring.validation import DataValidationError, apply_gate, validate_frame
 
 
 def main() -> None:
@@ -17,21 +24,38 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--applications", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="rows that passed")
+    parser.add_argument("--quarantine", required=True, help="rows held back, with their reasons")
+    parser.add_argument("--out-dataset", required=True, help="dataset spec with leaky columns dropped")
     parser.add_argument("--summary", required=True)
+    parser.add_argument("--report", required=True, help="every expectation's outcome")
+    parser.add_argument("--drift", required=True)
     parser.add_argument("--docs", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
-    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    config = params.validate_
     frame = read_parquet(args.applications)
-    report = validate_frame(frame, spec, params.validate_, docs_dir=Path(args.docs))
-    summary = report.to_dict()
-    summary["n_input"] = len(frame)
-    summary["n_passed"] = len(frame) if report.success else 0
+    prepared_spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    spec = with_leaky_columns_dropped(prepared_spec, list(frame.columns), config.leakage)
+    report = validate_frame(frame, spec, config, docs_dir=Path(args.docs))
+    # Written before the gate decides, so a stopped run still leaves the full outcome to read.
+    write_json(args.report, report.to_dict())
+    gate = apply_gate(frame, report, config)
+    drift = drift_report(gate.passed, spec, config.drift)
+    summary = {
+        **gate.summary,
+        "n_expectations": len(report.outcomes),
+        "dropped_as_leaky": sorted(set(spec.drop_columns) - set(prepared_spec.drop_columns)),
+        "drift_max_psi": drift.get("max_psi"),
+        "drift_n_moderate": drift.get("n_moderate"),
+        "drift_n_significant": drift.get("n_significant"),
+    }
+    write_parquet(args.out, gate.passed)
+    write_parquet(args.quarantine, gate.quarantine)
+    write_text(args.out_dataset, spec.to_json() + "\n")
+    write_json(args.drift, drift)
     write_json(args.summary, summary)
-    raise_for_failures(report)
-    write_parquet(args.out, frame)
 
 
 if __name__ == "__main__":

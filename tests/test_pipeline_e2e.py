@@ -103,7 +103,13 @@ def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
 def test_every_row_is_accounted_for(pipeline: Path) -> None:
     validation = json.loads((pipeline / "reports/validation/summary.json").read_text())
     split = json.loads((pipeline / "reports/split.json").read_text())
-    assert validation["n_input"] == N_APPLICATIONS == validation["n_passed"]
+    assert validation["n_input"] == N_APPLICATIONS
+    assert validation["n_passed"] + validation["n_quarantined"] == N_APPLICATIONS
+    assert validation["n_quarantined"] == 0  # the synthetic portfolio breaks no rule
+    quarantine = pd.read_parquet(pipeline / "data/validated/quarantine.parquet")
+    assert len(quarantine) == 0 and "quarantine_reasons" in quarantine.columns
+    drift = json.loads((pipeline / "reports/validation/drift.json").read_text())
+    assert drift["available"] and drift["max_psi"] > 0  # the portfolio drifts over time
     assert sum(p["n"] for p in split["parts"].values()) == N_APPLICATIONS
     scores = pd.read_parquet(pipeline / "data/scores/predictions.parquet")
     assert len(scores) == N_APPLICATIONS and scores["application_id"].is_unique

@@ -85,7 +85,10 @@ def contract_frame(n: int = N_ROWS, seed: int = 0) -> pd.DataFrame:
             "vehicle_use": cycle(VEHICLE_USES),
             "down_payment": down_payment,
             "loan_amount": (vehicle_price - down_payment).round(2),
-            "term_months": [(12, 24, 36, 48, 60)[i % 5] for i in range(n)],
+            # vehicle_condition alternates new/used: used cars get at most 36 months
+            "term_months": [
+                (12, 24, 36, 48, 60)[i % 5] if i % 2 == 0 else (12, 24, 36)[i % 3] for i in range(n)
+            ],
             "annual_rate": rng.uniform(0.03, 0.2, n).round(4),
             "repayment_method": cycle(REPAYMENT_METHODS),
             "channel": channel,
@@ -145,19 +148,19 @@ def test_data_docs_site_is_built_in_docs_dir_and_nothing_else_is_written(
 def test_suite_is_built_from_contract_spec_and_config() -> None:
     config = ValidateConfig(ranges={"age": RangeRule(min=21, max=70)}, min_rows=10)
     suite = build_suite([c.name for c in AUTO_LOAN_COLUMNS], SYNTHETIC_SPEC, config)
-    by_key: dict[tuple[str, str | None], Any] = {
-        (e.expectation_type, getattr(e, "column", None)): e for e in suite.expectations
-    }
-    assert by_key[("expect_table_row_count_to_be_between", None)].min_value == 10
-    income = by_key[("expect_column_values_to_be_between", "monthly_income")]
+    by_rule: dict[str, Any] = {e.meta["rule"]: e for e in suite.expectations}
+    assert by_rule["too_few_rows"].min_value == 10
+    income = by_rule["monthly_income_out_of_range"]
     assert (income.min_value, income.strict_min) == (0, True)
-    age = by_key[("expect_column_values_to_be_between", "age")]
+    age = by_rule["age_out_of_range"]
     assert (age.min_value, age.max_value) == (21, 70)  # config overrides the contract
-    assert ("expect_column_values_to_not_be_null", "bureau_score") not in by_key  # nullable
-    assert ("expect_column_values_to_not_be_null", "age") in by_key
-    assert by_key[("expect_column_values_to_be_in_set", "default_12m")].value_set == [0, 1]
-    # one expectation per (type, column): no duplicates from overlapping roles and contract
-    assert len(by_key) == len(suite.expectations)
+    assert "bureau_score_missing" not in by_rule  # nullable: no row-level null rule ...
+    assert by_rule["bureau_score_too_many_nulls"].mostly == pytest.approx(0.5)  # ... but a share bound
+    assert by_rule["dealer_id_too_many_nulls"].mostly == pytest.approx(0.1)
+    assert "age_missing" in by_rule
+    assert by_rule["default_12m_target_not_binary"].value_set == [0, 1]
+    # one expectation per rule code: no duplicates from overlapping roles and contract
+    assert len(by_rule) == len(suite.expectations)
 
 
 def test_missing_required_column_fails_naming_it() -> None:
@@ -203,7 +206,7 @@ def test_target_value_2_fails_on_target() -> None:
 def test_null_target_passes() -> None:
     df = contract_frame()
     df["default_12m"] = np.nan
-    df.loc[:9, "default_12m"] = 0.0
+    df.loc[:9, "default_12m"] = [0.0, 1.0] * 5
     report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
     assert report.success, failures(report)
 
@@ -278,25 +281,36 @@ def test_bring_your_own_dataset_passes_without_contract() -> None:
     )
     report = validate_frame(df, spec, CONFIG)
     assert report.success, failures(report)
-    assert {o.column for o in report.outcomes} == {None, "ID", "y"}
-    bad = df.assign(y=[0, 1, 2, 1] * 5)
+    # other columns only get a bound on their null share
+    assert {o.column for o in report.outcomes} == {None, "ID", "y", "age", "income"}
+    assert {o.kind for o in report.outcomes if o.column in {"age", "income"}} == {"too_many_nulls"}
+    bad = df.assign(y=[0, 1, 0, 0, 2] * 4)
     report = validate_frame(bad, spec, CONFIG)
     assert failures(report) == [("expect_column_values_to_be_in_set", "y")]
-    assert failure(report).unexpected_examples == ["2", "6", "10", "14", "18"]
+    assert failure(report).unexpected_examples == ["4", "9", "14", "19"]
 
 
 def test_raise_for_failures_message_names_expectation_column_observed_and_ids() -> None:
     df = contract_frame()
-    df.loc[17, "age"] = 150
+    df.loc[[3, 4], "application_id"] = "APP00002"
     report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
     with pytest.raises(DataValidationError) as excinfo:
         raise_for_failures(report)
     message = str(excinfo.value)
     assert (
-        "expect_column_values_to_be_between on column 'age': expected values between 18 and 80, "
-        f"observed 1 of {N_ROWS} rows unexpected (values: 150); examples: APP00017"
+        "[duplicate_id] expect_column_values_to_be_unique on column 'application_id': "
+        f"expected unique values, observed 3 of {N_ROWS} rows unexpected (values: APP00002); "
+        "examples: APP00002"
     ) in message
     assert excinfo.value.report is report
+
+
+def test_row_level_failures_do_not_raise() -> None:
+    df = contract_frame()
+    df.loc[17, "age"] = 150
+    report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
+    assert report.success and failure(report).severity == "quarantine"
+    raise_for_failures(report)
 
 
 def test_raise_for_failures_is_silent_on_success(clean_run: tuple[ValidationReport, Path, list[str]]) -> None:

@@ -7,6 +7,7 @@ so an interrupted stage never leaves a half-written data or model file behind.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -100,7 +101,30 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         raise DataReadError(f"{path}: not a readable CSV file ({exc})") from None
     if frame.empty:
         raise DataReadError(f"{path}: no data rows (expected at least one application)")
+    _check_not_truncated(path, frame.shape[1])
     return frame
+
+
+def _check_not_truncated(path: Path, n_columns: int, tail_bytes: int = 1 << 16) -> None:
+    """Refuse a CSV cut off mid-row: no final newline and a last line short of fields.
+
+    pandas fills the missing fields of a short last row with nulls, silently; an export that
+    stopped half-way should instead fail loudly.
+    """
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - tail_bytes))
+        tail = fh.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last_line = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last_line]), [])
+    if len(fields) < n_columns:
+        raise DataReadError(
+            f"{path}: the file looks truncated: its last line has {len(fields)} of {n_columns} fields "
+            "and no line end (expected complete rows; was the export interrupted?)"
+        )
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from scoring.config import DataConfig, FileDataConfig
-from scoring.contract import SYNTHETIC_SPEC, TRUE_PD_COLUMN, DatasetSpec
+from scoring.contract import AUTO_LOAN_COLUMNS, SYNTHETIC_SPEC, TRUE_PD_COLUMN, DatasetSpec
 from scoring.io import DataReadError, read_table
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
             )
         frame[config.date_column] = parsed
 
+    contract_columns = {c.name for c in AUTO_LOAN_COLUMNS}
+    follows_contract = config.contract == "auto_loan" or (
+        config.contract == "auto" and contract_columns <= set(frame.columns)
+    )
     spec = DatasetSpec(
         id_column=id_column,
         target_column=target,
@@ -97,7 +101,7 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         categorical_columns=tuple(config.categorical_columns),
         drop_columns=tuple(config.drop_columns),
         source=str(config.path),
-        follows_auto_loan_contract=False,
+        follows_auto_loan_contract=follows_contract,
     )
     logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
     return PreparedData(frame, _empty_truth(), spec)
