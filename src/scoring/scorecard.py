@@ -1,0 +1,866 @@
+"""Scorecard baseline: optimal binning, weight of evidence, logistic regression, points.
+
+:func:`fit_scorecard` bins every candidate feature with optbinning's ``BinningProcess``
+(monotonic trends where the domain says so, ``auto_asc_desc`` elsewhere), keeps the features
+whose information value reaches ``min_iv``, fits a logistic regression on their WoE and
+scales it to points. The result is a :class:`ScorecardModel`: plain data (split points,
+category groups, WoE and points per bin) that scores with numpy and pandas only and
+serialises to JSON (:meth:`ScorecardModel.to_dict` / :meth:`ScorecardModel.from_dict`), so the
+exported model carries it without pickle.
+
+Conventions, the same as optbinning's (checked against optbinning at every fit):
+
+- WoE of a bin is ``ln(share of goods / share of bads)``: positive means safer than average.
+  A bin holding only goods or only bads, and an empty bin, has WoE 0.
+- Numeric bins are right-open: with split points ``s_1 < ... < s_k`` the bins are
+  ``(-inf, s_1), [s_1, s_2), ..., [s_k, inf)``; a value equal to a split point falls in the
+  bin above it (``np.digitize(x, splits, right=False)`` in optbinning).
+- Missing values (NaN, None) get the feature's own ``Missing`` bin, with the WoE observed for
+  missing values in training (0 when training had none).
+- Categorical bins are groups of the levels seen in training. **Unseen-category rule:** a
+  non-missing level that is in no group gets the WoE of the overall training default rate,
+  which is 0 (up to rounding): a neutral WoE, so the feature adds only its share of the
+  intercept and offset, ``(offset - factor * intercept) / n`` points. This is what
+  optbinning's ``predict_proba`` does (``cat_unknown=None`` with ``metric_missing=
+  "empirical"``); the exact value it uses is read from optbinning at fit and stored as the
+  feature's ``Unseen`` bin, so this scorer matches it to the last bit. (optbinning's own
+  ``Scorecard.score`` disagrees with its ``predict_proba`` here: it gives unseen levels the
+  Missing row's points. We follow ``predict_proba``, so score and PD stay consistent.)
+  In the pipeline, :mod:`scoring.features` already turns levels unseen at *its* fit, and rare
+  ones, into NaN, which lands in the Missing bin; the Unseen bin only takes levels the
+  feature transformer knows but the scorecard's training rows never showed.
+
+Points scaling (higher score = lower risk)::
+
+    factor = pdo / ln 2
+    offset = base_score - factor * ln(base_odds)
+    score  = offset + factor * ln(odds good:bad) = offset - factor * logit(PD)
+    points of bin b of feature j = (offset - factor * intercept) / n - factor * coef_j * woe_jb
+
+so the points of a row's bins add up to its score, and ``PD = 1 / (1 + exp((score - offset) /
+factor))`` inverts it exactly.
+
+Solver choices, for speed and determinism: CART pre-binning into at most ``max_n_prebins``
+(20) pre-bins of at least 5% of the rows, then optbinning's constraint-programming solver
+(``cp``: OR-Tools CP-SAT, one worker, fixed seed), one feature at a time (``n_jobs=1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+SCORECARD_SPEC_VERSION = 1
+MISSING_BIN = "Missing"
+UNSEEN_BIN = "Unseen"
+UNSEEN_CATEGORY_RULE = "overall_event_rate_woe"
+MONOTONIC_TRENDS = (
+    "auto",
+    "auto_heuristic",
+    "auto_asc_desc",
+    "ascending",
+    "descending",
+    "convex",
+    "concave",
+    "peak",
+    "valley",
+    "peak_heuristic",
+    "valley_heuristic",
+)
+DEFAULT_NUMERIC_TREND = "auto_asc_desc"
+# The JSON scorer must reproduce optbinning's probabilities to this precision; checked at fit.
+PD_TOLERANCE = 1e-9
+# Stored points must agree with WoE, coefficients and scaling to this precision; checked at load.
+POINTS_TOLERANCE = 1e-6
+_SOLVER_TIME_LIMIT_S = 60
+_UNSEEN_PROBE = "\x00unseen level\x00"
+
+NumericFeatures = npt.NDArray[np.float64]
+
+
+class ScorecardError(ValueError):
+    """Bad settings or data for the scorecard, or a stored scorecard that is inconsistent."""
+
+
+# ---------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class ScorecardSettings:
+    """How the scorecard is binned, selected, fitted and scaled.
+
+    Parameters
+    ----------
+    pdo
+        Points to double the odds (good:bad).
+    base_score
+        Score at which the good:bad odds equal ``base_odds``.
+    base_odds
+        Good:bad odds at ``base_score``.
+    min_iv
+        Features whose information value is below this are dropped.
+    max_n_bins
+        Most bins per feature (the Missing bin not counted).
+    min_bin_size
+        Least share of the rows in any bin.
+    monotonic_trends
+        Feature -> optbinning ``monotonic_trend`` of the default rate as the value rises, e.g.
+        ``{"bureau_score": "descending", "payment_to_income": "ascending"}``. Numeric features
+        not listed get ``"auto_asc_desc"``; names not among the features are ignored (the
+        same settings serve datasets with other columns); categorical features cannot be
+        listed (their bins are ordered by default rate).
+    C
+        Inverse regularisation strength of the logistic regression.
+    max_features
+        Keep at most this many features, the highest IV first (after ``min_iv``).
+    max_n_prebins
+        Most pre-bins (CART) per numeric feature before the optimal merge.
+    """
+
+    pdo: float = 20.0
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    min_iv: float = 0.02
+    max_n_bins: int = 6
+    min_bin_size: float = 0.05
+    monotonic_trends: Mapping[str, str] = field(default_factory=dict)
+    C: float = 1.0
+    max_features: int | None = None
+    max_n_prebins: int = 20
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, Any, bool, str]] = [
+            ("pdo", self.pdo, _finite(self.pdo) and self.pdo > 0, "a positive number"),
+            ("base_score", self.base_score, _finite(self.base_score), "a finite number"),
+            ("base_odds", self.base_odds, _finite(self.base_odds) and self.base_odds > 0, "> 0"),
+            ("min_iv", self.min_iv, _finite(self.min_iv) and self.min_iv >= 0, ">= 0"),
+            ("max_n_bins", self.max_n_bins, _int(self.max_n_bins) and self.max_n_bins >= 2, "an int >= 2"),
+            (
+                "min_bin_size",
+                self.min_bin_size,
+                _finite(self.min_bin_size) and 0 < self.min_bin_size <= 0.5,
+                "in (0, 0.5]",
+            ),
+            ("C", self.C, _finite(self.C) and self.C > 0, "> 0"),
+            (
+                "max_features",
+                self.max_features,
+                self.max_features is None or (_int(self.max_features) and self.max_features >= 1),
+                "None or an int >= 1",
+            ),
+            (
+                "max_n_prebins",
+                self.max_n_prebins,
+                _int(self.max_n_prebins) and self.max_n_prebins >= 2,
+                "an int >= 2",
+            ),
+        ]
+        for name, value, ok, expected in checks:
+            if not ok:
+                raise ScorecardError(f"scorecard setting {name}={value!r}: expected {expected}")
+        for feature, trend in self.monotonic_trends.items():
+            if trend not in MONOTONIC_TRENDS:
+                raise ScorecardError(
+                    f"scorecard setting monotonic_trends[{feature!r}]={trend!r}: expected one of "
+                    f"{list(MONOTONIC_TRENDS)}"
+                )
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2.0)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pdo": float(self.pdo),
+            "base_score": float(self.base_score),
+            "base_odds": float(self.base_odds),
+            "min_iv": float(self.min_iv),
+            "max_n_bins": int(self.max_n_bins),
+            "min_bin_size": float(self.min_bin_size),
+            "monotonic_trends": {str(k): str(v) for k, v in sorted(self.monotonic_trends.items())},
+            "C": float(self.C),
+            "max_features": None if self.max_features is None else int(self.max_features),
+            "max_n_prebins": int(self.max_n_prebins),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScorecardSettings:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise ScorecardError(f"unknown scorecard settings {unknown}; allowed: {sorted(allowed)}")
+        values: dict[str, Any] = {k: dict(v) if k == "monotonic_trends" else v for k, v in d.items()}
+        return cls(**values)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class ScorecardBin:
+    """One bin of one feature: training counts, WoE, IV contribution and points."""
+
+    label: str
+    count: int
+    n_event: int
+    woe: float
+    iv: float
+    points: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "count": self.count,
+            "n_event": self.n_event,
+            "woe": self.woe,
+            "iv": self.iv,
+            "points": self.points,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScorecardBin:
+        return cls(
+            label=str(d["label"]),
+            count=int(d["count"]),
+            n_event=int(d["n_event"]),
+            woe=float(d["woe"]),
+            iv=float(d["iv"]),
+            points=float(d["points"]),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureCard:
+    """The scorecard of one feature.
+
+    ``kind`` is ``"numeric"`` (``splits``: increasing split points, bins right-open, one more
+    bin than splits) or ``"categorical"`` (``groups``: the levels of each bin). ``missing`` is
+    the Missing bin; ``unseen`` (categorical features only) scores non-missing levels that
+    are in no group.
+    """
+
+    name: str
+    kind: str
+    coefficient: float
+    bins: tuple[ScorecardBin, ...]
+    missing: ScorecardBin
+    splits: tuple[float, ...] = ()
+    groups: tuple[tuple[str, ...], ...] = ()
+    unseen: ScorecardBin | None = None
+
+    def bin_index(self, values: pd.Series) -> npt.NDArray[np.intp]:
+        """Index of each value's bin in :meth:`all_bins`: the bins, then Missing, then Unseen."""
+        n_bins = len(self.bins)
+        if self.kind == "numeric":
+            x = _as_float(values, self.name)
+            # side="right" puts a value equal to a split point in the bin above it: right-open
+            # bins, exactly optbinning's np.digitize(x, splits, right=False).
+            index = np.searchsorted(np.asarray(self.splits, dtype=np.float64), x, side="right")
+            return np.asarray(np.where(np.isnan(x), n_bins, index), dtype=np.intp)
+        lookup = {level: i for i, group in enumerate(self.groups) for level in group}
+        levels = _as_levels(values)
+        mapped = levels.map(lookup).to_numpy(dtype=np.float64, na_value=np.nan)
+        index = np.where(levels.isna().to_numpy(), n_bins, np.where(np.isnan(mapped), n_bins + 1, mapped))
+        return np.asarray(index, dtype=np.intp)
+
+    def all_bins(self) -> tuple[ScorecardBin, ...]:
+        """The bins, the Missing bin and (categorical) the Unseen bin, in :meth:`bin_index` order."""
+        return (*self.bins, self.missing, *(() if self.unseen is None else (self.unseen,)))
+
+    def woe(self, values: pd.Series) -> NumericFeatures:
+        table = np.array([b.woe for b in self.all_bins()], dtype=np.float64)
+        return table[self.bin_index(values)]
+
+    def points(self, values: pd.Series) -> NumericFeatures:
+        table = np.array([b.points for b in self.all_bins()], dtype=np.float64)
+        return table[self.bin_index(values)]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "coefficient": self.coefficient,
+            "bins": [b.to_dict() for b in self.bins],
+            "missing": self.missing.to_dict(),
+        }
+        if self.kind == "numeric":
+            out["splits"] = list(self.splits)
+        else:
+            out["groups"] = [list(g) for g in self.groups]
+            out["unseen"] = None if self.unseen is None else self.unseen.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureCard:
+        kind = d.get("kind")
+        name = str(d.get("name"))
+        if kind not in ("numeric", "categorical"):
+            raise ScorecardError(
+                f"scorecard feature {name!r}: kind {kind!r}, expected numeric or categorical"
+            )
+        unseen = d.get("unseen")
+        card = cls(
+            name=name,
+            kind=str(kind),
+            coefficient=float(d["coefficient"]),
+            bins=tuple(ScorecardBin.from_dict(b) for b in d["bins"]),
+            missing=ScorecardBin.from_dict(d["missing"]),
+            splits=tuple(float(s) for s in d.get("splits", ())),
+            groups=tuple(tuple(str(level) for level in g) for g in d.get("groups", ())),
+            unseen=None if unseen is None else ScorecardBin.from_dict(unseen),
+        )
+        card._check_shape()
+        return card
+
+    def _check_shape(self) -> None:
+        where = f"scorecard feature {self.name!r}"
+        if self.kind == "numeric":
+            splits = np.asarray(self.splits, dtype=np.float64)
+            if not np.all(np.isfinite(splits)) or np.any(np.diff(splits) <= 0):
+                raise ScorecardError(f"{where}: split points must be finite and increasing")
+            if len(self.bins) != len(self.splits) + 1:
+                raise ScorecardError(
+                    f"{where}: {len(self.splits)} split points need {len(self.splits) + 1} bins, "
+                    f"got {len(self.bins)}"
+                )
+            if self.unseen is not None or self.groups:
+                raise ScorecardError(f"{where}: a numeric feature has no category groups or Unseen bin")
+        else:
+            if len(self.bins) != len(self.groups):
+                raise ScorecardError(
+                    f"{where}: {len(self.groups)} category groups need as many bins, got {len(self.bins)}"
+                )
+            levels = [level for g in self.groups for level in g]
+            if len(levels) != len(set(levels)):
+                raise ScorecardError(f"{where}: a level appears in two groups")
+            if self.unseen is None or self.splits:
+                raise ScorecardError(
+                    f"{where}: a categorical feature needs an Unseen bin and no split points"
+                )
+
+
+class ScorecardModel:
+    """JSON-serialisable fitted scorecard.
+
+    Per selected feature: its bins (numeric split points or category groups), the WoE and
+    points of each bin including the Missing bin (and, for categoricals, the Unseen bin), and
+    the logistic coefficient; plus the intercept and the points scaling, so that
+    points -> log-odds -> PD is exact. Scoring needs numpy and pandas only.
+
+    Attributes
+    ----------
+    selected_features
+        The features in the scorecard, in model order.
+    information_value
+        IV of every candidate feature, selected or not (for the selection report).
+    """
+
+    def __init__(
+        self,
+        settings: ScorecardSettings,
+        intercept: float,
+        features: tuple[FeatureCard, ...],
+        information_value: Mapping[str, float],
+    ) -> None:
+        if not features:
+            raise ScorecardError("a scorecard needs at least one feature")
+        self.settings = settings
+        self.intercept = float(intercept)
+        self.features = tuple(features)
+        self.information_value = {str(k): float(v) for k, v in information_value.items()}
+        self.selected_features = [f.name for f in self.features]
+
+    # ------------------------------------------------------------------ scaling
+
+    @property
+    def factor(self) -> float:
+        return self.settings.factor
+
+    @property
+    def offset(self) -> float:
+        return self.settings.offset
+
+    def _neutral_points(self) -> float:
+        """Points of a bin with WoE 0: the intercept and offset shared equally by the features."""
+        return (self.offset - self.factor * self.intercept) / len(self.features)
+
+    def score_to_pd(self, score: npt.ArrayLike) -> NumericFeatures:
+        """Invert the scaling: PD = 1 / (1 + exp((score - offset) / factor))."""
+        return _sigmoid((self.offset - np.asarray(score, dtype=np.float64)) / self.factor)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        if not isinstance(X, pd.DataFrame):
+            raise ScorecardError(f"expected a pandas DataFrame of features, got {type(X).__name__}")
+        missing = [f for f in self.selected_features if f not in X.columns]
+        if missing:
+            raise ScorecardError(f"missing feature columns {missing}; the scorecard uses them")
+
+    def points(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points of each selected feature for each row (columns = selected features)."""
+        self._check_columns(X)
+        return pd.DataFrame(
+            {f.name: f.points(X[f.name]) for f in self.features}, index=X.index, dtype=np.float64
+        )
+
+    def score(self, X: pd.DataFrame) -> NumericFeatures:
+        """Total points per row; higher means lower risk."""
+        return np.asarray(self.points(X).to_numpy().sum(axis=1), dtype=np.float64)
+
+    def log_odds(self, X: pd.DataFrame) -> NumericFeatures:
+        """Log-odds of default: intercept + sum of coefficient x WoE (the logistic regression)."""
+        self._check_columns(X)
+        total = np.full(len(X), self.intercept, dtype=np.float64)
+        for f in self.features:
+            total += f.coefficient * f.woe(X[f.name])
+        return total
+
+    def predict_pd(self, X: pd.DataFrame) -> NumericFeatures:
+        """Probability of default (class 1) per row."""
+        return _sigmoid(self.log_odds(X))
+
+    # ------------------------------------------------------------------ reporting
+
+    def table(self) -> pd.DataFrame:
+        """The scorecard table: per selected feature, its bins, then Missing, then (categorical) Unseen.
+
+        ``count`` and ``event_rate`` are training figures (``event_rate`` NaN for an empty bin);
+        ``iv`` is the bin's share of the feature's information value.
+        """
+        rows: list[dict[str, Any]] = []
+        for f in self.features:
+            for b in f.all_bins():
+                rows.append(
+                    {
+                        "variable": f.name,
+                        "bin": b.label,
+                        "count": b.count,
+                        "event_rate": b.n_event / b.count if b.count else np.nan,
+                        "woe": b.woe,
+                        "iv": b.iv,
+                        "points": b.points,
+                    }
+                )
+        table = pd.DataFrame(rows, columns=["variable", "bin", "count", "event_rate", "woe", "iv", "points"])
+        return table.astype({"count": np.int64, "event_rate": np.float64, "woe": np.float64})
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only; :meth:`from_dict` rebuilds an identical scorer."""
+        return {
+            "version": SCORECARD_SPEC_VERSION,
+            "settings": self.settings.to_dict(),
+            "scaling": {"factor": self.factor, "offset": self.offset},
+            "intercept": self.intercept,
+            "unseen_category_rule": UNSEEN_CATEGORY_RULE,
+            "selected_features": list(self.selected_features),
+            "features": [f.to_dict() for f in self.features],
+            "information_value": dict(self.information_value),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScorecardModel:
+        if d.get("version") != SCORECARD_SPEC_VERSION:
+            raise ScorecardError(
+                f"scorecard spec version {d.get('version')!r} is not supported "
+                f"(expected {SCORECARD_SPEC_VERSION})"
+            )
+        if d.get("unseen_category_rule") != UNSEEN_CATEGORY_RULE:
+            raise ScorecardError(
+                f"scorecard unseen_category_rule {d.get('unseen_category_rule')!r}: "
+                f"expected {UNSEEN_CATEGORY_RULE!r}"
+            )
+        model = cls(
+            settings=ScorecardSettings.from_dict(d["settings"]),
+            intercept=float(d["intercept"]),
+            features=tuple(FeatureCard.from_dict(f) for f in d["features"]),
+            information_value=d["information_value"],
+        )
+        if list(d["selected_features"]) != model.selected_features:
+            raise ScorecardError(
+                f"scorecard selected_features {d['selected_features']} do not match its features "
+                f"{model.selected_features}"
+            )
+        model._check_points()
+        return model
+
+    def _check_points(self) -> None:
+        """Stored points must follow from WoE, coefficient, intercept and scaling."""
+        neutral = self._neutral_points()
+        for f in self.features:
+            for b in f.all_bins():
+                expected = neutral - self.factor * f.coefficient * b.woe
+                if not abs(b.points - expected) <= POINTS_TOLERANCE * max(1.0, abs(expected)):
+                    raise ScorecardError(
+                        f"scorecard feature {f.name!r} bin {b.label!r}: points {b.points} do not match "
+                        f"WoE {b.woe}, coefficient {f.coefficient} and the scaling (expected {expected})"
+                    )
+
+    # ------------------------------------------------------------------ from optbinning
+
+    @classmethod
+    def from_optbinning(cls, scorecard: Any, settings: ScorecardSettings) -> ScorecardModel:
+        """Read a fitted optbinning ``Scorecard`` (built by :func:`fit_optbinning_scorecard`).
+
+        WoE values are read through optbinning's own transform (one probe value per bin), so
+        they are bit-identical to what its ``predict_proba`` uses.
+        """
+        process = scorecard.binning_process_
+        estimator = scorecard.estimator_
+        selected = [str(name) for name in process.get_support(names=True)]
+        coefficients = np.asarray(estimator.coef_, dtype=np.float64).ravel()
+        intercept = float(np.asarray(estimator.intercept_, dtype=np.float64).ravel()[0])
+        if len(coefficients) != len(selected):
+            raise ScorecardError(
+                f"optbinning scorecard has {len(coefficients)} coefficients for {len(selected)} features"
+            )
+        information_value = _information_values(process)
+        factor = settings.factor
+        neutral = (settings.offset - factor * intercept) / len(selected)
+        with _quiet_optbinning():
+            cards = [
+                _feature_card(name, process.get_binned_variable(name), float(coefficient), neutral, factor)
+                for name, coefficient in zip(selected, coefficients, strict=True)
+            ]
+        return cls(settings, intercept, tuple(cards), information_value)
+
+
+def _information_values(process: Any) -> dict[str, float]:
+    return {
+        str(name): float(process.get_binned_variable(name).binning_table.iv)
+        for name in process.variable_names
+    }
+
+
+@contextlib.contextmanager
+def _quiet_optbinning() -> Iterator[None]:
+    """optbinning's table code trips pandas deprecation warnings; they are not ours to fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"optbinning\.")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"optbinning\.")
+        warnings.filterwarnings("ignore", message="No variables were selected", category=UserWarning)
+        yield
+
+
+def _feature_card(name: str, optb: Any, coefficient: float, neutral: float, factor: float) -> FeatureCard:
+    built = optb.binning_table.build(add_totals=False)
+    counts = built["Count"].to_numpy(dtype=np.int64)
+    events = built["Event"].to_numpy(dtype=np.int64)
+    ivs = built["IV"].to_numpy(dtype=np.float64)
+    labels = [str(label) for label in built["Bin"]]
+    # Rows: the bins, then "Special" (no special codes are declared, so it is always empty), then "Missing".
+    if labels[-2:] != ["Special", MISSING_BIN] or counts[-2] != 0:
+        raise ScorecardError(
+            f"feature {name!r}: unexpected optbinning table layout {labels[-2:]} (special count {counts[-2]})"
+        )
+    n_bins = len(labels) - 2
+
+    if optb.dtype == "numerical":
+        splits = tuple(float(s) for s in np.asarray(optb.splits, dtype=np.float64))
+        probes: npt.NDArray[Any] = np.array([-np.inf, *splits, np.nan], dtype=np.float64)
+        groups: tuple[tuple[str, ...], ...] = ()
+        bin_labels = _interval_labels(splits)
+        kind = "numeric"
+    else:
+        groups = tuple(tuple(str(level) for level in group) for group in optb.splits)
+        if any(not g for g in groups):
+            raise ScorecardError(f"feature {name!r}: optbinning returned an empty category group")
+        # One level per group, missing, and a level no group holds (optbinning's cat_unknown).
+        probes = np.array([g[0] for g in groups] + [np.nan, _UNSEEN_PROBE], dtype=object)
+        splits = ()
+        bin_labels = [", ".join(g) for g in groups]
+        kind = "categorical"
+    if len(bin_labels) != n_bins:
+        raise ScorecardError(f"feature {name!r}: {len(bin_labels)} bins read, optbinning table has {n_bins}")
+
+    woe = np.asarray(optb.transform(probes, metric="woe", metric_missing="empirical"), dtype=np.float64)
+
+    def make_bin(label: str, row: int, value: float) -> ScorecardBin:
+        return ScorecardBin(
+            label=label,
+            count=int(counts[row]),
+            n_event=int(events[row]),
+            woe=float(value),
+            iv=float(ivs[row]),
+            points=float(neutral - factor * coefficient * value),
+        )
+
+    bins = tuple(make_bin(bin_labels[i], i, woe[i]) for i in range(n_bins))
+    missing = make_bin(MISSING_BIN, -1, woe[n_bins])
+    unseen = None
+    if kind == "categorical":
+        unseen_woe = float(woe[n_bins + 1])
+        unseen = ScorecardBin(
+            UNSEEN_BIN, 0, 0, unseen_woe, 0.0, float(neutral - factor * coefficient * unseen_woe)
+        )
+    return FeatureCard(name, kind, coefficient, bins, missing, splits, groups, unseen)
+
+
+def _interval_labels(splits: tuple[float, ...]) -> list[str]:
+    for fmt in (".6g", ".10g", "r"):
+        text = [format(s, fmt) if fmt != "r" else repr(s) for s in splits]
+        if len(set(text)) == len(text):
+            break
+    edges = ["-inf", *text, "inf"]
+    return [f"{'(' if i == 0 else '['}{edges[i]}, {edges[i + 1]})" for i in range(len(edges) - 1)]
+
+
+# ---------------------------------------------------------------------------------- fitting
+
+
+def _as_float(values: pd.Series, name: str) -> NumericFeatures:
+    if isinstance(values.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+    ):
+        raise ScorecardError(
+            f"feature {name!r}: dtype {values.dtype}, expected numeric (it was numeric at fit)"
+        )
+    return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def _as_levels(values: pd.Series) -> pd.Series:
+    """Category levels as str objects, missing as NaN (optbinning's categorical input)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = np.array([str(c) for c in values.cat.categories] + [np.nan], dtype=object)
+        codes = values.cat.codes.to_numpy()  # -1 for missing indexes the trailing NaN
+        return pd.Series(levels[codes], index=values.index, dtype=object)
+    as_object = values.astype(object)
+    missing = as_object.isna().to_numpy()
+    text = np.array([np.nan if m else str(v) for v, m in zip(as_object, missing, strict=True)], dtype=object)
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def _is_categorical(values: pd.Series) -> bool:
+    return bool(
+        isinstance(values.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(values.dtype)
+        or pd.api.types.is_string_dtype(values.dtype)
+    )
+
+
+def _binning_frame(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame optbinning fits on: float64 numeric columns, object str/NaN categoricals."""
+    columns: dict[str, Any] = {}
+    categorical: list[str] = []
+    for name in X.columns:
+        values = X[name]
+        if not isinstance(name, str):
+            raise ScorecardError(f"feature names must be strings, got {name!r}")
+        if _is_categorical(values):
+            columns[name] = _as_levels(values).to_numpy(dtype=object)
+            categorical.append(name)
+        elif pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            columns[name] = _as_float(values, name)
+        else:
+            raise ScorecardError(f"feature {name!r}: dtype {values.dtype} is neither numeric nor categorical")
+    return pd.DataFrame(columns, index=X.index), categorical
+
+
+def _labels(y: pd.Series | npt.ArrayLike, n_rows: int) -> npt.NDArray[np.int64]:
+    values = pd.to_numeric(pd.Series(np.asarray(y)), errors="coerce")
+    if len(values) != n_rows:
+        raise ScorecardError(f"target has {len(values)} values for {n_rows} feature rows")
+    if values.isna().any() or not values.isin([0, 1]).all():
+        raise ScorecardError(
+            f"target must be 0 or 1 on every training row; got {sorted(values.dropna().unique())[:5]}"
+        )
+    if values.nunique() < 2:
+        raise ScorecardError("target has a single class; need both 0 (good) and 1 (default)")
+    return values.to_numpy(dtype=np.int64)
+
+
+def _trend_params(
+    frame: pd.DataFrame, categorical: list[str], settings: ScorecardSettings
+) -> dict[str, dict[str, Any]]:
+    declared = dict(settings.monotonic_trends)
+    wrong = sorted(set(declared) & set(categorical))
+    if wrong:
+        raise ScorecardError(
+            f"monotonic_trends names categorical features {wrong}; a trend applies to numeric features only"
+        )
+    absent = sorted(set(declared) - set(frame.columns))
+    if absent:
+        logger.info("scorecard: monotonic trends for %s ignored (not among the features)", absent)
+    params: dict[str, dict[str, Any]] = {}
+    for name in frame.columns:
+        fit: dict[str, Any] = {"solver": "cp", "time_limit": _SOLVER_TIME_LIMIT_S}
+        if name not in categorical:
+            fit["monotonic_trend"] = declared.get(name, DEFAULT_NUMERIC_TREND)
+        params[name] = fit
+    return params
+
+
+def fit_optbinning_scorecard(
+    X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings, seed: int
+) -> Any:
+    """Fit optbinning's ``Scorecard`` (BinningProcess + LogisticRegression) on the feature matrix.
+
+    Returns the fitted ``optbinning.Scorecard``, fitted with ``metric_missing="empirical"``
+    (missing values score with their own bin's WoE). Score it on :func:`optbinning_frame` of
+    the input. Most callers want :func:`fit_scorecard`.
+    """
+    # Imported here: scoring with ScorecardModel needs numpy and pandas only, and optbinning
+    # takes seconds to import.
+    from optbinning import BinningProcess, Scorecard
+    from sklearn.linear_model import LogisticRegression
+
+    if not isinstance(X, pd.DataFrame):
+        raise ScorecardError(f"expected a pandas DataFrame of features, got {type(X).__name__}")
+    if X.shape[1] == 0 or len(X) == 0:
+        raise ScorecardError(f"feature matrix is empty ({X.shape[0]} rows, {X.shape[1]} columns)")
+    if isinstance(y, pd.Series) and not y.index.equals(X.index):
+        raise ScorecardError("target and feature rows carry different indexes; align them before fitting")
+    labels = _labels(y, len(X))
+    frame, categorical = _binning_frame(X)
+    empty = [c for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        logger.warning("scorecard: features %s are missing on every row and are left out", empty)
+        frame = frame.drop(columns=empty)
+        categorical = [c for c in categorical if c not in empty]
+    if frame.shape[1] == 0:
+        raise ScorecardError("every feature is missing on every row")
+
+    criteria: dict[str, Any] = {"min": settings.min_iv}
+    if settings.max_features is not None:
+        criteria.update({"strategy": "highest", "top": settings.max_features})
+    process = BinningProcess(
+        variable_names=list(frame.columns),
+        max_n_prebins=settings.max_n_prebins,
+        max_n_bins=settings.max_n_bins,
+        min_bin_size=settings.min_bin_size,
+        selection_criteria={"iv": criteria},
+        categorical_variables=categorical,
+        binning_fit_params=_trend_params(frame, categorical, settings),
+        n_jobs=1,
+    )
+    # lbfgs is deterministic; the seed is passed for estimators that are not.
+    estimator = LogisticRegression(C=settings.C, max_iter=1000, tol=1e-8, random_state=seed)
+    scorecard = Scorecard(
+        binning_process=process,
+        estimator=estimator,
+        scaling_method="pdo_odds",
+        scaling_method_params={
+            "pdo": settings.pdo,
+            "odds": settings.base_odds,
+            "scorecard_points": settings.base_score,
+        },
+        intercept_based=False,
+        rounding=False,
+    )
+    try:
+        with _quiet_optbinning():
+            scorecard.fit(frame, labels, metric_special="empirical", metric_missing="empirical")
+    except ValueError as error:
+        fitted = getattr(scorecard, "binning_process_", None)
+        if fitted is not None and getattr(fitted, "_is_fitted", False) and not fitted.get_support().any():
+            ivs = {n: round(v, 4) for n, v in _information_values(fitted).items()}
+            raise ScorecardError(
+                f"no feature reaches min_iv={settings.min_iv}; information values: {ivs}"
+            ) from error
+        raise
+    process = scorecard.binning_process_
+    unsolved = {
+        str(name): process.get_binned_variable(name).status
+        for name in process.variable_names
+        if process.get_binned_variable(name).status != "OPTIMAL"
+    }
+    if unsolved:
+        # A solver stopped by its time limit may not give the same bins on a rerun.
+        logger.warning("scorecard: binning not proven optimal for %s", unsolved)
+    return scorecard
+
+
+def optbinning_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """The feature matrix as optbinning takes it (categoricals as str objects with NaN)."""
+    return _binning_frame(X)[0]
+
+
+def fit_scorecard(
+    X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings, seed: int
+) -> ScorecardModel:
+    """Fit the scorecard baseline on the feature matrix (output of ApplicationFeatures).
+
+    ``y`` is 1 for default (bad) and 0 for good. Raises :class:`ScorecardError` when the data
+    or settings are unusable, or when no feature reaches ``min_iv``. Before returning, the
+    JSON scorer is checked against optbinning's ``predict_proba`` on the training rows and
+    on probe rows (every split point and the value just below it, every level, a missing and
+    an unseen value): any difference above 1e-9 is an error, not a silent mis-score.
+    """
+    started = time.perf_counter()
+    scorecard = fit_optbinning_scorecard(X, y, settings, seed)
+    model = ScorecardModel.from_optbinning(scorecard, settings)
+    frame = optbinning_frame(X)
+    _check_against_optbinning(model, scorecard, frame, "training rows")
+    _check_against_optbinning(model, scorecard, _probe_frame(model, frame), "probe rows")
+    logger.info(
+        "scorecard: %d of %d features selected (min_iv=%s), %d bins, fitted in %.1f s",
+        len(model.selected_features),
+        len(model.information_value),
+        settings.min_iv,
+        sum(len(f.bins) + 1 for f in model.features),
+        time.perf_counter() - started,
+    )
+    return model
+
+
+def _probe_frame(model: ScorecardModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows that put every selected feature on its edge cases; other columns missing."""
+    probes: dict[str, list[Any]] = {}
+    for f in model.features:
+        if f.kind == "numeric":
+            below = [float(np.nextafter(s, -np.inf)) for s in f.splits]
+            probes[f.name] = [*f.splits, *below, np.nan, -np.inf, np.inf]
+        else:
+            probes[f.name] = [*(level for g in f.groups for level in g), np.nan, _UNSEEN_PROBE]
+    n = max(len(v) for v in probes.values())
+    columns: dict[str, Any] = {}
+    for name in frame.columns:
+        values = probes.get(name, [np.nan])
+        values = [values[i % len(values)] for i in range(n)]
+        columns[name] = np.array(values, dtype=np.float64 if frame[name].dtype == np.float64 else object)
+    return pd.DataFrame(columns)
+
+
+def _check_against_optbinning(model: ScorecardModel, scorecard: Any, frame: pd.DataFrame, what: str) -> None:
+    ours = model.predict_pd(frame)
+    with _quiet_optbinning():
+        theirs = np.asarray(scorecard.predict_proba(frame)[:, 1], dtype=np.float64)
+    gap = float(np.max(np.abs(ours - theirs))) if len(ours) else 0.0
+    if not gap <= PD_TOLERANCE:
+        raise ScorecardError(
+            f"the JSON scorecard differs from optbinning's predict_proba on {what} by {gap:.3g} "
+            f"(tolerance {PD_TOLERANCE}); the optbinning version may have changed its conventions"
+        )
+    logger.debug("scorecard: matches optbinning on %s (max gap %.2g)", what, gap)
+
+
+def _sigmoid(z: npt.ArrayLike) -> NumericFeatures:
+    """1 / (1 + exp(-z)) without overflow warnings."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.asarray(np.exp(-np.logaddexp(0.0, -z)), dtype=np.float64)
