@@ -214,3 +214,30 @@ def test_validate_stage_exits_nonzero_with_the_message(portfolio: pd.DataFrame, 
     assert "[annual_rate_missing_column]" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not Path(out["ok.parquet"]).exists()
+
+
+def test_readme_examples_stop_and_pass_as_documented() -> None:
+    """The committed example files behave as README says (and are what make-examples writes)."""
+    from scoring.examples import BAD_ROW_DAMAGE, BAD_ROWS, BROKEN, example_frames
+
+    examples = REPO / "data" / "examples"
+    fresh = example_frames()
+    for name in (BROKEN, BAD_ROWS):
+        committed = pd.read_csv(examples / name)
+        assert len(committed) == len(fresh[name]) and list(committed.columns) == list(fresh[name].columns)
+
+    broken = prepare_file(FileDataConfig(path=examples / BROKEN))
+    assert broken.spec.follows_auto_loan_contract  # the contract is recognised despite the gap
+    with pytest.raises(DataValidationError) as excinfo:
+        apply_gate(broken.applications, validate_frame(broken.applications, broken.spec, CONFIG), CONFIG)
+    assert {f.rule for f in excinfo.value.failures} == {"annual_rate_missing_column", "duplicate_id"}
+
+    bad = prepare_file(FileDataConfig(path=examples / BAD_ROWS))
+    result = apply_gate(bad.applications, validate_frame(bad.applications, bad.spec, CONFIG), CONFIG)
+    reconciles(result, len(bad.applications))
+    assert len(result.quarantine) == sum(count for _, _, count in BAD_ROW_DAMAGE)
+    assert result.summary["quarantine_by_reason"] == {
+        "age_out_of_range": 5,
+        "monthly_income_out_of_range": 6,
+        "term_not_allowed": 4,
+    }

@@ -155,3 +155,11 @@ def test_summary_reports_missing_rates() -> None:
     assert summary["features"]["bureau_score"]["missing_rate"] == pytest.approx(1 / 3, abs=1e-6)
     assert summary["features"]["thin_file"]["kind"] == "derived"
     assert summary["features"]["channel"] == {"kind": "categorical", "levels": 2, "missing_rate": 0.0}
+
+
+def test_categorical_with_only_rare_levels_is_left_out() -> None:
+    frame = applications()
+    frame["dealer_id"] = ["D1", "D2", "D3"]
+    transformer = fitted(frame, min_category_count=2)
+    assert "dealer_id" not in transformer.get_feature_names_out()
+    assert "dealer_id" not in transformer.transform(frame).columns

@@ -63,6 +63,17 @@ def generate(
     console.print(f"wrote {len(applications):,} applications to {output}")
 
 
+@app.command("make-examples")
+def make_examples(
+    out_dir: Annotated[Path, typer.Option(help="folder for the example CSV files")] = Path("data/examples"),
+) -> None:
+    """Write the README's example inputs: a broken file and one with a few bad rows."""
+    from scoring.examples import write_examples
+
+    for path in write_examples(out_dir):
+        console.print(f"wrote {path}")
+
+
 @app.command()
 def score(
     model: Annotated[Path, typer.Option(help="exported model directory (models/pd_model)")],

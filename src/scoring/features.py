@@ -186,7 +186,14 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         for column in inputs:
             series = X[column]
             if column in declared or _is_categorical(series):
-                categories[column] = self._levels(series)
+                levels = self._levels(series)
+                if levels:
+                    categories[column] = levels
+                else:
+                    # Every level is rarer than min_category_count: nothing to learn from it.
+                    logger.warning(
+                        "column '%s': no level seen %d times; not used", column, self.min_category_count
+                    )
             elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
                 numeric.append(column)
             else:

@@ -37,6 +37,23 @@ def _empty_truth() -> pd.DataFrame:
     return pd.DataFrame({"application_id": pd.Series(dtype=str), TRUE_PD_COLUMN: pd.Series(dtype=float)})
 
 
+CONTRACT_DETECTION_SHARE = 0.8
+
+
+def _follows_contract(columns: pd.Index, config: FileDataConfig) -> bool:
+    """Whether the auto-loan contract's checks apply to this file.
+
+    ``auto``: the file has the contract's id column and at least 80% of its columns, so that
+    an export missing a few contract columns is checked (and stopped) rather than taken for
+    some other kind of data.
+    """
+    if config.contract != "auto":
+        return config.contract == "auto_loan"
+    contract = {c.name for c in AUTO_LOAN_COLUMNS}
+    present = contract & set(columns)
+    return SYNTHETIC_SPEC.id_column in present and len(present) >= CONTRACT_DETECTION_SHARE * len(contract)
+
+
 def prepare_file(config: FileDataConfig) -> PreparedData:
     """Read the analyst's file and normalise only what every later stage relies on.
 
@@ -66,7 +83,12 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
             f"{config.path}: categorical_columns/drop_columns name columns not in the file: {unknown}"
         )
 
-    id_column = config.id_column
+    follows_contract = _follows_contract(frame.columns, config)
+    # A file in the contract's layout needs no role declarations: undeclared roles default
+    # to the contract's columns.
+    id_column = config.id_column or (SYNTHETIC_SPEC.id_column if follows_contract else None)
+    date_column = config.date_column or (SYNTHETIC_SPEC.date_column if follows_contract else None)
+    customer_column = config.customer_column or (SYNTHETIC_SPEC.customer_column if follows_contract else None)
     if id_column is None:
         if ROW_ID_COLUMN in frame.columns:
             raise DataReadError(f"{config.path}: no id_column declared and '{ROW_ID_COLUMN}' already exists")
@@ -78,26 +100,22 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         raw = frame[target]
         frame[target] = (raw.astype(str) == str(config.positive_label)).astype("Int64").where(raw.notna())
 
-    if config.date_column is not None:
-        parsed = pd.to_datetime(frame[config.date_column], errors="coerce")
-        bad = parsed.isna() & frame[config.date_column].notna()
+    if date_column is not None and date_column in frame.columns:
+        parsed = pd.to_datetime(frame[date_column], errors="coerce")
+        bad = parsed.isna() & frame[date_column].notna()
         if bad.any():
-            examples = frame.loc[bad, config.date_column].astype(str).head(3).tolist()
+            examples = frame.loc[bad, date_column].astype(str).head(3).tolist()
             raise DataReadError(
-                f"{config.path}: column '{config.date_column}': values {examples} are not dates "
+                f"{config.path}: column '{date_column}': values {examples} are not dates "
                 "(expected YYYY-MM-DD)"
             )
-        frame[config.date_column] = parsed
+        frame[date_column] = parsed
 
-    contract_columns = {c.name for c in AUTO_LOAN_COLUMNS}
-    follows_contract = config.contract == "auto_loan" or (
-        config.contract == "auto" and contract_columns <= set(frame.columns)
-    )
     spec = DatasetSpec(
         id_column=id_column,
         target_column=target,
-        date_column=config.date_column,
-        customer_column=config.customer_column,
+        date_column=date_column,
+        customer_column=customer_column,
         categorical_columns=tuple(config.categorical_columns),
         drop_columns=tuple(config.drop_columns),
         source=str(config.path),
