@@ -14,7 +14,7 @@ from scoring.config import load_params
 from scoring.contract import DatasetSpec
 from scoring.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
 from scoring.io import atomic_path, read_json, read_parquet, write_json, write_parquet
-from scoring.model import PDModel
+from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
 from scoring.runtime import run_stage
 from scoring.split import PARTS
 from scoring.tracking import log_metrics, mlflow_run
@@ -36,12 +36,24 @@ def main() -> None:
 
     params = load_params(args.params)
     spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
-    model = PDModel.load(args.model_dir)
     parts = {name: read_parquet(Path(args.split_dir) / f"{name}.parquet") for name in PARTS}
-    result = evaluate_model(
-        model, parts, spec, truth=read_parquet(args.truth), calibration_bins=params.evaluate.calibration_bins
-    )
-    write_json(args.metrics, result.metrics)
+    truth = read_parquet(args.truth)
+    champion = read_json(Path(args.model_dir) / CHAMPION_FILE)
+    # Every candidate on every labelled split, named by model; the champion's figures are the
+    # headline (top level) and the only ones plotted and scored into the predictions file.
+    by_model = {
+        kind: evaluate_model(
+            PDModel.load(args.model_dir, kind), parts, spec, truth, params.evaluate.calibration_bins
+        )
+        for kind in ESTIMATOR_FILES
+    }
+    result = by_model[champion["champion"]]
+    metrics: dict[str, object] = {
+        **result.metrics,
+        "champion": champion["champion"],
+        "models": {kind: r.metrics for kind, r in by_model.items()},
+    }
+    write_json(args.metrics, metrics)
     write_parquet(args.scores, result.scores)
     plots_dir, figures_dir = Path(args.plots_dir), Path(args.figures_dir)
     for name in PLOTTED_PARTS:
@@ -64,7 +76,7 @@ def main() -> None:
 
     run_info = read_json(args.run_info)
     with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
-        log_metrics(result.metrics)
+        log_metrics(metrics)
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"figures/{name}.png")
         mlflow.log_artifact(args.metrics, artifact_path="metrics")

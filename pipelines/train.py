@@ -1,4 +1,8 @@
-"""DVC stage `train`: the XGBoost challenger with early stopping on the validation split."""
+"""DVC stage `train`: the scorecard baseline and the XGBoost challenger, and the champion between them.
+
+The challenger uses the tuned hyper-parameters when the tune stage produced them. Both
+models are judged on the validation split; the rule in params picks the champion.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,18 @@ from pathlib import Path
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
-from scoring.io import file_sha256, read_json, read_parquet, write_json
-from scoring.model import save_booster
+from scoring.io import atomic_path, file_sha256, read_json, read_parquet, write_json
+from scoring.metrics import discrimination_metrics
+from scoring.model import CHAMPION_FILE, BoosterEstimator, PDModel, save_booster
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, log_metrics, mlflow_run
-from scoring.train import train_xgboost
+from scoring.train import (
+    choose_champion,
+    monotone_constraints,
+    train_scorecard,
+    train_xgboost,
+    with_tuned_parameters,
+)
 
 
 def main() -> None:
@@ -23,7 +34,9 @@ def main() -> None:
     parser.add_argument("--valid", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--features", required=True)
-    parser.add_argument("--booster", required=True)
+    parser.add_argument("--tuned", required=True, help="best parameters from the tune stage")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--scorecard-table", required=True, help="CSV; a JSON twin is written beside it")
     parser.add_argument("--run-info", required=True)
     parser.add_argument("--summary", required=True)
     parser.add_argument("--validation-summary", required=True, help="logged with the run")
@@ -31,21 +44,52 @@ def main() -> None:
 
     params = load_params(args.params)
     spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
-    transformer = ApplicationFeatures.from_dict(json.loads(Path(args.features).read_text(encoding="utf-8")))
+    features = ApplicationFeatures.from_dict(json.loads(Path(args.features).read_text(encoding="utf-8")))
     train, valid = read_parquet(args.train), read_parquet(args.valid)
-    result = train_xgboost(
-        transformer.transform(train),
-        train[spec.target_column],
-        transformer.transform(valid),
-        valid[spec.target_column],
-        params.train.xgboost,
-        params.seed,
+    X_train, X_valid = features.transform(train), features.transform(valid)
+    y_train, y_valid = train[spec.target_column], valid[spec.target_column]
+    model_dir = Path(args.model_dir)
+
+    xgb_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(args.tuned))
+    monotone = monotone_constraints(X_train, params.train.monotone_risk)
+    challenger = train_xgboost(X_train, y_train, X_valid, y_valid, xgb_config, params.seed, monotone)
+    scorecard = train_scorecard(
+        X_train, y_train, params.train.scorecard, params.train.monotone_risk, params.seed
     )
-    save_booster(result.booster, args.booster)
+    save_booster(challenger.booster, model_dir / "booster.ubj")
+    write_json(model_dir / "scorecard.json", scorecard.to_dict())
+    table = scorecard.table()
+    with atomic_path(args.scorecard_table) as tmp:
+        table.to_csv(tmp, index=False)
+    write_json(Path(args.scorecard_table).with_suffix(".json"), table.to_dict(orient="records"))
+
+    candidates = {
+        "xgboost": PDModel(features, BoosterEstimator(challenger.booster), "xgboost"),
+        "scorecard": PDModel(features, scorecard, "scorecard"),
+    }
+    valid_metrics = {
+        name: discrimination_metrics(y_valid.to_numpy(dtype=float), model.predict_pd(valid))
+        for name, model in candidates.items()
+    }
+    decision = choose_champion({n: m["auc"] for n, m in valid_metrics.items()}, params.train.champion)
+    write_json(
+        model_dir / CHAMPION_FILE,
+        {"champion": decision.champion, "reason": decision.reason, "valid_auc": decision.valid_auc},
+    )
     summary = {
-        "best_iteration": result.best_iteration,
-        "n_trees": result.n_trees,
-        "valid_logloss": result.best_valid_logloss,
+        "champion": decision.champion,
+        "champion_reason": decision.reason,
+        "xgboost": {
+            "best_iteration": challenger.best_iteration,
+            "n_trees": challenger.n_trees,
+            "valid_logloss": challenger.best_valid_logloss,
+            "tuned": tuned,
+            "valid": valid_metrics["xgboost"],
+        },
+        "scorecard": {
+            "n_features": len(scorecard.selected_features),
+            "valid": valid_metrics["scorecard"],
+        },
         "n_train": len(train),
         "n_valid": len(valid),
     }
@@ -55,19 +99,24 @@ def main() -> None:
 
     with mlflow_run(params.export.experiment_name, run_name="train") as run:
         mlflow.log_params(flatten(params.model_dump(mode="json", by_alias=True)))
+        mlflow.log_params({f"xgboost_used.{k}": v for k, v in xgb_config.model_dump().items()})
         mlflow.set_tags(
             {
                 "git_commit": git_commit() or "unknown",
                 "data_source": spec.source,
                 "train_data_sha256": file_sha256(args.train),
                 "valid_data_sha256": file_sha256(args.valid),
+                "champion": decision.champion,
+                "champion_reason": decision.reason,
             }
         )
         log_metrics(summary, prefix="train.")
         log_metrics(read_json(args.validation_summary), prefix="validation.")
         mlflow.log_artifact(args.validation_summary, artifact_path="validation")
-        mlflow.log_artifact(args.booster, artifact_path="model_files")
+        for name in ("booster.ubj", "scorecard.json", CHAMPION_FILE):
+            mlflow.log_artifact(str(model_dir / name), artifact_path="model_files")
         mlflow.log_artifact(args.features, artifact_path="model_files")
+        mlflow.log_artifact(args.scorecard_table, artifact_path="scorecard")
         write_json(args.run_info, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})
 
 

@@ -16,7 +16,7 @@ from scoring.io import read_parquet, write_json, write_parquet, write_text
 from scoring.leakage import with_leaky_columns_dropped
 from scoring.runtime import run_stage
 from scoring.stability import drift_report
-from scoring.validation import DataValidationError, apply_gate, validate_frame
+from scoring.validation import DataValidationError, apply_gate, results_redirect, validate_frame
 
 
 def main() -> None:
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--report", required=True, help="every expectation's outcome")
     parser.add_argument("--drift", required=True)
     parser.add_argument("--docs", required=True)
+    parser.add_argument("--results-page", required=True, help="a page that opens this run's results")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -39,6 +40,7 @@ def main() -> None:
     prepared_spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
     spec = with_leaky_columns_dropped(prepared_spec, list(frame.columns), config.leakage)
     report = validate_frame(frame, spec, config, docs_dir=Path(args.docs))
+    write_text(args.results_page, results_redirect(Path(args.docs), Path(args.results_page).parent))
     # Written before the gate decides, so a stopped run still leaves the full outcome to read.
     write_json(args.report, report.to_dict())
     gate = apply_gate(frame, report, config)

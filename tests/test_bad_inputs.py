@@ -206,6 +206,7 @@ def test_validate_stage_exits_nonzero_with_the_message(portfolio: pd.DataFrame, 
         "--applications", str(apps), "--dataset", str(dataset), "--out", out["ok.parquet"],
         "--quarantine", out["q.parquet"], "--out-dataset", out["d.json"], "--summary", out["s.json"],
         "--report", out["r.json"], "--drift", str(tmp_path / "drift.json"), "--docs", str(tmp_path / "docs"),
+        "--results-page", str(tmp_path / "index.html"),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)

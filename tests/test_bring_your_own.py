@@ -10,7 +10,7 @@ import pandas as pd
 from scoring.config import FileDataConfig, SplitConfig, ValidateConfig, XGBoostConfig
 from scoring.evaluation import evaluate_model
 from scoring.features import ApplicationFeatures
-from scoring.model import PDModel
+from scoring.model import BoosterEstimator, PDModel
 from scoring.prepare import prepare_file
 from scoring.split import split_applications
 from scoring.train import train_xgboost
@@ -48,7 +48,9 @@ def test_other_credit_data_runs_through_every_stage(tmp_path: Path) -> None:
         XGBoostConfig(n_estimators=200),
         seed=1,
     )
-    metrics = evaluate_model(PDModel(features, result.booster), parts, prepared.spec).metrics
+    metrics = evaluate_model(
+        PDModel(features, BoosterEstimator(result.booster)), parts, prepared.spec
+    ).metrics
     assert set(metrics) == {"train", "valid", "test"}
     assert metrics["test"]["auc"] > 0.75
     assert "true_pd_auc" not in metrics["test"]

@@ -12,7 +12,7 @@ from scoring.config import SyntheticDataConfig, XGBoostConfig
 from scoring.contract import SYNTHETIC_SPEC
 from scoring.export import export_model
 from scoring.features import ApplicationFeatures
-from scoring.model import PDModel
+from scoring.model import BoosterEstimator, PDModel
 from scoring.synthetic import generate_portfolio
 from scoring.train import train_xgboost
 
@@ -32,7 +32,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PDModel, p
         XGBoostConfig(n_estimators=50),
         seed=1,
     )
-    model = PDModel(features, result.booster)
+    model = PDModel(features, BoosterEstimator(result.booster))
     model.save(root / "models")
     info = {"model_name": "test", "model_version": "v-test"}
     export_model(root / "models", root / "pd_model", SYNTHETIC_SPEC, valid, info)
@@ -67,6 +67,7 @@ def test_model_directory_holds_no_pickle(exported: tuple[Path, PDModel, pd.DataF
         assert file.suffix in {".json", ".ubj", ".py", ".yaml", ".txt", ".typed", ""}, file
         assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
     assert (path / "artifacts" / "booster.ubj").is_file()
+    assert (path / "artifacts" / "champion.json").is_file()
 
 
 def test_signature_requires_contract_fields(exported: tuple[Path, PDModel, pd.DataFrame]) -> None:
@@ -85,5 +86,26 @@ def test_tampered_booster_refuses_to_load(
     shutil.copytree(path, copy)
     booster = copy / "artifacts" / "booster.ubj"
     booster.write_bytes(booster.read_bytes() + b" ")
-    with pytest.raises(Exception, match=r"model file 'booster' \(booster.ubj\) was modified"):
+    with pytest.raises(Exception, match=r"model file 'estimator' \(booster.ubj\) was modified"):
         _load(copy)
+
+
+def test_a_scorecard_champion_exports_and_scores_identically(
+    exported: tuple[Path, PDModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    from scoring.config import ScorecardConfig
+    from scoring.train import train_scorecard
+
+    _, xgb_model, raw = exported
+    apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=4000, months=24, immature_months=0), 5)
+    train = apps.iloc[:3000]
+    features = xgb_model.features
+    card = train_scorecard(
+        features.transform(train), train["default_12m"], ScorecardConfig(), {"bureau_score": "decreasing"}, 1
+    )
+    model = PDModel(features, card, "scorecard")
+    model.save(tmp_path / "models")
+    export_model(tmp_path / "models", tmp_path / "pd_model", SYNTHETIC_SPEC, raw, {"model_version": "sc"})
+    assert not (tmp_path / "pd_model" / "artifacts" / "booster.ubj").exists()
+    out = _load(tmp_path / "pd_model").predict(raw)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(out["pd"].to_numpy(), model.predict_pd(raw))

@@ -21,6 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 N_APPLICATIONS = 6000
+N_TRIALS = 6
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +72,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(REPO / name, target)
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["data"]["synthetic"]["n_applications"] = N_APPLICATIONS
+    params["tune"]["n_trials"] = N_TRIALS
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     _run(["git", "init", "-q"], copy)
     _run([*git, "add", "-A"], copy)
     _run([*git, "commit", "-q", "-m", "copy"], copy)
     output = _dvc(copy, "repro")
-    assert _ran_stages(output) == ["prepare", "validate", "split", "features", "train", "evaluate", "export"]
+    assert _ran_stages(output) == [
+        "prepare", "validate", "split", "features", "tune", "train", "evaluate", "export",
+    ]  # fmt: skip
     return copy
 
 
@@ -96,6 +100,7 @@ def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
         "reports/figures/roc.png",
         "reports/plots/roc_test.csv",
         "reports/validation/docs/index.html",
+        "reports/validation/index.html",
     ):
         assert (pipeline / path).is_file(), path
 
@@ -110,6 +115,9 @@ def test_every_row_is_accounted_for(pipeline: Path) -> None:
     assert len(quarantine) == 0 and "quarantine_reasons" in quarantine.columns
     drift = json.loads((pipeline / "reports/validation/drift.json").read_text())
     assert drift["available"] and drift["max_psi"] > 0  # the portfolio drifts over time
+    page = (pipeline / "reports/validation/index.html").read_text()
+    target = re.search(r"url=([^'\"]+)", page)
+    assert target and (pipeline / "reports/validation" / target.group(1)).is_file()
     assert sum(p["n"] for p in split["parts"].values()) == N_APPLICATIONS
     scores = pd.read_parquet(pipeline / "data/scores/predictions.parquet")
     assert len(scores) == N_APPLICATIONS and scores["application_id"].is_unique
@@ -179,7 +187,7 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pip
     params_path = pipeline / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
-    params["train"]["xgboost"]["learning_rate"] = 0.1
+    params["train"]["scorecard"]["pdo"] = 40
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         assert _ran_stages(_dvc(pipeline, "repro")) == ["train", "evaluate", "export"]
@@ -188,8 +196,40 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pip
     _dvc(pipeline, "repro")  # back to the original parameters
 
 
+def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
+    first = json.loads((pipeline / "models/tuned_xgboost.json").read_text())
+    assert first["n_trials_total"] == N_TRIALS
+    params_path = pipeline / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["tune"]["n_trials"] = N_TRIALS + 2
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert _ran_stages(_dvc(pipeline, "repro", "tune"))[0] == "tune"
+        resumed = json.loads((pipeline / "models/tuned_xgboost.json").read_text())
+        assert resumed["study_name"] == first["study_name"]
+        assert (resumed["n_trials_total"], resumed["n_trials_new"]) == (N_TRIALS + 2, 2)
+        assert resumed["best_value"] >= first["best_value"]
+    finally:
+        params_path.write_text(original)
+
+
+def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: Path) -> None:
+    champion = json.loads((pipeline / "models/champion.json").read_text())
+    metrics = json.loads((pipeline / "reports/metrics.json").read_text())
+    gain = champion["valid_auc"]["xgboost"] - champion["valid_auc"]["scorecard"]
+    assert champion["champion"] == ("xgboost" if gain >= 0.005 else "scorecard")
+    assert metrics["champion"] == champion["champion"]
+    for kind in ("xgboost", "scorecard"):
+        assert {"valid", "test", "oot"} <= set(metrics["models"][kind])
+    assert metrics["test"]["auc"] == metrics["models"][champion["champion"]]["test"]["auc"]
+    table = pd.read_csv(pipeline / "reports/scorecard/table.csv")
+    assert {"variable", "bin", "woe", "iv", "points"} <= set(table.columns)
+
+
 def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
-    before = (pipeline / "models/booster.ubj").read_bytes()
+    files = ("models/booster.ubj", "models/scorecard.json", "models/champion.json")
+    before = {name: (pipeline / name).read_bytes() for name in files}
     output = _dvc(pipeline, "repro", "--force", "--single-item", "train")
     assert _ran_stages(output) == ["train"]
-    assert (pipeline / "models/booster.ubj").read_bytes() == before
+    assert {name: (pipeline / name).read_bytes() for name in files} == before

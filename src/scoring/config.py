@@ -220,8 +220,87 @@ class XGBoostConfig(StrictModel):
     n_jobs: int = Field(2, ge=1, description="threads; results are identical for any value")
 
 
+class SearchDimensionConfig(StrictModel):
+    low: float
+    high: float
+    log: bool = False
+    kind: Literal["float", "int"] = "float"
+
+
+def _default_search_space() -> dict[str, SearchDimensionConfig]:
+    return {
+        "learning_rate": SearchDimensionConfig(low=0.05, high=0.3, log=True),
+        "max_depth": SearchDimensionConfig(low=2, high=7, kind="int"),
+        "min_child_weight": SearchDimensionConfig(low=1.0, high=50.0, log=True),
+        "subsample": SearchDimensionConfig(low=0.5, high=1.0),
+        "colsample_bytree": SearchDimensionConfig(low=0.4, high=1.0),
+        "reg_lambda": SearchDimensionConfig(low=1e-3, high=50.0, log=True),
+        "reg_alpha": SearchDimensionConfig(low=1e-3, high=10.0, log=True),
+    }
+
+
+class TuneConfig(StrictModel):
+    """Optuna search over the challenger's hyper-parameters, on the training split only."""
+
+    enabled: bool = True
+    n_trials: int = Field(25, ge=1, description="finished trials the study holds; a larger number resumes it")
+    timeout_seconds: float | None = Field(150.0, gt=0.0, description="per run, checked between trials")
+    objective: Literal["cv", "valid"] = Field(
+        "cv", description="cv: folds inside train (customers kept whole); valid: score on the valid split"
+    )
+    cv_folds: int = Field(3, ge=2)
+    metric: Literal["auc", "logloss"] = "auc"
+    pruning: bool = True
+    n_startup_trials: int = Field(8, ge=1)
+    max_boost_rounds: int = Field(1000, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    study_name: str = Field("xgboost-challenger", pattern=r"^[A-Za-z0-9_.-]+$")
+    storage: str = Field(
+        "models/tuning/study.journal",
+        description="a journal file (shared by local workers), or an RDB url (sqlite:///, postgresql://)",
+    )
+    space: dict[str, SearchDimensionConfig] = Field(default_factory=_default_search_space)
+
+    @model_validator(mode="after")
+    def _space_names_are_settings(self) -> TuneConfig:
+        unknown = sorted(set(self.space) - set(XGBoostConfig.model_fields))
+        if unknown:
+            raise ValueError(f"space: {unknown} are not XGBoost settings; expected names from train.xgboost")
+        return self
+
+
+class ScorecardConfig(StrictModel):
+    """The points scorecard baseline (optbinning binning, WoE, logistic regression)."""
+
+    pdo: float = Field(20.0, gt=0.0, description="points to double the odds")
+    base_score: float = 600.0
+    base_odds: float = Field(50.0, gt=0.0, description="good:bad odds at base_score")
+    min_iv: float = Field(0.02, ge=0.0, description="features with a lower information value are dropped")
+    max_features: int | None = Field(None, ge=1)
+    max_n_bins: int = Field(6, ge=2)
+    min_bin_size: float = Field(0.05, gt=0.0, lt=0.5)
+    max_n_prebins: int = Field(20, ge=2)
+    C: float = Field(1.0, gt=0.0, description="inverse regularisation of the logistic regression")
+    exclude_features: list[str] = Field(
+        default_factory=lambda: ["thin_file"],
+        description="features the scorecard leaves out (thin_file repeats bureau_score's missing bin)",
+    )
+
+
+class ChampionConfig(StrictModel):
+    min_auc_gain: float = Field(
+        0.005, description="validation AUC the challenger must gain over the scorecard to be champion"
+    )
+
+
 class TrainConfig(StrictModel):
+    monotone_risk: dict[str, Literal["increasing", "decreasing"]] = Field(
+        default_factory=dict,
+        description="feature -> direction of default risk as the value rises; both models honour it",
+    )
     xgboost: XGBoostConfig = XGBoostConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
+    champion: ChampionConfig = ChampionConfig()
 
 
 # --------------------------------------------------------------------------- evaluate / export
@@ -245,6 +324,7 @@ class Params(StrictModel):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     split: SplitConfig = SplitConfig()
     features: FeaturesConfig = FeaturesConfig()
+    tune: TuneConfig = TuneConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()

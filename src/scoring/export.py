@@ -14,7 +14,7 @@ import pandas as pd
 from scoring.contract import AUTO_LOAN_BY_NAME, DatasetSpec
 from scoring.features import ApplicationFeatures
 from scoring.io import write_json
-from scoring.model import BOOSTER_FILE, FEATURES_FILE
+from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, FEATURES_FILE
 from scoring.serving import artifact
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def export_model(
     example: pd.DataFrame,
     model_info: dict[str, Any],
 ) -> Path:
-    """Write the MLflow model directory ``output_dir`` from the trained files in ``model_dir``.
+    """Write the MLflow model directory ``output_dir`` from the champion's files in ``model_dir``.
 
     The directory is built beside the destination and moved into place, so a failed export
     leaves the previous model untouched.
@@ -86,12 +86,15 @@ def export_model(
     try:
         files = staging / "files"
         files.mkdir()
-        shutil.copyfile(model_dir / BOOSTER_FILE, files / BOOSTER_FILE)
-        shutil.copyfile(model_dir / FEATURES_FILE, files / FEATURES_FILE)
+        champion = json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))
+        estimator_file = ESTIMATOR_FILES[champion["champion"]]
+        for name in (estimator_file, CHAMPION_FILE, FEATURES_FILE):
+            shutil.copyfile(model_dir / name, files / name)
         (files / "dataset.json").write_text(spec.to_json(), encoding="utf-8")
-        write_json(files / "model_info.json", model_info)
+        write_json(files / "model_info.json", {**model_info, "champion": champion["champion"]})
         paths = {
-            artifact.BOOSTER: files / BOOSTER_FILE,
+            artifact.ESTIMATOR: files / estimator_file,
+            artifact.CHAMPION: files / CHAMPION_FILE,
             artifact.FEATURES: files / FEATURES_FILE,
             artifact.DATASET: files / "dataset.json",
             artifact.MODEL_INFO: files / "model_info.json",

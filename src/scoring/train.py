@@ -1,15 +1,20 @@
-"""Training the gradient-boosted challenger with early stopping on the validation split."""
+"""Training: the XGBoost challenger, the scorecard baseline, and the choice of champion."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from scoring.config import XGBoostConfig
+from scoring.config import ChampionConfig, ScorecardConfig, XGBoostConfig
+
+if TYPE_CHECKING:
+    from scoring.scorecard import ScorecardModel
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,25 @@ def _labels(y: pd.Series, name: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
+def with_tuned_parameters(base: XGBoostConfig, tuned: Mapping[str, object]) -> tuple[XGBoostConfig, bool]:
+    """The challenger's settings: params, overridden by the tune stage's best parameters if any."""
+    best = tuned.get("best_params") or {}
+    if not isinstance(best, Mapping) or not best:
+        return base, False
+    unknown = sorted(set(best) - set(XGBoostConfig.model_fields))
+    if unknown:
+        raise ValueError(f"tuned parameters {unknown} are not XGBoost settings; rerun the tune stage")
+    return base.model_copy(update=dict(best)), True
+
+
+def monotone_constraints(
+    matrix: pd.DataFrame, monotone_risk: Mapping[str, Literal["increasing", "decreasing"]]
+) -> dict[str, int]:
+    """XGBoost's constraint per numeric feature of the matrix that params give a risk direction."""
+    numeric = {c for c in matrix.columns if not isinstance(matrix[c].dtype, pd.CategoricalDtype)}
+    return {name: 1 if way == "increasing" else -1 for name, way in monotone_risk.items() if name in numeric}
+
+
 def train_xgboost(
     X_train: pd.DataFrame,
     y_train: pd.Series,
@@ -40,6 +64,7 @@ def train_xgboost(
     y_valid: pd.Series,
     config: XGBoostConfig,
     seed: int,
+    monotone: Mapping[str, int] | None = None,
 ) -> TrainResult:
     """Fit a binary logistic booster; stop when validation log loss stops improving.
 
@@ -65,6 +90,11 @@ def train_xgboost(
         "nthread": config.n_jobs,
         "seed": seed,
     }
+    if monotone:
+        # In column order; categorical features cannot be constrained and get 0.
+        params["monotone_constraints"] = (
+            "(" + ",".join(str(monotone.get(c, 0)) for c in X_train.columns) + ")"
+        )
     history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         params,
@@ -82,3 +112,59 @@ def train_xgboost(
     return TrainResult(
         booster=sliced, best_iteration=best, best_valid_logloss=float(logloss), n_trees=best + 1
     )
+
+
+def train_scorecard(
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    config: ScorecardConfig,
+    monotone_risk: Mapping[str, Literal["increasing", "decreasing"]],
+    seed: int,
+) -> ScorecardModel:
+    """The points scorecard on the same feature matrix as the challenger."""
+    from scoring.scorecard import ScorecardSettings, fit_scorecard
+
+    candidates = X_train.drop(columns=[c for c in config.exclude_features if c in X_train.columns])
+    trends = {
+        name: "ascending" if way == "increasing" else "descending"
+        for name, way in monotone_risk.items()
+        if name in candidates.columns and not isinstance(candidates[name].dtype, pd.CategoricalDtype)
+    }
+    settings = ScorecardSettings(
+        pdo=config.pdo,
+        base_score=config.base_score,
+        base_odds=config.base_odds,
+        min_iv=config.min_iv,
+        max_n_bins=config.max_n_bins,
+        min_bin_size=config.min_bin_size,
+        monotonic_trends=trends,
+        C=config.C,
+        max_features=config.max_features,
+        max_n_prebins=config.max_n_prebins,
+    )
+    labels = pd.Series(_labels(y_train, "train"), index=candidates.index)
+    return fit_scorecard(candidates, labels, settings, seed)
+
+
+@dataclass(frozen=True)
+class ChampionDecision:
+    champion: Literal["xgboost", "scorecard"]
+    reason: str
+    valid_auc: dict[str, float]
+
+
+def choose_champion(valid_auc: Mapping[str, float], config: ChampionConfig) -> ChampionDecision:
+    """The challenger wins only by a margin on validation; otherwise the simpler scorecard does."""
+    challenger, baseline = valid_auc["xgboost"], valid_auc["scorecard"]
+    gain = challenger - baseline
+    if gain >= config.min_auc_gain:
+        champion: Literal["xgboost", "scorecard"] = "xgboost"
+        reason = f"xgboost gains {gain:+.4f} validation AUC over the scorecard (>= {config.min_auc_gain})"
+    else:
+        champion = "scorecard"
+        reason = (
+            f"xgboost gains {gain:+.4f} validation AUC over the scorecard, less than the "
+            f"{config.min_auc_gain} required: the simpler scorecard stays champion"
+        )
+    logger.info("champion: %s (%s)", champion, reason)
+    return ChampionDecision(champion, reason, dict(valid_auc))

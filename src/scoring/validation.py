@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -834,3 +835,20 @@ def apply_gate(df: pd.DataFrame, report: ValidationReport, config: ValidateConfi
         raise AssertionError(f"validation lost rows: {summary}")
     logger.info("gate: %d passed, %d quarantined of %d rows", len(passed), len(quarantine), len(frame))
     return GateResult(passed=passed, quarantine=quarantine.reset_index(drop=True), summary=summary)
+
+
+def results_redirect(docs_dir: Path, page_dir: Path) -> str:
+    """A small HTML page that opens the latest validation result of the Data Docs in ``docs_dir``.
+
+    The Data Docs index lists its results with scripts loaded from the internet, so offline it
+    shows an empty table; the result pages themselves are plain HTML and open anywhere.
+    """
+    pages = sorted((docs_dir / "validations").rglob("*.html"), key=lambda p: p.stat().st_mtime)
+    if not pages:
+        return "<!doctype html><p>No validation results yet.</p>\n"
+    href = Path(os.path.relpath(pages[-1].resolve(), page_dir.resolve())).as_posix()
+    return (
+        "<!doctype html><meta charset='utf-8'><title>Validation results</title>"
+        f"<meta http-equiv='refresh' content='0; url={href}'>"
+        f"<p>The latest validation result: <a href='{href}'>{href}</a></p>\n"
+    )

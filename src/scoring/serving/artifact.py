@@ -14,17 +14,18 @@ import pandas as pd
 
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
-from scoring.model import PDModel, load_booster
+from scoring.model import PDModel, load_estimator
 
 MANIFEST_FORMAT = 1
 
 # Artifact keys, as MLflow names them in the model directory and in context.artifacts.
-BOOSTER = "booster"
+ESTIMATOR = "estimator"  # the champion: booster.ubj (XGBoost) or scorecard.json
+CHAMPION = "champion"  # which estimator it is, and why it was chosen
 FEATURES = "features"
 DATASET = "dataset"
 MODEL_INFO = "model_info"
 MANIFEST = "manifest"
-HASHED_ARTIFACTS = (BOOSTER, FEATURES, DATASET, MODEL_INFO)
+HASHED_ARTIFACTS = (ESTIMATOR, CHAMPION, FEATURES, DATASET, MODEL_INFO)
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -95,4 +96,5 @@ def load_artifact(files: Mapping[str, str]) -> LoadedArtifact:
     features = ApplicationFeatures.from_dict(json.loads(Path(files[FEATURES]).read_text(encoding="utf-8")))
     spec = DatasetSpec.from_json(Path(files[DATASET]).read_text(encoding="utf-8"))
     info = json.loads(Path(files[MODEL_INFO]).read_text(encoding="utf-8"))
-    return LoadedArtifact(PDModel(features, load_booster(files[BOOSTER])), spec, info)
+    kind = json.loads(Path(files[CHAMPION]).read_text(encoding="utf-8"))["champion"]
+    return LoadedArtifact(PDModel(features, load_estimator(files[ESTIMATOR], kind), kind), spec, info)
