@@ -34,13 +34,13 @@ lock: | $(BIN)/python ## re-resolve requirements.lock from pyproject.toml (after
 
 run: setup ## set up and run the whole pipeline on the default data (dvc repro), then show the metrics
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show reports/metrics.json
+	$(BIN)/scoring summary
 
 repro: setup ## rerun the stages whose inputs changed
 	$(BIN)/dvc repro
 
 metrics: setup ## show the headline metrics by split
-	$(BIN)/dvc metrics show reports/metrics.json
+	$(BIN)/scoring summary
 
 test: setup ## set up and run every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest

@@ -35,3 +35,22 @@ def test_score_reports_unreadable_input_without_traceback(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "the file is empty" in result.output
     assert "Traceback" not in result.output
+
+
+def test_summary_prints_every_model_and_split(tmp_path: Path) -> None:
+    import json
+
+    entry = {"n": 1000, "default_rate": 0.07, "auc": 0.8123, "true_pd_auc": 0.83, "ks": 0.5, "brier": 0.05}
+    metrics = {
+        "champion": "scorecard",
+        "test": entry,
+        "models": {"scorecard": {"test": entry, "oot": entry}, "xgboost": {"test": {**entry, "auc": 0.8456}}},
+    }
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    result = runner.invoke(app, ["summary", "--metrics", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "champion: scorecard" in result.output
+    assert result.output.count("scorecard") >= 3 and "0.8456" in result.output and "0.8123" in result.output
+    missing = runner.invoke(app, ["summary", "--metrics", str(tmp_path / "none.json")])
+    assert missing.exit_code == 1 and "run the pipeline first" in missing.output

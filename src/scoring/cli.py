@@ -63,6 +63,40 @@ def generate(
     console.print(f"wrote {len(applications):,} applications to {output}")
 
 
+@app.command()
+def summary(
+    metrics: Annotated[Path, typer.Option(help="the evaluate stage's metrics file")] = Path(
+        "reports/metrics.json"
+    ),
+) -> None:
+    """Print the headline figures: AUC, KS and Brier by model and split, beside the truth's AUC."""
+    import json
+
+    from rich.table import Table
+
+    try:
+        data = json.loads(metrics.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(FileNotFoundError(f"{metrics}: not found; run the pipeline first (make run)")) from None
+    models = data.get("models", {"model": {k: v for k, v in data.items() if isinstance(v, dict)}})
+    table = Table(title=f"{metrics} (champion: {data.get('champion', 'n/a')})")
+    for column in ("model", "split", "rows", "default rate", "AUC", "true-PD AUC", "KS", "Brier"):
+        table.add_column(column, justify="left" if column in {"model", "split"} else "right")
+
+    def fmt(value: object, digits: int = 4) -> str:
+        return "-" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+    for name, splits in models.items():
+        for split in ("train", "valid", "test", "oot"):
+            if split in splits:
+                m = splits[split]
+                table.add_row(
+                    name, split, f"{m['n']:,}", fmt(m["default_rate"]), fmt(m["auc"]),
+                    fmt(m.get("true_pd_auc")), fmt(m["ks"]), fmt(m["brier"]),
+                )  # fmt: skip
+    Console().print(table)
+
+
 @app.command("make-examples")
 def make_examples(
     out_dir: Annotated[Path, typer.Option(help="folder for the example CSV files")] = Path("data/examples"),
