@@ -42,3 +42,26 @@ def test_labels_must_be_binary_and_both_classes() -> None:
         train_xgboost(xt, yt.replace(1, 2), xv, yv, CONFIG, seed=1)
     with pytest.raises(ValueError, match="valid: target has a single class"):
         train_xgboost(xt, yt, xv, yv * 0, CONFIG, seed=1)
+
+
+def test_monotone_constraint_is_honoured_even_against_the_data() -> None:
+    (xt, yt), (xv, yv) = data(3000, 0), data(1000, 1)
+    # b lowers risk in the data; constrained to raise it, the model may only stay flat or rise.
+    result = train_xgboost(xt, yt, xv, yv, CONFIG, seed=1, monotone={"b": 1})
+    grid = pd.DataFrame({"a": np.zeros(50), "b": np.linspace(-3, 3, 50)})
+    import xgboost as xgb
+
+    pd_grid = result.booster.predict(xgb.DMatrix(grid))
+    assert np.all(np.diff(pd_grid) >= -1e-9)
+    free = train_xgboost(xt, yt, xv, yv, CONFIG, seed=1).booster.predict(xgb.DMatrix(grid))
+    assert free[-1] < free[0]  # unconstrained, it learns the falling risk
+
+
+def test_choose_champion_needs_the_margin() -> None:
+    from scoring.config import ChampionConfig
+    from scoring.train import choose_champion
+
+    rule = ChampionConfig(min_auc_gain=0.005)
+    assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule).champion == "xgboost"
+    kept = choose_champion({"xgboost": 0.804, "scorecard": 0.800}, rule)
+    assert kept.champion == "scorecard" and "+0.0040" in kept.reason

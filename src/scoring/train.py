@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,38 @@ def monotone_constraints(
     return {name: 1 if way == "increasing" else -1 for name, way in monotone_risk.items() if name in numeric}
 
 
+def constraint_string(columns: Iterable[object], monotone: Mapping[str, int] | None) -> str | None:
+    """XGBoost's monotone_constraints in column order ("(1,0,-1)"); None when there are none."""
+    if not monotone:
+        return None
+    # Categorical features cannot be constrained and get 0.
+    return "(" + ",".join(str(monotone.get(str(c), 0)) for c in columns) + ")"
+
+
+def booster_params(
+    config: XGBoostConfig, seed: int, nthread: int | None = None, constraints: str | None = None
+) -> dict[str, Any]:
+    """The booster parameters of the challenger; tuning trials use the same, so they tune this model."""
+    params: dict[str, Any] = {
+        "objective": "binary:logistic",
+        "eval_metric": ["logloss"],
+        "tree_method": "hist",
+        "learning_rate": config.learning_rate,
+        "max_depth": config.max_depth,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "reg_lambda": config.reg_lambda,
+        "reg_alpha": config.reg_alpha,
+        "max_cat_to_onehot": config.max_cat_to_onehot,
+        "nthread": config.n_jobs if nthread is None else nthread,
+        "seed": seed,
+    }
+    if constraints is not None:
+        params["monotone_constraints"] = constraints
+    return params
+
+
 def train_xgboost(
     X_train: pd.DataFrame,
     y_train: pd.Series,
@@ -75,26 +107,8 @@ def train_xgboost(
     """
     dtrain = xgb.DMatrix(X_train, label=_labels(y_train, "train"), enable_categorical=True)
     dvalid = xgb.DMatrix(X_valid, label=_labels(y_valid, "valid"), enable_categorical=True)
-    params = {
-        "objective": "binary:logistic",
-        "eval_metric": ["auc", "logloss"],
-        "tree_method": "hist",
-        "learning_rate": config.learning_rate,
-        "max_depth": config.max_depth,
-        "min_child_weight": config.min_child_weight,
-        "subsample": config.subsample,
-        "colsample_bytree": config.colsample_bytree,
-        "reg_lambda": config.reg_lambda,
-        "reg_alpha": config.reg_alpha,
-        "max_cat_to_onehot": config.max_cat_to_onehot,
-        "nthread": config.n_jobs,
-        "seed": seed,
-    }
-    if monotone:
-        # In column order; categorical features cannot be constrained and get 0.
-        params["monotone_constraints"] = (
-            "(" + ",".join(str(monotone.get(c, 0)) for c in X_train.columns) + ")"
-        )
+    params = booster_params(config, seed, constraints=constraint_string(X_train.columns, monotone))
+    params["eval_metric"] = ["auc", "logloss"]  # early stopping watches the last one
     history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         params,

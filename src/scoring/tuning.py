@@ -75,7 +75,7 @@ import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
 
 from scoring.config import XGBoostConfig
-from scoring.train import _labels
+from scoring.train import _labels, booster_params, constraint_string
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -293,24 +293,7 @@ def _booster_params(
     config: XGBoostConfig, seed: int, nthread: int, constraints: str | None = None
 ) -> dict[str, Any]:
     # The same parameters as scoring.train.train_xgboost, so a trial's model is the final one's.
-    params: dict[str, Any] = {
-        "objective": "binary:logistic",
-        "eval_metric": ["logloss"],
-        "tree_method": "hist",
-        "learning_rate": config.learning_rate,
-        "max_depth": config.max_depth,
-        "min_child_weight": config.min_child_weight,
-        "subsample": config.subsample,
-        "colsample_bytree": config.colsample_bytree,
-        "reg_lambda": config.reg_lambda,
-        "reg_alpha": config.reg_alpha,
-        "max_cat_to_onehot": config.max_cat_to_onehot,
-        "nthread": nthread,
-        "seed": seed,
-    }
-    if constraints is not None:
-        params["monotone_constraints"] = constraints
-    return params
+    return booster_params(config, seed, nthread, constraints)
 
 
 def _score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
@@ -612,7 +595,7 @@ def tune_xgboost(
                 f"(not columns: {unknown})"
             )
         # In column order, as train_xgboost writes them; unnamed columns are unconstrained.
-        constraints = "(" + ",".join(str(monotone.get(str(c), 0)) for c in X_train.columns) + ")"
+        constraints = constraint_string(X_train.columns, monotone)
     fingerprint = _fingerprint(base, settings, seed, digest, groups is not None, constraints)
     _check_fingerprint(study, fingerprint, label)
 
