@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from scoring.contract import REPAYMENT_METHODS
 
@@ -62,9 +63,7 @@ def monthly_payment(
     """
     method = np.asarray(repayment_method, dtype=object)
     known = np.isin(method, REPAYMENT_METHODS)
-    missing = np.array([m is None or (isinstance(m, float) and np.isnan(m)) for m in method.ravel()]).reshape(
-        method.shape
-    )
+    missing = np.asarray(pd.isna(method), dtype=bool)
     bad = ~known & ~missing
     if bad.any():
         found = sorted({str(m) for m in method[bad]})
