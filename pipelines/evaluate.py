@@ -10,14 +10,34 @@ from pathlib import Path
 
 import pandas as pd
 
+from scoring.calibration import Calibrator, calibration_metrics
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
+from scoring.contract import TRUE_PD_COLUMN, DatasetSpec
 from scoring.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
 from scoring.io import atomic_path, read_json, read_parquet, write_json, write_parquet
 from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
 from scoring.runtime import run_stage
 from scoring.split import PARTS
 from scoring.tracking import log_metrics, mlflow_run
+
+
+def calibrated_against_truth(
+    model_dir: Path, model: PDModel, parts: dict[str, pd.DataFrame], spec: DatasetSpec, truth: pd.DataFrame
+) -> dict[str, object]:
+    """The champion's calibrated PDs on test and out-of-time: error against outcomes and the truth."""
+    calibrator = Calibrator.from_dict(read_json(model_dir / "calibrator.json"))
+    truth_map = truth.set_index("application_id")[TRUE_PD_COLUMN] if len(truth) else None
+    out: dict[str, object] = {}
+    for name in PLOTTED_PARTS:
+        frame = parts[name]
+        if frame.empty:
+            continue
+        true_pd = None
+        if truth_map is not None:
+            true_pd = truth_map.reindex(frame[spec.id_column].astype(str)).to_numpy(dtype=float)
+        y = frame[spec.target_column].to_numpy(dtype=float)
+        out[name] = calibration_metrics(calibrator.predict(model.predict_pd(frame)), y, true_pd)
+    return out
 
 
 def main() -> None:
@@ -53,6 +73,9 @@ def main() -> None:
         "champion": champion["champion"],
         "models": {kind: r.metrics for kind, r in by_model.items()},
     }
+    metrics["calibrated"] = calibrated_against_truth(
+        Path(args.model_dir), PDModel.load(args.model_dir), parts, spec, truth
+    )
     write_json(args.metrics, metrics)
     write_parquet(args.scores, result.scores)
     plots_dir, figures_dir = Path(args.plots_dir), Path(args.figures_dir)

@@ -14,23 +14,26 @@ import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from scoring.config import TuneConfig, load_params
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
-from scoring.io import file_sha256, read_parquet, write_json
+from scoring.io import frame_digest, read_parquet, write_json
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, mlflow_run, tracking_uri
 from scoring.train import monotone_constraints
 
 
-def study_name(config: TuneConfig, train_path: str) -> str:
-    """One study per training data and search definition; n_trials and the time budget excluded,
-    so a rerun with more trials finds the same study and resumes it."""
+def study_name(config: TuneConfig, matrix: pd.DataFrame, target: pd.Series, monotone: dict[str, int]) -> str:
+    """One study per training matrix and search definition; n_trials and the time budget excluded,
+    so a rerun with more trials finds the same study and resumes it, while new data, new
+    features or a new search start a study of their own instead of clashing with the old one."""
     definition = config.model_dump(mode="json", exclude={"n_trials", "timeout_seconds", "storage", "enabled"})
-    digest = hashlib.sha256(
-        (file_sha256(train_path) + json.dumps(definition, sort_keys=True)).encode()
-    ).hexdigest()
-    return f"{config.study_name}-{digest[:12]}"
+    digest = hashlib.sha256(frame_digest(matrix).encode())
+    digest.update(frame_digest(target.to_frame()).encode())
+    digest.update(json.dumps([definition, monotone], sort_keys=True).encode())
+    return f"{config.study_name}-{digest.hexdigest()[:12]}"
 
 
 def main() -> None:
@@ -78,11 +81,11 @@ def main() -> None:
     storage = config.storage
     if "://" not in storage:
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    name = study_name(config, args.train)
     groups = train[spec.customer_column] if spec.customer_column else None
     matrix = features.transform(train)
     # The same constraints as the final fit, or the trials would tune another model.
     monotone = monotone_constraints(matrix, params.train.monotone_risk)
+    name = study_name(config, matrix, train[spec.target_column], monotone)
 
     import mlflow
 

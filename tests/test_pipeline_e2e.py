@@ -80,7 +80,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([*git, "commit", "-q", "-m", "copy"], copy)
     output = _dvc(copy, "repro")
     assert _ran_stages(output) == [
-        "prepare", "validate", "split", "features", "tune", "train", "evaluate", "export",
+        "prepare", "validate", "split", "features", "tune", "train", "calibrate", "evaluate", "export",
     ]  # fmt: skip
     return copy
 
@@ -190,7 +190,7 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pip
     params["train"]["scorecard"]["pdo"] = 40
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert _ran_stages(_dvc(pipeline, "repro")) == ["train", "evaluate", "export"]
+        assert _ran_stages(_dvc(pipeline, "repro")) == ["train", "calibrate", "evaluate", "export"]
     finally:
         params_path.write_text(original)
     _dvc(pipeline, "repro")  # back to the original parameters
@@ -233,3 +233,25 @@ def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
     output = _dvc(pipeline, "repro", "--force", "--single-item", "train")
     assert _ran_stages(output) == ["train"]
     assert {name: (pipeline / name).read_bytes() for name in files} == before
+
+
+def test_grades_decisions_and_tests_are_produced(pipeline: Path) -> None:
+    metrics = json.loads((pipeline / "reports/calibration.json").read_text())
+    report = json.loads((pipeline / "reports/calibration_report.json").read_text())
+    scale = json.loads((pipeline / "models/master_scale.json").read_text())
+    assert metrics["n_grades"] >= 3
+    table = pd.read_csv(pipeline / "reports/grades/grades_test.csv")
+    assert (
+        table["count"].sum()
+        == json.loads((pipeline / "reports/split.json").read_text())["parts"]["test"]["n"]
+    )
+    tests = report["test"]["tests"]
+    assert len(tests["grades"]) == metrics["n_grades"] == len(scale["boundaries"]) + 1
+    assert {"jeffreys", "binomial"} <= set(tests["summary"])
+    portfolio = report["test"]["portfolio"]
+    assert 0 < portfolio["approval_rate"] < 1
+    swap = report["swap_set"]
+    parts = ("both_approve", "only_a", "only_b", "both_decline")
+    assert sum(swap[k]["count"] for k in parts) == table["count"].sum()
+    evaluated = json.loads((pipeline / "reports/metrics.json").read_text())["calibrated"]["test"]
+    assert 0 <= evaluated["mae_true"] < 0.05 and evaluated["ece"] < 0.05

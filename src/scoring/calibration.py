@@ -35,10 +35,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.special import expit, logit
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, log_loss
-from sklearn.model_selection import StratifiedKFold
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +191,11 @@ class Calibrator:
 def _fit_one(
     method: CalibrationMethod, p: np.ndarray, y: np.ndarray, settings: CalibrationSettings
 ) -> Calibrator:
+    # scikit-learn is imported where it fits: scoring with a stored calibrator (and every
+    # stage that only reads params) must not pay for importing it.
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
     x_thresholds: tuple[float, ...] = ()
     y_thresholds: tuple[float, ...] = ()
     slope, intercept = 1.0, 0.0
@@ -229,6 +230,8 @@ def _fit_one(
 
 
 def _clipped_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import log_loss
+
     return float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]))
 
 
@@ -244,6 +247,8 @@ def cross_validated_log_loss(
             f"choosing a calibration method needs at least 2 defaults and 2 non-defaults, "
             f"got {int(labels.sum())} defaults in {len(labels)} rows"
         )
+    from sklearn.model_selection import StratifiedKFold
+
     folds = StratifiedKFold(n_splits=min(settings.cv_folds, minority), shuffle=True, random_state=seed)
     out_of_fold = {method: np.empty(len(p)) for method in settings.auto_candidates}
     for fit_rows, held_rows in folds.split(p[:, None], labels):
@@ -323,6 +328,8 @@ def calibration_metrics(
     ``rmse_true``, and ``ece_true``, the same binned error with the bin's mean true PD in place
     of its default rate (noise-free, so near 0 for a calibrated model on any sample size).
     """
+    from sklearn.metrics import brier_score_loss
+
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
     p = _as_pd(pd_, "pd")

@@ -14,6 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scoring.calibration import CalibrationSettings
+from scoring.grades import MasterScaleSettings, ValidationTestSettings
+from scoring.limits import LimitSettings
+from scoring.policy import PolicySettings
+
 
 class ConfigError(ValueError):
     """params.yaml does not match the expected schema."""
@@ -303,6 +308,20 @@ class TrainConfig(StrictModel):
     champion: ChampionConfig = ChampionConfig()
 
 
+# --------------------------------------------------------------------------- calibrate
+
+
+class CalibrateConfig(StrictModel):
+    """PD calibration on the validation split, the master scale, and the supervisory tests."""
+
+    calibration: CalibrationSettings = CalibrationSettings()
+    master_scale: MasterScaleSettings = MasterScaleSettings()
+    tests: ValidationTestSettings = ValidationTestSettings()
+    swap_set_approval_rate: float = Field(
+        0.7, gt=0.0, lt=1.0, description="approval rate of the scorecard/challenger swap set"
+    )
+
+
 # --------------------------------------------------------------------------- evaluate / export
 
 
@@ -326,6 +345,9 @@ class Params(StrictModel):
     features: FeaturesConfig = FeaturesConfig()
     tune: TuneConfig = TuneConfig()
     train: TrainConfig = TrainConfig()
+    calibrate: CalibrateConfig = CalibrateConfig()
+    policy: PolicySettings = PolicySettings()
+    limits: LimitSettings = LimitSettings()
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
 

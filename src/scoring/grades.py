@@ -71,7 +71,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.stats import beta, binomtest, chi2
 
 logger = logging.getLogger(__name__)
 
@@ -517,6 +516,8 @@ def jeffreys_p_value(defaults: int, n: int, pd_: float) -> float:
         raise ValueError(f"the Jeffreys test needs at least one row, got n={n}")
     if not 0 <= defaults <= n:
         raise ValueError(f"defaults must lie in [0, n={n}], got {defaults}")
+    from scipy.stats import beta  # imported here: params parsing imports this module
+
     return float(beta.cdf(pd_, defaults + 0.5, n - defaults + 0.5))
 
 
@@ -530,6 +531,8 @@ def _point_tests(defaults: int, n: int, pd_: float, settings: ValidationTestSett
             "binomial_flag": "n/a",
         }
     jeffreys = jeffreys_p_value(defaults, n, pd_)
+    from scipy.stats import binomtest
+
     binomial = float(binomtest(defaults, n, min(max(pd_, 0.0), 1.0), alternative="greater").pvalue)
     return {
         "pd": float(pd_),
@@ -598,6 +601,8 @@ def validation_tests(
             hl_groups += 1
 
     hl_df = hl_groups - settings.hl_df_reduction
+    from scipy.stats import chi2
+
     hl_p = float(chi2.sf(hl_stat, hl_df)) if hl_df > 0 else None
     portfolio_pd = float(assigned.mean())
     n_defaults = int(labels.sum())

@@ -1,0 +1,100 @@
+"""DVC stage `calibrate`: PD calibration and the master scale on the validation split, then
+grades, decisions and suggested limits with their tests on test and out-of-time.
+The calibrated PD against the synthetic truth is measured by `evaluate`, the only stage that
+reads the truth.
+
+The validation split was never trained on (it only stopped boosting early and chose the
+champion), so the calibrator and the grade boundaries are fitted there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scoring.config import load_params
+from scoring.contract import DatasetSpec
+from scoring.grades import flat_metrics
+from scoring.io import atomic_path, read_json, read_parquet, write_json
+from scoring.limits import swap_set
+from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
+from scoring.risk import assess, fit_risk_layer
+from scoring.runtime import run_stage
+from scoring.tracking import log_metrics, mlflow_run
+
+ASSESSED = ("test", "oot")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--split-dir", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--run-info", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--tables-dir", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    model_dir, split_dir = Path(args.model_dir), Path(args.split_dir)
+    champion = read_json(model_dir / CHAMPION_FILE)["champion"]
+    model = PDModel.load(model_dir)
+
+    valid = read_parquet(split_dir / "valid.parquet")
+    y_valid = valid[spec.target_column].to_numpy(dtype=np.float64)
+    layer = fit_risk_layer(model.predict_pd(valid), y_valid, params.calibrate, params.seed)
+    write_json(model_dir / "calibrator.json", layer.calibrator.to_dict())
+    write_json(model_dir / "master_scale.json", layer.scale.to_dict())
+
+    metrics: dict[str, Any] = {"champion": champion, "n_grades": len(layer.scale.central_pd)}
+    report: dict[str, Any] = {"calibrator": layer.calibrator.to_dict(), "master_scale": layer.scale.to_dict()}
+    tables_dir = Path(args.tables_dir)
+    for name in ASSESSED:
+        frame = read_parquet(split_dir / f"{name}.parquet")
+        if frame.empty:
+            continue
+        y = frame[spec.target_column].to_numpy(dtype=np.float64)
+        result = assess(
+            frame, model.predict_pd(frame), y, layer, params.calibrate, params.policy, params.limits
+        )
+        with atomic_path(tables_dir / f"grades_{name}.csv") as tmp:
+            result.grade_table.to_csv(tmp, index=False)
+        report[name] = result.report
+        calibrated, portfolio = result.report["calibrated"], result.report["portfolio"]
+        metrics[name] = {
+            "calibration": {k: calibrated[k] for k in calibrated if k in _HEADLINE_CALIBRATION},
+            "raw_ece": result.report["raw"]["ece"],
+            "tests": flat_metrics(result.report["tests"]),
+            "approval_rate": portfolio.get("approval_rate"),
+            "refer_rate": portfolio.get("refer_rate"),
+            "bad_rate_approved": portfolio.get("bad_rate_approved"),
+        }
+        if name == "test":
+            scores = {kind: PDModel.load(model_dir, kind).predict_pd(frame) for kind in ESTIMATOR_FILES}
+            report["swap_set"] = swap_set(
+                scores["scorecard"], scores["xgboost"], y, params.calibrate.swap_set_approval_rate
+            )
+    write_json(args.report, report)
+    write_json(args.metrics, metrics)
+
+    run_info = read_json(args.run_info)
+    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+        log_metrics(metrics, prefix="calibrate.")
+        import mlflow
+
+        mlflow.log_artifact(args.report, artifact_path="calibrate")
+        for path in sorted(tables_dir.glob("grades_*.csv")):
+            mlflow.log_artifact(str(path), artifact_path="calibrate")
+
+
+_HEADLINE_CALIBRATION = {"mean_pd", "default_rate", "ece", "brier", "log_loss"}
+
+
+if __name__ == "__main__":
+    run_stage(main)
