@@ -237,7 +237,7 @@ def test_negative_and_zero_monthly_income_fail() -> None:
     report = validate_frame(df, SYNTHETIC_SPEC, CONFIG)
     assert failures(report) == [("expect_column_values_to_be_between", "monthly_income")]
     assert failure(report).unexpected_examples == ["APP00005", "APP00006"]
-    assert failure(report).expected == "values > 0"
+    assert failure(report).expected == "values > 0 and <= 10000000"
 
 
 def test_config_range_rule_applies() -> None:
