@@ -258,24 +258,13 @@ def xgb_params(config: Any, seed: int) -> dict[str, Any]:
     """The booster parameters of scoring.train.train_xgboost, for a refit with a fixed round count.
 
     train_xgboost always early-stops on a validation set; a refit on the whole outer half has
-    none left, so it trains the number of rounds the early-stopped fit chose. Copied here
-    (the library keeps them inside train_xgboost).
+    none left, so it trains the number of rounds the early-stopped fit chose.
     """
-    return {
-        "objective": "binary:logistic",
-        "eval_metric": ["auc", "logloss"],
-        "tree_method": "hist",
-        "learning_rate": config.learning_rate,
-        "max_depth": config.max_depth,
-        "min_child_weight": config.min_child_weight,
-        "subsample": config.subsample,
-        "colsample_bytree": config.colsample_bytree,
-        "reg_lambda": config.reg_lambda,
-        "reg_alpha": config.reg_alpha,
-        "max_cat_to_onehot": config.max_cat_to_onehot,
-        "nthread": N_THREADS,
-        "seed": seed,
-    }
+    from scoring.train import booster_params
+
+    params = booster_params(config, seed, N_THREADS)
+    params["eval_metric"] = ["auc", "logloss"]
+    return params
 
 
 def refit_booster(X: pd.DataFrame, y: Array, config: Any, n_rounds: int, seed: int) -> Any:
