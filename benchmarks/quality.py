@@ -18,9 +18,10 @@ other half, which nothing else reads. Per outer fold:
   on one-hot and standardised inputs, ``XGBClassifier()`` and ``HistGradientBoostingClassifier()``
   with default settings, and the scorecard (= the refitted scorecard above);
 - PROPOSALS (not in the library; marked as such in the output): a blend of the scorecard's
-  and the challenger's log-odds with its weight chosen on the inner valid split, a shallow
-  (depth-2) XGBoost challenger, and a champion rule over more than two candidates
-  (:func:`choose_among`). Every choice they make reads the inner valid split only.
+  and the challenger's log-odds, a shallow (depth-2) XGBoost challenger, and a champion rule
+  over more than two candidates (:func:`choose_among`), each choice made either on the inner
+  valid split or on 5-fold out-of-fold AUC over the whole outer training half
+  (:func:`cv_predictions`), never on the outer test half.
 
 Reported per dataset and model: mean AUC (standard deviation over the folds), Brier score,
 KS, wall time per fold, the fold AUCs, and which candidate the champion rule picked per fold.
@@ -29,6 +30,7 @@ Results go to benchmarks/results/quality.json and quality.md, rewritten after ea
 
     python benchmarks/quality.py [--data-dir ../shared/data] [--datasets german australian]
                                  [--trials 30] [--repeats 5]
+    python benchmarks/quality.py --render-only   # quality.md and the notes from quality.json
 
 Threads: one per model (XGBoost ``nthread=1``, OpenMP and BLAS limited to 1), with
 ``OMP_WAIT_POLICY=PASSIVE``, so the wall times compare like with like on a shared machine.
@@ -168,7 +170,7 @@ MODEL_GROUPS = {key: group for key, _, group in MODELS}
 
 # What the numbers mean: written after reading a full run (quality.md shows them under "Notes").
 NOTES: tuple[str, ...] = (
-    "Protocol as run: 5x2 CV and 30 tuning trials per outer fold on all four datasets (13 min in all "
+    "Protocol as run: 5x2 CV and 30 tuning trials per outer fold on all four datasets (12 min in all "
     "on this shared 2-core machine, so no reduced configuration was needed). Inner split 80/20, "
     "stratified; the feature transformer is fitted on the inner train; tuning (objective cv, 3 folds, "
     "default search space, no time limit) reads the inner train only, as the tune stage reads the train "
