@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -290,19 +290,7 @@ def fit_calibrator(
         ", ".join(f"{m} {v:.5f}" for m, v in losses.items()),
     )
     fitted = _fit_one(best, p, labels, settings)
-    return Calibrator(
-        method=fitted.method,
-        pd_floor=fitted.pd_floor,
-        pd_cap=fitted.pd_cap,
-        x_thresholds=fitted.x_thresholds,
-        y_thresholds=fitted.y_thresholds,
-        slope=fitted.slope,
-        intercept=fitted.intercept,
-        selection="auto",
-        candidate_log_loss=losses,
-        n_fit=fitted.n_fit,
-        n_defaults_fit=fitted.n_defaults_fit,
-    )
+    return replace(fitted, selection="auto", candidate_log_loss=losses)
 
 
 def _equal_frequency_bins(p: np.ndarray, bins: int) -> list[np.ndarray]:
