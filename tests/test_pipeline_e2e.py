@@ -7,10 +7,7 @@ a SQLite store inside the copy, and the exported model is loaded back by MLflow.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,70 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-N_APPLICATIONS = 6000
-N_TRIALS = 6
+from pipeline_support import N_APPLICATIONS, N_TRIALS, REPO, dvc, ran_stages, run
 
 pytestmark = pytest.mark.slow
-
-
-def _repo_files() -> list[str]:
-    """What a clean clone has: tracked files plus new files not ignored by git."""
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
-
-
-def _env(copy: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    # The copy's own code, not the installed checkout's, so its DVC dependencies are what runs.
-    env["PYTHONPATH"] = str(copy / "src")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def _run(args: list[str], copy: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(args, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        )
-    return proc
-
-
-def _dvc(copy: Path, *args: str) -> str:
-    return _run([str(Path(sys.executable).parent / "dvc"), *args], copy).stdout
-
-
-def _ran_stages(output: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("repo")
-    for name in _repo_files():
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["data"]["synthetic"]["n_applications"] = N_APPLICATIONS
-    params["tune"]["n_trials"] = N_TRIALS
-    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    _run(["git", "init", "-q"], copy)
-    _run([*git, "add", "-A"], copy)
-    _run([*git, "commit", "-q", "-m", "copy"], copy)
-    output = _dvc(copy, "repro")
-    assert _ran_stages(output) == [
-        "prepare", "validate", "split", "features", "tune", "train", "calibrate", "evaluate", "export",
-    ]  # fmt: skip
-    return copy
 
 
 def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
@@ -123,8 +59,8 @@ def test_every_row_is_accounted_for(pipeline: Path) -> None:
     assert len(scores) == N_APPLICATIONS and scores["application_id"].is_unique
 
 
-def test_metrics_are_visible_to_dvc(pipeline: Path) -> None:
-    shown = json.loads(_dvc(pipeline, "metrics", "show", "--json"))
+def test_metrics_are_visible_todvc(pipeline: Path) -> None:
+    shown = json.loads(dvc(pipeline, "metrics", "show", "--json"))
     data = next(iter(shown.values()))["data"]
     headline = data["reports/metrics.json"]["data"]
     assert {"auc", "true_pd_auc"} <= set(headline["test"]) and "auc" in headline["oot"]
@@ -135,7 +71,7 @@ def test_mlflow_run_records_params_metrics_commit_digest_and_artifacts(pipeline:
 
     run_id = json.loads((pipeline / "models/run.json").read_text())["run_id"]
     client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
-    run = client.get_run(run_id)
+    run = client.getrun(run_id)
     assert run.data.params["train.xgboost.learning_rate"] == "0.05"
     assert run.data.params["data.synthetic.n_applications"] == str(N_APPLICATIONS)
     assert "test.auc" in run.data.metrics and "oot.true_pd_auc" in run.data.metrics
@@ -161,7 +97,7 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
     raw_csv = tmp_path / "applications.csv"
     test.head(500).to_csv(raw_csv, index=False)
     out = tmp_path / "scores.parquet"
-    _run(
+    run(
         [
             str(Path(sys.executable).parent / "scoring"),
             "score",
@@ -183,17 +119,17 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
 
 
 def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pipeline: Path) -> None:
-    assert _ran_stages(_dvc(pipeline, "repro")) == []
+    assert ran_stages(dvc(pipeline, "repro")) == []
     params_path = pipeline / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
     params["train"]["scorecard"]["pdo"] = 40
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert _ran_stages(_dvc(pipeline, "repro")) == ["train", "calibrate", "evaluate", "export"]
+        assert ran_stages(dvc(pipeline, "repro")) == ["train", "calibrate", "evaluate", "export"]
     finally:
         params_path.write_text(original)
-    _dvc(pipeline, "repro")  # back to the original parameters
+    dvc(pipeline, "repro")  # back to the original parameters
 
 
 def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
@@ -205,7 +141,7 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
     params["tune"]["n_trials"] = N_TRIALS + 2
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert _ran_stages(_dvc(pipeline, "repro", "tune"))[0] == "tune"
+        assert ran_stages(dvc(pipeline, "repro", "tune"))[0] == "tune"
         resumed = json.loads((pipeline / "models/tuned_xgboost.json").read_text())
         assert resumed["study_name"] == first["study_name"]
         assert (resumed["n_trials_total"], resumed["n_trials_new"]) == (N_TRIALS + 2, 2)
@@ -230,8 +166,8 @@ def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: P
 def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
     files = ("models/booster.ubj", "models/scorecard.json", "models/champion.json")
     before = {name: (pipeline / name).read_bytes() for name in files}
-    output = _dvc(pipeline, "repro", "--force", "--single-item", "train")
-    assert _ran_stages(output) == ["train"]
+    output = dvc(pipeline, "repro", "--force", "--single-item", "train")
+    assert ran_stages(output) == ["train"]
     assert {name: (pipeline / name).read_bytes() for name in files} == before
 
 
