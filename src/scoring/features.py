@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -131,9 +132,19 @@ def _level_text(value: Any) -> str | None:
 
 
 def _as_levels(series: pd.Series) -> pd.Series:
-    if pd.api.types.infer_dtype(series, skipna=True) in {"string", "empty"}:
-        return series.astype(object).where(series.notna(), None)  # fast path: text already
-    return series.astype(object).map(_level_text)
+    return pd.Series(_level_values(series), index=series.index, dtype=object)
+
+
+def _level_values(series: pd.Series) -> npt.NDArray[np.object_]:
+    """The levels of ``series`` as an object array of text, None where missing."""
+    values = series.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) in {"string", "empty"}:
+        missing = pd.isna(values)
+        if missing.any():  # fast path: text already
+            values = values.copy()
+            values[missing] = None
+        return values
+    return np.array([_level_text(v) for v in values], dtype=object)
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -206,6 +217,7 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         self.input_columns_ = inputs
         self.numeric_columns_ = numeric
         self.categories_ = categories
+        self.__dict__.pop("_category_dtypes", None)
         self.derived_columns_ = derived
         self.feature_names_out_ = np.array([*numeric, *derived, *categories], dtype=object)
         self.n_features_in_ = len(inputs)
@@ -231,24 +243,31 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         missing = [c for c in self.input_columns_ if c not in X.columns]
         if missing:
             raise FeatureInputError(f"missing input columns {missing}; the model was trained with them")
-        work: dict[str, pd.Series] = {}
-        for column in self.numeric_columns_:
-            work[column] = self._to_float(X[column], column)
+        # Columns are gathered in dicts and each frame is built once: inserting them one by one
+        # costs pandas a block rebuild per column, which dominates single-application latency.
+        numeric = {column: self._to_float(X[column], column) for column in self.numeric_columns_}
+        frame = pd.DataFrame(
+            {**numeric, **{column: X[column] for column in self.categories_}}, index=X.index, copy=False
+        )
+        derived: dict[str, pd.Series] = {}
+        for name in self.derived_columns_:
+            values = DERIVED_BY_NAME[name].compute(frame)
+            frame[name] = values  # later derived features read earlier ones (payment -> ratios)
+            derived[name] = values.astype(np.float64)
+        categorical: dict[str, pd.Categorical] = {}
         for column in self.categories_:
-            work[column] = X[column]
-        frame = pd.DataFrame(work, index=X.index)
-        for name in self.derived_columns_:
-            frame[name] = DERIVED_BY_NAME[name].compute(frame)
-        out = pd.DataFrame(index=X.index)
-        for column in self.numeric_columns_:
-            out[column] = frame[column]
-        for name in self.derived_columns_:
-            out[name] = frame[name].astype(np.float64)
-        for column, levels in self.categories_.items():
             # Codes through the fitted levels: unseen levels and nulls get -1, i.e. missing.
-            codes = pd.Index(levels).get_indexer(pd.Index(_as_levels(X[column])))
-            out[column] = pd.Categorical.from_codes(codes, categories=pd.Index(levels))
-        return out
+            dtype = self._category_dtype(column)
+            codes = dtype.categories.get_indexer(pd.Index(_level_values(X[column]), dtype=object))
+            categorical[column] = pd.Categorical.from_codes(codes, dtype=dtype)
+        return pd.DataFrame({**numeric, **derived, **categorical}, index=X.index, copy=False)
+
+    def _category_dtype(self, column: str) -> pd.CategoricalDtype:
+        """The fitted levels of ``column`` as a dtype, built once per transformer."""
+        cache: dict[str, pd.CategoricalDtype] = self.__dict__.setdefault("_category_dtypes", {})
+        if column not in cache:
+            cache[column] = pd.CategoricalDtype(pd.Index(self.categories_[column]))
+        return cache[column]
 
     @staticmethod
     def _to_float(series: pd.Series, column: str) -> pd.Series:
@@ -317,6 +336,7 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         names = list(spec["feature_names_out"])
         levels = spec["categories"]
         self.categories_ = {name: list(levels[name]) for name in names if name in levels}
+        self.__dict__.pop("_category_dtypes", None)
         self.feature_names_out_ = np.array(names, dtype=object)
         self.n_features_in_ = len(self.input_columns_)
         self.feature_names_in_ = np.array(self.input_columns_, dtype=object)
