@@ -20,7 +20,7 @@ from scoring.contract import DatasetSpec
 from scoring.grades import flat_metrics
 from scoring.io import atomic_path, read_json, read_parquet, write_json
 from scoring.limits import swap_set
-from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
+from scoring.model import CHAMPION_FILE, PDModel
 from scoring.risk import assess, fit_risk_layer
 from scoring.runtime import run_stage
 from scoring.tracking import log_metrics, mlflow_run
@@ -76,7 +76,9 @@ def main() -> None:
             "bad_rate_approved": portfolio.get("bad_rate_approved"),
         }
         if name == "test":
-            scores = {kind: PDModel.load(model_dir, kind).predict_pd(frame) for kind in ESTIMATOR_FILES}
+            scores = {
+                kind: PDModel.load(model_dir, kind).predict_pd(frame) for kind in ("scorecard", "xgboost")
+            }
             report["swap_set"] = swap_set(
                 scores["scorecard"], scores["xgboost"], y, params.calibrate.swap_set_approval_rate
             )

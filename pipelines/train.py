@@ -1,7 +1,11 @@
-"""DVC stage `train`: the scorecard baseline and the XGBoost challenger, and the champion between them.
+"""DVC stage `train`: the scorecard baseline, the XGBoost challenger, their blend, and the champion.
 
-The challenger uses the tuned hyper-parameters when the tune stage produced them. Both
-models are judged on the validation split; the rule in params picks the champion.
+The challenger uses the tuned hyper-parameters when the tune stage produced them and stops
+early on the validation split; the scorecard is fitted on the train split. The rule in params
+(train.champion) picks the champion among the scorecard, the challenger and the blend of their
+log-odds: by default on out-of-fold AUC over the train split (both models refitted per fold),
+so no model is trained on, and no choice made on, the validation split that calibration and
+the master scale are later fitted on. Every candidate's validation figures are reported.
 """
 
 from __future__ import annotations
@@ -15,12 +19,22 @@ from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
 from scoring.io import atomic_path, file_sha256, read_json, read_parquet, write_json
 from scoring.metrics import discrimination_metrics
-from scoring.model import CHAMPION_FILE, BoosterEstimator, PDModel, save_booster
+from scoring.model import (
+    BLEND_FILE,
+    BOOSTER_FILE,
+    CHAMPION_FILE,
+    SCORECARD_FILE,
+    BlendEstimator,
+    BoosterEstimator,
+    PDModel,
+    save_estimator,
+)
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, log_metrics, mlflow_run
 from scoring.train import (
-    choose_champion,
+    CandidateRecipe,
     monotone_constraints,
+    select_champion,
     train_scorecard,
     train_xgboost,
     with_tuned_parameters,
@@ -56,39 +70,63 @@ def main() -> None:
     scorecard = train_scorecard(
         X_train, y_train, params.train.scorecard, params.train.monotone_risk, params.seed
     )
-    save_booster(challenger.booster, model_dir / "booster.ubj")
-    write_json(model_dir / "scorecard.json", scorecard.to_dict())
+    recipe = CandidateRecipe(
+        xgboost=xgb_config,
+        n_rounds=challenger.n_trees,
+        scorecard=params.train.scorecard,
+        monotone_risk=params.train.monotone_risk,
+        seed=params.seed,
+    )
+    decision = select_champion(
+        params.train.champion, recipe, X_train, y_train, X_valid, y_valid, scorecard, challenger.booster
+    )
+    booster = BoosterEstimator(challenger.booster)
+    blend = BlendEstimator(scorecard, booster, decision.blend_weight)
+    save_estimator(blend, model_dir / BLEND_FILE)  # writes booster.ubj and scorecard.json too
     table = scorecard.table()
     with atomic_path(args.scorecard_table) as tmp:
         table.to_csv(tmp, index=False)
     write_json(Path(args.scorecard_table).with_suffix(".json"), table.to_dict(orient="records"))
 
     candidates = {
-        "xgboost": PDModel(features, BoosterEstimator(challenger.booster), "xgboost"),
         "scorecard": PDModel(features, scorecard, "scorecard"),
+        "xgboost": PDModel(features, booster, "xgboost"),
+        "blend": PDModel(features, blend, "blend"),
     }
     valid_metrics = {
         name: discrimination_metrics(y_valid.to_numpy(dtype=float), model.predict_pd(valid))
         for name, model in candidates.items()
     }
-    decision = choose_champion({n: m["auc"] for n, m in valid_metrics.items()}, params.train.champion)
+    selection_key = f"{decision.selection}_auc"
     write_json(
         model_dir / CHAMPION_FILE,
-        {"champion": decision.champion, "reason": decision.reason, "valid_auc": decision.valid_auc},
+        {
+            **decision.to_dict(),
+            "rule": params.train.champion.model_dump(mode="json", exclude={"n_jobs"}),
+            "valid_auc": {name: m["auc"] for name, m in valid_metrics.items()},
+        },
     )
     summary = {
         "champion": decision.champion,
         "champion_reason": decision.reason,
+        "champion_selection": decision.selection,
         "xgboost": {
             "best_iteration": challenger.best_iteration,
             "n_trees": challenger.n_trees,
             "valid_logloss": challenger.best_valid_logloss,
             "tuned": tuned,
+            selection_key: decision.auc["xgboost"],
             "valid": valid_metrics["xgboost"],
         },
         "scorecard": {
             "n_features": len(scorecard.selected_features),
+            selection_key: decision.auc["scorecard"],
             "valid": valid_metrics["scorecard"],
+        },
+        "blend": {
+            "scorecard_weight": decision.blend_weight,
+            selection_key: decision.auc["blend"],
+            "valid": valid_metrics["blend"],
         },
         "n_train": len(train),
         "n_valid": len(valid),
@@ -108,12 +146,14 @@ def main() -> None:
                 "valid_data_sha256": file_sha256(args.valid),
                 "champion": decision.champion,
                 "champion_reason": decision.reason,
+                "champion_selection": decision.selection,
+                "champion_blend_weight": str(decision.blend_weight),
             }
         )
         log_metrics(summary, prefix="train.")
         log_metrics(read_json(args.validation_summary), prefix="validation.")
         mlflow.log_artifact(args.validation_summary, artifact_path="validation")
-        for name in ("booster.ubj", "scorecard.json", CHAMPION_FILE):
+        for name in (BOOSTER_FILE, SCORECARD_FILE, BLEND_FILE, CHAMPION_FILE):
             mlflow.log_artifact(str(model_dir / name), artifact_path="model_files")
         mlflow.log_artifact(args.features, artifact_path="model_files")
         mlflow.log_artifact(args.scorecard_table, artifact_path="scorecard")

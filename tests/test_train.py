@@ -62,6 +62,18 @@ def test_choose_champion_needs_the_margin() -> None:
     from scoring.train import choose_champion
 
     rule = ChampionConfig(min_auc_gain=0.005)
-    assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule).champion == "xgboost"
-    kept = choose_champion({"xgboost": 0.804, "scorecard": 0.800}, rule)
-    assert kept.champion == "scorecard" and "+0.0040" in kept.reason
+    assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule)[0] == "xgboost"
+    champion, reason = choose_champion({"xgboost": 0.804, "scorecard": 0.800}, rule)
+    assert champion == "scorecard" and "+0.0040" in reason
+
+
+def test_fixed_round_booster_is_reproducible_and_has_the_rounds() -> None:
+    from scoring.train import train_booster_rounds
+
+    xt, yt = data(2000, 0)
+    a = train_booster_rounds(xt, yt, CONFIG, 17, seed=3)
+    b = train_booster_rounds(xt, yt, CONFIG, 17, seed=3)
+    assert a.num_boosted_rounds() == 17
+    assert a.save_raw("ubj") == b.save_raw("ubj")
+    with pytest.raises(ValueError, match="n_rounds"):
+        train_booster_rounds(xt, yt, CONFIG, 0, seed=3)

@@ -292,10 +292,40 @@ class ScorecardConfig(StrictModel):
     )
 
 
+def _default_blend_weights() -> list[float]:
+    return [round(0.1 * i, 1) for i in range(11)]
+
+
 class ChampionConfig(StrictModel):
-    min_auc_gain: float = Field(
-        0.005, description="validation AUC the challenger must gain over the scorecard to be champion"
+    """The champion among the scorecard, the XGBoost challenger and a blend of their log-odds.
+
+    Candidates in order of simplicity: scorecard, xgboost, blend. The one with the highest
+    AUC on the selection data wins, unless a simpler one is within ``min_auc_gain`` of it
+    (or ties with it): then the simplest such one does.
+    """
+
+    selection: Literal["cv", "valid"] = Field(
+        "cv",
+        description="cv: out-of-fold AUC over the train split (both models refitted per fold); "
+        "valid: AUC on the validation split",
     )
+    cv_folds: int = Field(5, ge=2, description="stratified folds of the cv selection")
+    blend_weights: list[float] = Field(
+        default_factory=_default_blend_weights,
+        min_length=1,
+        description="scorecard weights tried in the blend (1 - weight goes to the challenger's log-odds)",
+    )
+    min_auc_gain: float = Field(
+        0.0, ge=0.0, description="AUC a more complex candidate must gain over a simpler one to be champion"
+    )
+    n_jobs: int = Field(1, ge=1, description="processes fitting the cv folds; the choice is the same for any")
+
+    @model_validator(mode="after")
+    def _weights_in_unit_interval(self) -> ChampionConfig:
+        bad = [w for w in self.blend_weights if not 0.0 <= w <= 1.0]
+        if bad:
+            raise ValueError(f"blend_weights: {bad} outside [0, 1]; expected scorecard weights from 0 to 1")
+        return self
 
 
 class TrainConfig(StrictModel):
@@ -334,6 +364,77 @@ class ExportConfig(StrictModel):
     experiment_name: str = "credit-scoring"
 
 
+# --------------------------------------------------------------------------- explain
+
+
+class ReasonEntry(StrictModel):
+    """One adverse-action reason: its code and the plain-language text shown to the applicant."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    text: str = Field(min_length=1)
+
+
+class ReasonsConfig(StrictModel):
+    """Reason codes (scoring.explain): which contributions become reasons and how they read.
+
+    ``reason_map`` is keyed by model feature or group name; every model input feature must be
+    covered (by its own entry or its group's), and every key must be a feature or a group:
+    both are checked against the model when the coder is fitted.
+    """
+
+    max_reasons: int = Field(4, ge=1, le=4, description="most reasons per applicant")
+    baseline: Literal["expected_value", "training_mean"] = Field(
+        "expected_value",
+        description="expected_value: contributions as they are, i.e. against the model's expected "
+        "log-odds over the training population; training_mean: each feature's contribution "
+        "minus its mean over the training split",
+    )
+    min_contribution: float = Field(
+        0.0, ge=0.0, description="a reason must raise the log-odds by more than this against the baseline"
+    )
+    reference_rows: int = Field(
+        50_000, ge=100, description="training rows (evenly spaced) the baseline is measured on"
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="group name -> correlated features reported as one reason"
+    )
+    reason_map: dict[str, ReasonEntry] = Field(
+        default_factory=dict, description="feature or group name -> reason code and text"
+    )
+
+    @model_validator(mode="after")
+    def _codes_and_groups_consistent(self) -> ReasonsConfig:
+        seen: dict[str, str] = {}
+        for key, entry in self.reason_map.items():
+            if entry.code in seen:
+                raise ValueError(
+                    f"reason_map: code {entry.code!r} used by both {seen[entry.code]!r} and {key!r}; "
+                    "expected one code per reason"
+                )
+            seen[entry.code] = key
+        owner: dict[str, str] = {}
+        for group, members in self.groups.items():
+            if len(members) < 2:
+                raise ValueError(f"groups.{group}: {members}: expected at least two features")
+            for member in members:
+                if member in owner:
+                    raise ValueError(
+                        f"groups: feature {member!r} is in both {owner[member]!r} and {group!r}; "
+                        "expected each feature in at most one group"
+                    )
+                owner[member] = group
+        clash = sorted(set(owner) & set(self.reason_map))
+        if clash:
+            raise ValueError(
+                f"reason_map: {clash} are grouped features; their reason is their group's entry "
+                f"({sorted({owner[c] for c in clash})})"
+            )
+        named = sorted(set(self.groups) & set(owner))
+        if named:
+            raise ValueError(f"groups: {named} are both a group name and a grouped feature")
+        return self
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -350,6 +451,7 @@ class Params(StrictModel):
     limits: LimitSettings = LimitSettings()
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
+    reasons: ReasonsConfig = ReasonsConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
@@ -160,25 +161,221 @@ def train_scorecard(
     return fit_scorecard(candidates, labels, settings, seed)
 
 
+def train_booster_rounds(
+    X: pd.DataFrame,
+    y: pd.Series,
+    config: XGBoostConfig,
+    n_rounds: int,
+    seed: int,
+    monotone: Mapping[str, int] | None = None,
+) -> xgb.Booster:
+    """The challenger's booster trained for a fixed number of rounds (no validation set to stop on).
+
+    Used where early stopping has already chosen the round count: the folds of the
+    cross-validated champion choice, and refits on more data.
+    """
+    if n_rounds < 1:
+        raise ValueError(f"n_rounds: expected >= 1, got {n_rounds}")
+    dtrain = xgb.DMatrix(X, label=_labels(y, "train"), enable_categorical=True)
+    params = booster_params(config, seed, constraints=constraint_string(X.columns, monotone))
+    return xgb.train(params, dtrain, num_boost_round=n_rounds, verbose_eval=False)
+
+
+def booster_log_odds(booster: xgb.Booster, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """The booster's margin: the log-odds of default, exact (no logit of a rounded probability)."""
+    dmatrix = xgb.DMatrix(X, enable_categorical=True, nthread=1)
+    return np.asarray(booster.predict(dmatrix, output_margin=True), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- champion
+
+CandidateName = Literal["scorecard", "xgboost", "blend"]
+CANDIDATES: tuple[CandidateName, ...] = ("scorecard", "xgboost", "blend")  # simplest first
+
+
+@dataclass(frozen=True)
+class CandidateRecipe:
+    """How the two fitted models were made, so the cv selection can refit them per fold."""
+
+    xgboost: XGBoostConfig
+    n_rounds: int  # the early-stopped challenger's tree count
+    scorecard: ScorecardConfig
+    monotone_risk: Mapping[str, Literal["increasing", "decreasing"]]
+    seed: int
+
+
 @dataclass(frozen=True)
 class ChampionDecision:
-    champion: Literal["xgboost", "scorecard"]
+    champion: CandidateName
     reason: str
-    valid_auc: dict[str, float]
+    selection: Literal["cv", "valid"]
+    auc: dict[str, float]  # candidate -> AUC on the selection data
+    blend_weight: float  # the scorecard's weight in the blend
+    blend_auc: dict[str, float]  # every weight tried ("0.3") -> AUC on the selection data
+    n_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "champion": self.champion,
+            "reason": self.reason,
+            "selection": self.selection,
+            "auc": dict(self.auc),
+            "blend_weight": self.blend_weight,
+            "blend_auc": dict(self.blend_auc),
+            "n_rows": self.n_rows,
+        }
 
 
-def choose_champion(valid_auc: Mapping[str, float], config: ChampionConfig) -> ChampionDecision:
-    """The challenger wins only by a margin on validation; otherwise the simpler scorecard does."""
-    challenger, baseline = valid_auc["xgboost"], valid_auc["scorecard"]
-    gain = challenger - baseline
-    if gain >= config.min_auc_gain:
-        champion: Literal["xgboost", "scorecard"] = "xgboost"
-        reason = f"xgboost gains {gain:+.4f} validation AUC over the scorecard (>= {config.min_auc_gain})"
+def _auc(y: npt.NDArray[np.float64], score: npt.NDArray[np.float64]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score))
+
+
+def blend_log_odds(
+    z_scorecard: npt.ArrayLike, z_xgboost: npt.ArrayLike, scorecard_weight: float
+) -> npt.NDArray[np.float64]:
+    """The blend's log-odds: the scorecard's weighted by ``scorecard_weight``, the rest the challenger's."""
+    w = float(scorecard_weight)
+    return np.asarray(
+        w * np.asarray(z_scorecard, dtype=np.float64) + (1.0 - w) * np.asarray(z_xgboost, dtype=np.float64),
+        dtype=np.float64,
+    )
+
+
+def best_blend_weight(
+    y: npt.ArrayLike, z_scorecard: npt.ArrayLike, z_xgboost: npt.ArrayLike, weights: Iterable[float]
+) -> tuple[float, dict[str, float]]:
+    """The scorecard weight with the highest AUC (ties: the larger, simpler side) and every weight's AUC."""
+    labels = np.asarray(y, dtype=np.float64)
+    scores = {float(w): _auc(labels, blend_log_odds(z_scorecard, z_xgboost, w)) for w in weights}
+    if not scores:
+        raise ValueError("blend_weights: expected at least one weight, got none")
+    best = max(scores.values())
+    weight = max(w for w, a in scores.items() if a >= best - 1e-12)
+    return weight, {f"{w:g}": a for w, a in sorted(scores.items())}
+
+
+def choose_champion(auc: Mapping[str, float], config: ChampionConfig) -> tuple[CandidateName, str]:
+    """The rule: the best AUC wins unless a simpler candidate is within ``min_auc_gain`` of it.
+
+    Candidates are taken in order of simplicity (scorecard, xgboost, blend); the first whose
+    AUC ties the best, or trails it by less than ``min_auc_gain``, is champion. With the
+    scorecard and the challenger alone this is the two-way rule: the challenger must gain at
+    least ``min_auc_gain`` over the scorecard.
+    """
+    names = [n for n in CANDIDATES if n in auc]
+    unknown = sorted(set(auc) - set(CANDIDATES))
+    if unknown or not names:
+        raise ValueError(f"candidates {sorted(auc)}: expected names among {list(CANDIDATES)}")
+    best = max(names, key=lambda n: (auc[n], -names.index(n)))
+    gain = config.min_auc_gain
+    for name in names:
+        lag = auc[best] - auc[name]
+        if lag <= 0.0 or lag < gain:
+            champion = name
+            break
+    figures = ", ".join(f"{n} {auc[n]:.4f}" for n in names)
+    if champion == best:
+        others = [n for n in names if n != best]
+        margins = ", ".join(f"{auc[best] - auc[n]:+.4f} over {n}" for n in others)
+        reason = f"{best} has the best AUC ({figures}); it gains {margins} (>= {gain} required)"
+        if not others:
+            reason = f"{best} is the only candidate ({figures})"
     else:
-        champion = "scorecard"
         reason = (
-            f"xgboost gains {gain:+.4f} validation AUC over the scorecard, less than the "
-            f"{config.min_auc_gain} required: the simpler scorecard stays champion"
+            f"{best} has the best AUC ({figures}) but gains only {auc[best] - auc[champion]:+.4f} "
+            f"over the simpler {champion}, less than the {gain} required: {champion} is champion"
         )
     logger.info("champion: %s (%s)", champion, reason)
-    return ChampionDecision(champion, reason, dict(valid_auc))
+    return champion, reason
+
+
+def decide_champion(
+    y: npt.ArrayLike,
+    z_scorecard: npt.ArrayLike,
+    z_xgboost: npt.ArrayLike,
+    config: ChampionConfig,
+    selection: Literal["cv", "valid"],
+) -> ChampionDecision:
+    """The champion from both models' log-odds on the selection data (out-of-fold or validation)."""
+    labels = np.asarray(y, dtype=np.float64)
+    weight, blend_auc = best_blend_weight(labels, z_scorecard, z_xgboost, config.blend_weights)
+    auc = {
+        "scorecard": _auc(labels, np.asarray(z_scorecard, dtype=np.float64)),
+        "xgboost": _auc(labels, np.asarray(z_xgboost, dtype=np.float64)),
+        "blend": blend_auc[f"{weight:g}"],
+    }
+    champion, reason = choose_champion(auc, config)
+    reason = f"{selection} AUC; blend weight {weight:g} on the scorecard; {reason}"
+    return ChampionDecision(champion, reason, selection, auc, weight, blend_auc, len(labels))
+
+
+def _fold_log_odds(
+    X_fit: pd.DataFrame,
+    y_fit: pd.Series,
+    X_eval: pd.DataFrame,
+    recipe: CandidateRecipe,
+    monotone: Mapping[str, int],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread in every fold, in this process or a worker, so the scorecard's regression
+    # sums in the same order and the choice does not depend on n_jobs.
+    with threadpool_limits(limits=1, user_api="blas"):
+        card = train_scorecard(X_fit, y_fit, recipe.scorecard, recipe.monotone_risk, recipe.seed)
+        z_card = np.asarray(card.log_odds(X_eval), dtype=np.float64)
+    booster = train_booster_rounds(X_fit, y_fit, recipe.xgboost, recipe.n_rounds, recipe.seed, monotone)
+    return z_card, booster_log_odds(booster, X_eval)
+
+
+def out_of_fold_log_odds(
+    X: pd.DataFrame, y: pd.Series, recipe: CandidateRecipe, folds: int, n_jobs: int = 1
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Both models' out-of-fold log-odds over X: each refitted on the other folds by its recipe.
+
+    The booster is trained for the early-stopped challenger's round count, so no fold stops
+    on the rows it is scored on. ``n_jobs`` processes share the folds; the result does not
+    depend on it (each fold is fitted alone, from the recipe's seed).
+    """
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = _labels(y, "train")
+    target = pd.Series(labels, index=X.index)
+    monotone = monotone_constraints(X, recipe.monotone_risk)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=recipe.seed % 2**32)
+    splits = list(splitter.split(np.zeros(len(labels)), labels))
+    results = Parallel(n_jobs=min(n_jobs, folds))(
+        delayed(_fold_log_odds)(X.iloc[fit], target.iloc[fit], X.iloc[ev], recipe, monotone)
+        for fit, ev in splits
+    )
+    oof = {"scorecard": np.zeros(len(X)), "xgboost": np.zeros(len(X))}
+    for (_, eval_idx), (z_card, z_booster) in zip(splits, results, strict=True):
+        oof["scorecard"][eval_idx] = z_card
+        oof["xgboost"][eval_idx] = z_booster
+    return oof
+
+
+def select_champion(
+    config: ChampionConfig,
+    recipe: CandidateRecipe,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_valid: pd.DataFrame,
+    y_valid: pd.Series,
+    scorecard: ScorecardModel,
+    booster: xgb.Booster,
+) -> ChampionDecision:
+    """The champion rule as params configure it.
+
+    ``cv`` reads the training data only (out-of-fold, ``config.cv_folds`` folds), so the
+    validation split stays free for calibration; ``valid`` scores the fitted models on it.
+    """
+    if config.selection == "cv":
+        oof = out_of_fold_log_odds(X_train, y_train, recipe, config.cv_folds, config.n_jobs)
+        labels = _labels(y_train, "train")
+        return decide_champion(labels, oof["scorecard"], oof["xgboost"], config, "cv")
+    labels = _labels(y_valid, "valid")
+    z_sc, z_x = scorecard.log_odds(X_valid), booster_log_odds(booster, X_valid)
+    return decide_champion(labels, z_sc, z_x, config, "valid")

@@ -1,0 +1,227 @@
+"""The champion rule over the scorecard, the challenger and their blend, and the blend estimator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from pydantic import ValidationError
+
+from scoring.config import ChampionConfig, ScorecardConfig, XGBoostConfig
+from scoring.features import ApplicationFeatures
+from scoring.model import (
+    BLEND_FILE,
+    BlendEstimator,
+    BoosterEstimator,
+    PDModel,
+    champion_files,
+)
+from scoring.scorecard import ScorecardModel
+from scoring.train import (
+    CandidateRecipe,
+    ChampionDecision,
+    choose_champion,
+    decide_champion,
+    select_champion,
+    train_scorecard,
+    train_xgboost,
+)
+
+XGB = XGBoostConfig(n_estimators=200, learning_rate=0.2, max_depth=3, early_stopping_rounds=10, n_jobs=1)
+CARD = ScorecardConfig(min_iv=0.0, max_n_bins=5)
+
+
+def frame(n: int, seed: int, kind: str = "linear") -> tuple[pd.DataFrame, pd.Series]:
+    """Three numeric features (c is noise); the risk is linear in a and b, or an XOR of their signs."""
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n)})
+    a, b = x["a"].to_numpy(), x["b"].to_numpy()
+    z = -1.0 + 1.2 * a - 0.8 * b if kind == "linear" else np.where((a > 0) == (b > 0), 2.0, -2.0)
+    y = pd.Series((rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(int), index=x.index)
+    return x, y
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def test_rule_picks_the_best_and_keeps_the_simpler_on_a_tie() -> None:
+    rule = ChampionConfig(min_auc_gain=0.0)
+    assert choose_champion({"scorecard": 0.80, "xgboost": 0.82, "blend": 0.81}, rule)[0] == "xgboost"
+    assert choose_champion({"scorecard": 0.80, "xgboost": 0.79, "blend": 0.81}, rule)[0] == "blend"
+    assert choose_champion({"scorecard": 0.83, "xgboost": 0.79, "blend": 0.81}, rule)[0] == "scorecard"
+    # A blend that only ties a single model is not worth its complexity.
+    assert choose_champion({"scorecard": 0.80, "xgboost": 0.82, "blend": 0.82}, rule)[0] == "xgboost"
+    assert choose_champion({"scorecard": 0.82, "xgboost": 0.80, "blend": 0.82}, rule)[0] == "scorecard"
+
+
+def test_min_auc_gain_keeps_the_simpler_model() -> None:
+    auc = {"scorecard": 0.800, "xgboost": 0.803, "blend": 0.804}
+    champion, reason = choose_champion(auc, ChampionConfig(min_auc_gain=0.005))
+    assert champion == "scorecard"
+    assert "+0.0040" in reason and "blend" in reason
+    # xgboost trails the blend by 0.001 < 0.002, so it is kept; the scorecard trails by 0.004.
+    assert choose_champion(auc, ChampionConfig(min_auc_gain=0.002))[0] == "xgboost"
+    assert choose_champion(auc, ChampionConfig(min_auc_gain=0.0))[0] == "blend"
+
+
+def test_rule_rejects_unknown_candidates_and_weights_outside_the_unit_interval() -> None:
+    with pytest.raises(ValueError, match="shallow"):
+        choose_champion({"scorecard": 0.8, "shallow": 0.9}, ChampionConfig())
+    with pytest.raises(ValidationError, match="blend_weights"):
+        ChampionConfig(blend_weights=[0.5, 1.5])
+
+
+def test_decision_on_constructed_log_odds_picks_each_candidate() -> None:
+    rng = np.random.default_rng(0)
+    n = 20_000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(a + b)))).astype(float)
+    rule = ChampionConfig()
+    # The scorecard sees all the signal, the booster half of it: the scorecard, at weight 1.
+    sc = decide_champion(y, a + b, a, rule, "cv")
+    assert (sc.champion, sc.blend_weight) == ("scorecard", 1.0)
+    # The other way round.
+    xg = decide_champion(y, b, a + b, rule, "cv")
+    assert (xg.champion, xg.blend_weight) == ("xgboost", 0.0)
+    # Each sees half: the blend with equal weights recovers the truth and wins.
+    bl = decide_champion(y, a, b, rule, "valid")
+    assert bl.champion == "blend" and bl.blend_weight == 0.5
+    assert bl.auc["blend"] > max(bl.auc["scorecard"], bl.auc["xgboost"]) + 0.05
+    assert set(bl.blend_auc) == {f"{w:g}" for w in rule.blend_weights}
+    assert bl.selection == "valid" and "blend weight 0.5" in bl.reason
+
+
+# --------------------------------------------------------------------------- fitted models
+
+
+@dataclass
+class Fitted:
+    X_tr: pd.DataFrame
+    y_tr: pd.Series
+    X_va: pd.DataFrame
+    y_va: pd.Series
+    booster: xgb.Booster
+    card: ScorecardModel
+    recipe: CandidateRecipe
+
+    def select(self, rule: ChampionConfig) -> ChampionDecision:
+        return select_champion(
+            rule, self.recipe, self.X_tr, self.y_tr, self.X_va, self.y_va, self.card, self.booster
+        )
+
+
+def fitted(kind: str = "linear", seed: int = 1) -> Fitted:
+    X_tr, y_tr = frame(3000, seed, kind)
+    X_va, y_va = frame(1000, seed + 100, kind)
+    challenger = train_xgboost(X_tr, y_tr, X_va, y_va, XGB, seed=7)
+    card = train_scorecard(X_tr, y_tr, CARD, {}, seed=7)
+    recipe = CandidateRecipe(XGB, challenger.n_trees, CARD, {}, seed=7)
+    return Fitted(X_tr, y_tr, X_va, y_va, challenger.booster, card, recipe)
+
+
+def test_cv_selection_picks_the_challenger_where_the_scorecard_cannot_see_the_risk() -> None:
+    data = fitted("xor")
+    decision = data.select(ChampionConfig(cv_folds=3))
+    assert decision.selection == "cv" and decision.n_rows == len(data.X_tr)
+    assert decision.auc["xgboost"] > decision.auc["scorecard"] + 0.2
+    assert decision.champion == "xgboost"
+
+
+def test_cv_selection_keeps_the_scorecard_on_linear_risk_with_a_margin() -> None:
+    decision = fitted("linear").select(ChampionConfig(cv_folds=3, min_auc_gain=0.01))
+    assert abs(decision.auc["xgboost"] - decision.auc["scorecard"]) < 0.01
+    assert decision.champion == "scorecard"
+
+
+def test_same_seed_same_choice() -> None:
+    data = fitted("linear")
+    rule = ChampionConfig(cv_folds=3)
+    assert data.select(rule).to_dict() == data.select(rule).to_dict()
+    # An independent refit from the same seed makes the same choice.
+    assert fitted("linear").select(rule).to_dict() == data.select(rule).to_dict()
+
+
+# --------------------------------------------------------------------------- the blend estimator
+
+
+def blend_model(weight: float = 0.3) -> tuple[PDModel, pd.DataFrame]:
+    data = fitted("linear")
+    raw = data.X_tr.assign(target=data.y_tr)
+    features = ApplicationFeatures(exclude_columns=["target"]).fit(raw)
+    blend = BlendEstimator(data.card, BoosterEstimator(data.booster), weight)
+    return PDModel(features, blend, "blend"), raw
+
+
+def test_blend_predicts_the_sigmoid_of_the_weighted_log_odds() -> None:
+    model, raw = blend_model(0.3)
+    matrix = model.feature_matrix(raw.head(500))
+    assert isinstance(model.estimator, BlendEstimator)
+    card, booster = model.estimator.scorecard, model.estimator.booster.booster
+    margin = booster.predict(xgb.DMatrix(matrix), output_margin=True).astype(np.float64)
+    expected = 1 / (1 + np.exp(-(0.3 * card.log_odds(matrix) + 0.7 * margin)))
+    np.testing.assert_allclose(model.predict_pd(raw.head(500)), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="scorecard_weight"):
+        BlendEstimator(card, model.estimator.booster, 1.2)
+
+
+def test_blend_contributions_are_the_weighted_parts_and_sum_to_the_log_odds() -> None:
+    model, raw = blend_model(0.4)
+    matrix = model.feature_matrix(raw.head(300))
+    assert isinstance(model.estimator, BlendEstimator)
+    contrib = model.estimator.contributions(matrix)
+    assert list(contrib.columns) == [*matrix.columns, "bias"]
+    pd_ = model.estimator.predict_pd(matrix)
+    np.testing.assert_allclose(contrib.sum(axis=1), np.log(pd_ / (1 - pd_)), atol=1e-6)
+    parts = 0.4 * model.estimator.scorecard.contributions(matrix) + 0.6 * (
+        model.estimator.booster.contributions(matrix)
+    )
+    np.testing.assert_allclose(contrib.to_numpy(), parts.to_numpy(), atol=1e-12)
+
+
+def test_blend_save_load_round_trip_without_pickle(tmp_path: Path) -> None:
+    model, raw = blend_model(0.3)
+    model.save(tmp_path)
+    (tmp_path / "champion.json").write_text(json.dumps({"champion": "blend"}))
+    assert champion_files(tmp_path) == [
+        "champion.json",
+        "features.json",
+        BLEND_FILE,
+        "scorecard.json",
+        "booster.ubj",
+    ]
+    for name in champion_files(tmp_path):
+        head = (tmp_path / name).read_bytes()[:2]
+        assert not head.startswith(b"\x80"), f"{name} looks like a pickle"
+    spec = json.loads((tmp_path / BLEND_FILE).read_text())
+    assert spec["scorecard_weight"] == 0.3 and spec["parts"] == {
+        "scorecard": "scorecard.json",
+        "xgboost": "booster.ubj",
+    }
+    loaded = PDModel.load(tmp_path)
+    assert loaded.kind == "blend" and isinstance(loaded.estimator, BlendEstimator)
+    np.testing.assert_array_equal(loaded.predict_pd(raw), model.predict_pd(raw))
+    # The parts load alone too, and a second save writes the same bytes.
+    for kind in ("scorecard", "xgboost"):
+        assert PDModel.load(tmp_path, kind).kind == kind
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    loaded.save(tmp_path)
+    (tmp_path / "champion.json").write_text(json.dumps({"champion": "blend"}))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_champion_files_name_what_each_kind_loads(tmp_path: Path) -> None:
+    for kind, files in {
+        "xgboost": ["booster.ubj"],
+        "scorecard": ["scorecard.json"],
+        "blend": ["blend.json", "scorecard.json", "booster.ubj"],
+    }.items():
+        (tmp_path / "champion.json").write_text(json.dumps({"champion": kind}))
+        assert champion_files(tmp_path) == ["champion.json", "features.json", *files]
+    (tmp_path / "champion.json").write_text(json.dumps({"champion": "forest"}))
+    with pytest.raises(ValueError, match="forest"):
+        champion_files(tmp_path)
