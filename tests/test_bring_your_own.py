@@ -6,15 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from scoring.config import FileDataConfig, SplitConfig, ValidateConfig, XGBoostConfig
+from scoring.config import FileDataConfig, SplitConfig, ValidateConfig, XGBoostConfig, load_params
 from scoring.evaluation import evaluate_model
+from scoring.explain import ReasonCoder, ReasonConfigError
 from scoring.features import ApplicationFeatures
 from scoring.model import BoosterEstimator, PDModel
 from scoring.prepare import prepare_file
 from scoring.split import split_applications
 from scoring.train import train_xgboost
 from scoring.validation import validate_frame
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_other_credit_data_runs_through_every_stage(tmp_path: Path) -> None:
@@ -54,3 +58,13 @@ def test_other_credit_data_runs_through_every_stage(tmp_path: Path) -> None:
     assert set(metrics) == {"train", "valid", "test"}
     assert metrics["test"]["auc"] > 0.75
     assert "true_pd_auc" not in metrics["test"]
+
+    # The shipped reason map describes the auto-loan contract: refused as it is, and fitted
+    # to these features (generic codes for the ones it does not know) when not strict.
+    model = PDModel(features, BoosterEstimator(result.booster))
+    with pytest.raises(ReasonConfigError, match="not model features"):
+        ReasonCoder.fit(model, parts["train"], load_params(REPO / "params.yaml").reasons)
+    coder = ReasonCoder.fit(model, parts["train"], load_params(REPO / "params.yaml").reasons, strict=False)
+    reasons = coder.reasons(model, features.transform(parts["test"]))
+    codes = set(reasons[[f"reason_code_{i}" for i in range(1, 5)]].to_numpy().ravel()) - {""}
+    assert codes and codes <= {f"F_{name}" for name in features.feature_names_out_}

@@ -444,6 +444,33 @@ class ScorecardModel:
         """Probability of default (class 1) per row."""
         return _sigmoid(self.log_odds(X))
 
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Log-odds contribution of every column of ``X`` plus ``bias``: rows sum to :meth:`log_odds`.
+
+        A selected feature contributes ``coefficient x WoE`` of its bin (positive raises the
+        PD; 0 at the training population's average odds, where WoE is 0); a column the
+        scorecard did not select contributes 0; ``bias`` is the intercept. Columns: those of
+        ``X`` in order, then ``bias`` (the contract every estimator shares).
+        """
+        self._check_columns(X)
+        out = pd.DataFrame(0.0, index=X.index, columns=[*X.columns, "bias"], dtype=np.float64)
+        for f in self.features:
+            out[f.name] = f.coefficient * f.woe(X[f.name])
+        out["bias"] = self.intercept
+        return out
+
+    def points_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points per selected feature relative to a neutral bin (WoE 0), plus ``base`` points.
+
+        ``points of the bin - neutral points = -factor x log-odds contribution``, so a feature
+        that costs points raises the PD; ``base`` is ``offset - factor x intercept``, and each
+        row sums to :meth:`score`. For reviewers reading the scorecard in points.
+        """
+        logit = self.contributions(X)[self.selected_features]
+        out = -self.factor * logit
+        out["base"] = self.offset - self.factor * self.intercept
+        return out
+
     # ------------------------------------------------------------------ reporting
 
     def table(self) -> pd.DataFrame:

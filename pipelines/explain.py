@@ -1,0 +1,149 @@
+"""DVC stage `explain`: reason codes fitted on train, explanations of the test split.
+
+Writes the fitted reason coder (models/reasons.json), and for the report
+reports/explanations/summary.json with global importance, reason frequencies over the
+declined test applications and the additivity check, plus PNG plots (beeswarm, dependence
+plots of the top features, waterfalls of one applicant per grade and of a few declines).
+Decisions come from the calibrator and master scale that `calibrate` wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scoring.calibration import Calibrator
+from scoring.config import load_params
+from scoring.contract import DatasetSpec
+from scoring.explain import (
+    CODE_COLUMNS,
+    ReasonCoder,
+    ReasonConfigError,
+    explanation_summary,
+    plot_beeswarm,
+    plot_dependence,
+    plot_waterfall,
+)
+from scoring.grades import MasterScale
+from scoring.io import atomic_path, read_json, read_parquet, write_json
+from scoring.model import PDModel
+from scoring.policy import DECLINE, GRADE_DECLINE
+from scoring.risk import RiskLayer, decide_and_limit
+from scoring.runtime import run_stage
+from scoring.tracking import log_metrics, mlflow_run
+
+N_DEPENDENCE = 4
+METHODS = {
+    "xgboost": "exact path-dependent TreeSHAP (scoring.treeshap; equal to XGBoost pred_contribs)",
+    "scorecard": "scorecard coefficient x WoE per feature",
+    "blend": "blend: weighted sum of exact TreeSHAP and scorecard coefficient x WoE",
+}
+N_DECLINE_WATERFALLS = 3
+
+
+def save_png(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        # Fixed metadata keeps the PNG bytes identical between identical runs.
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--split-dir", required=True)
+    parser.add_argument("--dataset", required=True, help="the dataset's roles (dataset.json)")
+    parser.add_argument("--run-info", required=True)
+    parser.add_argument("--out", required=True, help="the fitted reason coder (JSON)")
+    parser.add_argument("--reports-dir", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    model_dir, split_dir, out_dir = Path(args.model_dir), Path(args.split_dir), Path(args.reports_dir)
+    model = PDModel.load(model_dir)
+    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+    # The shipped reason map describes the auto-loan contract; another dataset gets generic
+    # codes for the features the map does not know (logged), instead of a config error.
+    coder = ReasonCoder.fit(
+        model,
+        read_parquet(split_dir / "train.parquet"),
+        params.reasons,
+        strict=spec.follows_auto_loan_contract,
+    )
+    write_json(args.out, coder.to_dict())
+
+    test = read_parquet(split_dir / "test.parquet").reset_index(drop=True)
+    matrix = model.feature_matrix(test)
+    contributions = model.estimator.contributions(matrix)
+    reasons = coder.reasons_from_contributions(contributions)
+    pd_raw = model.estimator.predict_pd(matrix)
+    layer = RiskLayer(
+        Calibrator.from_dict(read_json(model_dir / "calibrator.json")),
+        MasterScale.from_dict(read_json(model_dir / "master_scale.json")),
+    )
+    decisions = decide_and_limit(test, pd_raw, layer, params.policy, params.limits)
+    declined = (decisions["decision"] == DECLINE).to_numpy()
+    method = METHODS.get(model.kind, f"{model.kind} contributions")
+    summary = explanation_summary(
+        contributions, np.log(pd_raw) - np.log1p(-pd_raw), reasons, declined, coder, method
+    )
+
+    figures: dict[str, Any] = {"beeswarm": plot_beeswarm(contributions, matrix, seed=params.seed)}
+    top = [d["feature"] for d in summary["global_importance"][:N_DEPENDENCE]]
+    for feature in top:
+        figures[f"dependence_{feature}"] = plot_dependence(contributions, matrix, feature)
+    rng = np.random.default_rng(params.seed)
+    grades = decisions["grade"].to_numpy()
+    for grade in sorted(set(grades.tolist())):
+        row = int(rng.choice(np.flatnonzero(grades == grade)))
+        figures[f"waterfall_grade_{grade}"] = waterfall(contributions, reasons, decisions, row, f"G{grade}")
+    # Declines the model drove (grade beyond the cut-off) show its reasons best; policy
+    # knock-outs stand in only when there are too few of those.
+    by_grade = (decisions["policy_reasons"] == GRADE_DECLINE).to_numpy()
+    explained = declined & (reasons[CODE_COLUMNS[0]] != "").to_numpy()
+    explained_declines = np.flatnonzero(explained & by_grade)
+    if len(explained_declines) < N_DECLINE_WATERFALLS:
+        explained_declines = np.flatnonzero(explained)
+    summary["n_declined_by_grade"] = int((declined & by_grade).sum())
+    picked = np.sort(
+        rng.choice(explained_declines, min(N_DECLINE_WATERFALLS, len(explained_declines)), False)
+    )
+    for i, row in enumerate(picked.tolist(), start=1):
+        figures[f"waterfall_decline_{i}"] = waterfall(contributions, reasons, decisions, row, "declined")
+    summary["plots"] = sorted(f"{name}.png" for name in figures)
+    summary["dependence_features"] = top
+    for name, fig in figures.items():
+        save_png(fig, out_dir / f"{name}.png")
+    write_json(out_dir / "summary.json", summary)
+
+    import mlflow
+
+    run_info = read_json(args.run_info)
+    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+        log_metrics(
+            {
+                "additivity_max_error": summary["additivity_max_error"],
+                "n_declined": summary["n_declined"],
+                "declined_without_reason": summary["declined_without_reason"],
+            },
+            prefix="explain.",
+        )
+        mlflow.log_artifact(args.out, artifact_path="explain")
+        mlflow.log_artifacts(str(out_dir), artifact_path="explain")
+
+
+def waterfall(contributions: Any, reasons: Any, decisions: Any, row: int, what: str) -> Any:
+    codes = [c for c in reasons.loc[row, CODE_COLUMNS] if c]
+    grade, decision = decisions.loc[row, "grade"], decisions.loc[row, "decision"]
+    title = f"Test applicant {row} ({what}, grade G{grade}, {decision})"
+    return plot_waterfall(contributions.loc[row], title, reasons=codes)
+
+
+if __name__ == "__main__":
+    run_stage(main, user_errors=(ReasonConfigError,))

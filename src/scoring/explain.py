@@ -1,0 +1,495 @@
+"""Adverse-action reason codes from per-feature log-odds contributions.
+
+Contributions come from the champion estimator's ``contributions`` (exact TreeSHAP for the
+booster, coefficient x WoE for the scorecard, their weighted sum for a blend), on the
+log-odds scale: for every row, the contributions plus ``bias`` add up to logit(PD).
+
+Baseline (params ``reasons.baseline``)
+--------------------------------------
+``expected_value`` (the default): a contribution is already measured against the model's
+expected log-odds over the training population (TreeSHAP's base value is the cover-weighted
+mean margin of the training rows; the scorecard's is the log-odds at WoE 0, the training
+population's odds), so a positive contribution means "this feature moves this applicant's
+risk above that of the average training applicant". ``training_mean`` additionally
+subtracts each feature's mean contribution over the training split (``reference`` at fit);
+a reason must then be positive both ways.
+
+Rules
+-----
+- Correlated features named in ``reasons.groups`` are summed into one group contribution and
+  give one reason; every other feature is its own group.
+- A group qualifies when its contribution is positive (it raises this applicant's risk) and
+  its contribution less the baseline exceeds ``min_contribution``; a group none of whose
+  features the model uses (every contribution 0 on the reference rows) never qualifies.
+- The qualifying groups are ranked by contribution less the baseline, largest first; ties
+  are broken by reason code (ascending), so the output is deterministic. At most
+  ``max_reasons`` (<= 4) are returned. With the ``expected_value`` baseline, an applicant
+  whose contributions add up to a positive number always gets at least one reason.
+- ``reasons.reason_map`` must name every model input feature (itself or through its group),
+  and only features and groups: anything else is a :class:`ReasonConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from scoring.config import ReasonEntry, ReasonsConfig
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from scoring.model import PDModel
+
+REASONS_SPEC_VERSION = 1
+MAX_REASON_COLUMNS = 4
+BIAS = "bias"
+CODE_COLUMNS = [f"reason_code_{i}" for i in range(1, MAX_REASON_COLUMNS + 1)]
+TEXT_COLUMNS = [f"reason_text_{i}" for i in range(1, MAX_REASON_COLUMNS + 1)]
+
+
+class ReasonConfigError(ValueError):
+    """The reason map or groups do not fit the model's features."""
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """One reason: its code and text, and the model features whose contributions it sums."""
+
+    name: str
+    code: str
+    text: str
+    features: tuple[str, ...]
+    used: bool
+    baseline: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "code": self.code,
+            "text": self.text,
+            "features": list(self.features),
+            "used": self.used,
+            "baseline": self.baseline,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReasonGroup:
+        return cls(
+            name=str(d["name"]),
+            code=str(d["code"]),
+            text=str(d["text"]),
+            features=tuple(str(f) for f in d["features"]),
+            used=bool(d["used"]),
+            baseline=float(d["baseline"]),
+        )
+
+
+def resolve_groups(
+    features: list[str], config: ReasonsConfig, strict: bool = True
+) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, ReasonEntry]]:
+    """(reason key, member features) for every reason, and the reason map that covers them.
+
+    ``strict`` (the data contract's own features): raises :class:`ReasonConfigError` for a
+    group member or map key that is not a model feature (or group), and for a model feature
+    the map does not cover. Not strict (a bring-your-own dataset, whose features the shipped
+    map cannot know): entries naming absent features are left out, and each uncovered
+    feature gets the generic code ``F_<feature>``; both are logged.
+    """
+    if not strict:
+        config = _fit_map_to(features, config)
+    known = set(features)
+    for group, members in config.groups.items():
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ReasonConfigError(
+                f"reasons.groups.{group}: {unknown} are not model features; expected names from {features}"
+            )
+        if group in known:
+            raise ReasonConfigError(
+                f"reasons.groups: group name {group!r} is also a model feature; expected a distinct name"
+            )
+    grouped = {m: g for g, members in config.groups.items() for m in members}
+    unknown_keys = [k for k in config.reason_map if k not in known and k not in config.groups]
+    if unknown_keys:
+        raise ReasonConfigError(
+            f"reasons.reason_map: {unknown_keys} are neither model features nor groups; "
+            f"expected names from {features} or groups {sorted(config.groups)}"
+        )
+    unmapped = [f for f in features if grouped.get(f, f) not in config.reason_map]
+    if unmapped:
+        raise ReasonConfigError(
+            f"reasons.reason_map: model features {unmapped} have no reason (directly or through "
+            "their group); every model feature needs a code and text"
+        )
+    order: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for f in features:
+        key = grouped.get(f, f)
+        if key not in seen:
+            seen.add(key)
+            order.append((key, tuple(config.groups[key]) if key in config.groups else (f,)))
+    return order, dict(config.reason_map)
+
+
+def _fit_map_to(features: list[str], config: ReasonsConfig) -> ReasonsConfig:
+    """The reason map restricted to ``features``, with a generic entry for each uncovered one."""
+    known = set(features)
+    groups = {g: [m for m in members if m in known] for g, members in config.groups.items()}
+    groups = {g: members for g, members in groups.items() if members and g not in known}
+    reason_map = {k: v for k, v in config.reason_map.items() if k in known or k in groups}
+    grouped = {m: g for g, members in groups.items() for m in members}
+    codes = {entry.code for entry in reason_map.values()}
+    generic = [f for f in features if grouped.get(f, f) not in reason_map]
+    for feature in generic:
+        code = f"F_{feature}"
+        if code in codes:
+            raise ReasonConfigError(
+                f"reasons.reason_map: code {code!r} is taken; expected it free for feature {feature}"
+            )
+        reason_map[feature] = ReasonEntry(code=code, text=f"Value of {feature}")
+    dropped = sorted(set(config.reason_map) - set(reason_map))
+    if generic or dropped:
+        logger.warning(
+            "reasons: the reason map does not describe this dataset; generic codes for %s, "
+            "entries for absent features left out: %s",
+            generic,
+            dropped,
+        )
+    return config.model_copy(update={"groups": groups, "reason_map": reason_map})
+
+
+class ReasonCoder:
+    """Fitted reason-code generator: JSON-serialisable (:meth:`to_dict` / :meth:`from_dict`)."""
+
+    def __init__(
+        self,
+        features: list[str],
+        groups: list[ReasonGroup],
+        max_reasons: int,
+        min_contribution: float,
+        baseline: str,
+    ) -> None:
+        if not 1 <= max_reasons <= MAX_REASON_COLUMNS:
+            raise ReasonConfigError(f"max_reasons={max_reasons}: expected 1..{MAX_REASON_COLUMNS}")
+        self.features = list(features)
+        # Sorted by code: the tie-break order of equal contributions.
+        self.groups = sorted(groups, key=lambda g: g.code)
+        self.max_reasons = int(max_reasons)
+        self.min_contribution = float(min_contribution)
+        self.baseline = baseline
+        index = {f: i for i, f in enumerate(self.features)}
+        self._membership = np.zeros((len(self.features), len(self.groups)), dtype=np.float64)
+        for j, g in enumerate(self.groups):
+            for f in g.features:
+                self._membership[index[f], j] = 1.0
+        self._baselines = np.array([g.baseline for g in self.groups], dtype=np.float64)
+        self._used = np.array([g.used for g in self.groups], dtype=bool)
+        self._codes = np.array([g.code for g in self.groups] + [""], dtype=object)
+        self._texts = np.array([g.text for g in self.groups] + [""], dtype=object)
+
+    # ------------------------------------------------------------------ fit
+
+    @classmethod
+    def fit(
+        cls, model: PDModel, reference: pd.DataFrame, config: ReasonsConfig, strict: bool = True
+    ) -> ReasonCoder:
+        """Resolve the reason map against the model and measure the baseline on ``reference``.
+
+        ``reference`` holds raw applications (the training split); at most
+        ``config.reference_rows`` evenly spaced rows of it are explained. ``strict``: see
+        :func:`resolve_groups`.
+        """
+        if len(reference) == 0:
+            raise ReasonConfigError("reference: no rows; expected the training split's applications")
+        if len(reference) > config.reference_rows:
+            rows = np.linspace(0, len(reference) - 1, config.reference_rows).round().astype(np.int64)
+            reference = reference.iloc[np.unique(rows)]
+        contributions = model.contributions(reference)
+        features = [c for c in contributions.columns if c != BIAS]
+        resolved, reason_map = resolve_groups(features, config, strict)
+        values = contributions[features].to_numpy(dtype=np.float64)
+        used = dict(zip(features, np.any(values != 0.0, axis=0), strict=True))
+        means = dict(zip(features, values.mean(axis=0), strict=True))
+        groups = []
+        for key, members in resolved:
+            entry = reason_map[key]
+            baseline = float(sum(means[m] for m in members)) if config.baseline == "training_mean" else 0.0
+            groups.append(
+                ReasonGroup(
+                    name=key,
+                    code=entry.code,
+                    text=entry.text,
+                    features=members,
+                    used=bool(any(used[m] for m in members)),
+                    baseline=baseline,
+                )
+            )
+        return cls(features, groups, config.max_reasons, config.min_contribution, config.baseline)
+
+    # ------------------------------------------------------------------ apply
+
+    def group_contributions(self, contributions: pd.DataFrame) -> pd.DataFrame:
+        """Per reason (columns named by code, in code order): the summed contribution of its features."""
+        values = self._grouped(contributions)
+        return pd.DataFrame(values, index=contributions.index, columns=[g.code for g in self.groups])
+
+    def _grouped(self, contributions: pd.DataFrame) -> npt.NDArray[np.float64]:
+        columns = list(contributions.columns)
+        if columns == [*self.features, BIAS]:  # the usual layout: no column look-ups
+            values = contributions.to_numpy(dtype=np.float64)[:, :-1]
+        else:
+            self._check_columns([c for c in columns if c != BIAS])
+            values = contributions[self.features].to_numpy(dtype=np.float64)
+        return np.asarray(values @ self._membership, dtype=np.float64)
+
+    def reasons_from_contributions(self, contributions: pd.DataFrame) -> pd.DataFrame:
+        """Reason codes and texts from a contributions frame (features, then ``bias``)."""
+        ranks = self.rank(self._grouped(contributions))
+        pad = len(self.groups)
+        full = np.full((len(ranks), MAX_REASON_COLUMNS), pad, dtype=np.intp)
+        full[:, : ranks.shape[1]] = ranks
+        table = np.concatenate([self._codes[full], self._texts[full]], axis=1)
+        return pd.DataFrame(
+            table, index=contributions.index, columns=CODE_COLUMNS + TEXT_COLUMNS, dtype=object
+        )
+
+    def rank(self, grouped: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """Indices into the groups of each row's reasons, best first; ``len(groups)`` pads.
+
+        Shape ``(n_rows, max_reasons)``.
+        """
+        excess = grouped - self._baselines
+        qualifies = (grouped > 0.0) & (excess > self.min_contribution) & self._used
+        key = np.where(qualifies, excess, -np.inf)
+        # Stable sort on the negated excess: equal excesses keep code order (the columns' order).
+        order = np.argsort(-key, axis=1, kind="stable")[:, : self.max_reasons]
+        chosen = np.take_along_axis(qualifies, order, axis=1)
+        return np.asarray(np.where(chosen, order, len(self.groups)), dtype=np.intp)
+
+    def reasons(self, model: PDModel, matrix: pd.DataFrame) -> pd.DataFrame:
+        """Reason codes and texts for the transformed feature matrix (``model.feature_matrix``).
+
+        Index aligned with ``matrix``; columns reason_code_1..4 then reason_text_1..4, ""
+        where an applicant has fewer reasons.
+        """
+        self._check_columns(list(matrix.columns))
+        return self.reasons_from_contributions(model.estimator.contributions(matrix))
+
+    def _check_columns(self, columns: list[str]) -> None:
+        if columns != self.features:
+            missing = [f for f in self.features if f not in columns]
+            extra = [c for c in columns if c not in self.features]
+            raise ReasonConfigError(
+                f"feature columns do not match the reason coder's: missing {missing}, unexpected "
+                f"{extra}; expected {self.features} in that order"
+            )
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": REASONS_SPEC_VERSION,
+            "baseline": self.baseline,
+            "max_reasons": self.max_reasons,
+            "min_contribution": self.min_contribution,
+            "features": list(self.features),
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReasonCoder:
+        if d.get("version") != REASONS_SPEC_VERSION:
+            raise ReasonConfigError(
+                f"reason coder version {d.get('version')!r} is not supported "
+                f"(expected {REASONS_SPEC_VERSION})"
+            )
+        groups = [ReasonGroup.from_dict(g) for g in d["groups"]]
+        features = [str(f) for f in d["features"]]
+        covered = [f for g in groups for f in g.features]
+        if sorted(covered) != sorted(features):
+            raise ReasonConfigError(
+                f"reason coder: groups cover {sorted(covered)}, features are {sorted(features)}; "
+                "expected every feature in exactly one group"
+            )
+        return cls(features, groups, int(d["max_reasons"]), float(d["min_contribution"]), str(d["baseline"]))
+
+
+# ---------------------------------------------------------------------------------- reporting
+
+
+def global_importance(contributions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Mean |contribution| per feature (``bias`` left out), largest first; ties by name."""
+    values = contributions.drop(columns=[BIAS], errors="ignore").abs().mean(axis=0)
+    ranked = sorted(values.items(), key=lambda kv: (-float(kv[1]), str(kv[0])))
+    return [{"feature": str(name), "mean_abs_contribution": float(value)} for name, value in ranked]
+
+
+def reason_frequencies(reasons: pd.DataFrame, coder: ReasonCoder) -> list[dict[str, Any]]:
+    """How often each code appears among the rows' reasons (any position); share of the rows."""
+    n = len(reasons)
+    codes = reasons[CODE_COLUMNS].to_numpy().ravel()
+    counts = pd.Series(codes[codes != ""]).value_counts()
+    texts = {g.code: g.text for g in coder.groups}
+    ranked = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+    return [
+        {
+            "code": str(code),
+            "text": texts[str(code)],
+            "count": int(count),
+            "share": int(count) / n if n else 0.0,
+        }
+        for code, count in ranked
+    ]
+
+
+def explanation_summary(
+    contributions: pd.DataFrame,
+    log_odds: npt.ArrayLike,
+    reasons: pd.DataFrame,
+    declined: npt.ArrayLike,
+    coder: ReasonCoder,
+    method: str,
+) -> dict[str, Any]:
+    """The explain stage's summary.json (the report reads it).
+
+    ``contributions`` and ``reasons`` cover the explained rows; ``log_odds`` is the model's
+    logit(PD) for them (the additivity check); ``declined`` marks the declined rows, over
+    which reason frequencies are counted.
+    """
+    declined_mask = np.asarray(declined, dtype=bool)
+    sums = contributions.to_numpy(dtype=np.float64).sum(axis=1)
+    gap = np.abs(sums - np.asarray(log_odds, dtype=np.float64))
+    declined_reasons = reasons[declined_mask]
+    n_codes = (declined_reasons[CODE_COLUMNS] != "").sum(axis=1)
+    total = contributions.drop(columns=[BIAS]).sum(axis=1)[declined_mask]
+    return {
+        "global_importance": global_importance(contributions),
+        "reason_frequencies": reason_frequencies(declined_reasons, coder),
+        "n_explained": len(contributions),
+        "method": method,
+        "additivity_max_error": float(gap.max()) if len(gap) else 0.0,
+        "baseline": coder.baseline,
+        "max_reasons": coder.max_reasons,
+        "n_declined": int(declined_mask.sum()),
+        "declined_reason_counts": {str(k): int((n_codes == k).sum()) for k in range(coder.max_reasons + 1)},
+        # Declines the model's contributions cannot explain (risk below the average applicant:
+        # declined by a policy knock-out); their policy reasons explain them instead.
+        "declined_without_reason": int((n_codes == 0).sum()),
+        "declined_without_reason_and_positive_total": int(((n_codes == 0) & (total > 0)).sum()),
+    }
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _value_colours(values: pd.Series) -> npt.NDArray[np.float64]:
+    """Feature values as percentile ranks in [0, 1] (NaN for missing or categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        return np.full(len(values), np.nan)
+    numeric = values.astype(np.float64)
+    return np.asarray(numeric.rank(pct=True).to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def plot_beeswarm(
+    contributions: pd.DataFrame, matrix: pd.DataFrame, max_features: int = 15, seed: int = 0
+) -> Any:
+    """Per top feature, one dot per row at its contribution, coloured by the feature's value rank."""
+    plt = _pyplot()
+    top = [d["feature"] for d in global_importance(contributions)[:max_features]]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(top) + 1.5))
+    rng = np.random.default_rng(seed)
+    scatter = None
+    for row, feature in enumerate(reversed(top)):
+        x = contributions[feature].to_numpy(dtype=np.float64)
+        colour = _value_colours(matrix[feature])
+        y = row + rng.uniform(-0.3, 0.3, len(x))
+        known = ~np.isnan(colour)
+        ax.scatter(x[~known], y[~known], s=4, c="0.6", alpha=0.5, linewidths=0)
+        scatter = ax.scatter(
+            x[known], y[known], s=4, c=colour[known], cmap="coolwarm", vmin=0, vmax=1, alpha=0.6, linewidths=0
+        )
+    ax.set_yticks(range(len(top)), list(reversed(top)))
+    ax.axvline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlabel("contribution to log-odds of default (positive raises risk)")
+    ax.set_title("Feature contributions (TreeSHAP / WoE terms), test split")
+    if scatter is not None:
+        bar = fig.colorbar(scatter, ax=ax, fraction=0.03, pad=0.01)
+        bar.set_label("feature value (rank; grey = missing or categorical)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dependence(contributions: pd.DataFrame, matrix: pd.DataFrame, feature: str) -> Any:
+    """A feature's contribution against its value (numeric) or per level (categorical)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    values = matrix[feature]
+    y = contributions[feature].to_numpy(dtype=np.float64)
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        levels = values.astype(object).where(values.notna(), "(missing)").astype(str)
+        order = levels.groupby(levels).size().sort_values(ascending=False).index[:30]
+        data = [y[(levels == level).to_numpy()] for level in order]
+        ax.boxplot(data, showfliers=False)
+        ax.set_xticks(range(1, len(order) + 1), list(order), rotation=60, fontsize=7)
+    else:
+        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(x)
+        ax.scatter(x[~missing], y[~missing], s=4, alpha=0.4, linewidths=0)
+        if missing.any():
+            note = f"{missing.sum()} rows missing (mean contribution {y[missing].mean():+.3f})"
+            ax.set_title(note, fontsize=8)
+        if np.nanmin(x) > 0 and np.nanmax(x) / max(np.nanmin(x[x > 0]), 1e-12) > 1e3:
+            ax.set_xscale("log")
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlabel(feature)
+    ax.set_ylabel("contribution to log-odds")
+    fig.suptitle(f"Dependence: {feature}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_waterfall(
+    contributions: pd.Series, title: str, max_features: int = 10, reasons: list[str] | None = None
+) -> Any:
+    """One applicant: from the base value (``bias``) through the largest contributions to logit(PD)."""
+    plt = _pyplot()
+    bias = float(contributions[BIAS])
+    values = contributions.drop(BIAS)
+    order = values.abs().sort_values(ascending=False, kind="stable").index
+    shown = list(order[:max_features])
+    rest = float(values[list(order[max_features:])].sum())
+    labels = [*shown] + ([f"{len(order) - max_features} other features"] if len(order) > max_features else [])
+    steps = [float(values[f]) for f in shown] + ([rest] if len(order) > max_features else [])
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(steps) + 2.2))
+    start = bias
+    for i, step in enumerate(steps):
+        y = len(steps) - i
+        ax.barh(y, step, left=start, color="#c0392b" if step > 0 else "#2874a6", height=0.7)
+        side = "left" if step >= 0 else "right"
+        ax.text(start + step, y, f" {step:+.3f} ", va="center", ha=side, fontsize=7)
+        start += step
+    path = np.cumsum([bias, *steps])
+    low, high = float(path.min()), float(path.max())
+    pad = 0.2 * max(high - low, 0.1)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_yticks(range(len(steps), 0, -1), labels, fontsize=8)
+    ax.axvline(bias, color="0.5", linestyle=":", linewidth=0.8)
+    ax.axvline(start, color="0.2", linestyle="--", linewidth=0.8)
+    p = 1.0 / (1.0 + np.exp(-start))
+    ax.set_xlabel(f"log-odds of default: base {bias:+.3f} -> {start:+.3f} (model PD {p:.2%})")
+    subtitle = f"\nreasons: {', '.join(reasons)}" if reasons else ""
+    ax.set_title(title + subtitle, fontsize=9)
+    fig.tight_layout()
+    return fig
