@@ -1,6 +1,13 @@
-"""DVC stage `evaluate`: AUC, Gini, KS, Brier and log loss per split, the truth ceiling, plots.
+"""DVC stage `evaluate`: AUC, Gini, KS, Brier and log loss per split, the truth ceiling, plots,
+and the full scoring output for every row.
 
 The only stage that reads the ground-truth file of the synthetic portfolio.
+
+The predictions file (``--scores``) has one row per application of every split: its id
+(``application_id``), ``split``, the target under its dataset name (null where unlabelled),
+``pd_raw`` (the champion's uncalibrated PD, which the discrimination metrics use), then the
+columns of :data:`scoring.scorer.OUTPUT_COLUMNS` from :class:`scoring.scorer.Scorer` (the same
+code the exported model runs): calibrated ``pd``, ``score``, ``grade``, ``decision``, ...
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from scoring.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
 from scoring.io import atomic_path, read_json, read_parquet, write_json, write_parquet
 from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
 from scoring.runtime import run_stage
+from scoring.scorer import Scorer, model_info, scored_predictions
 from scoring.split import PARTS
 from scoring.tracking import log_metrics, mlflow_run
 
@@ -77,7 +85,9 @@ def main() -> None:
         Path(args.model_dir), PDModel.load(args.model_dir), parts, spec, truth
     )
     write_json(args.metrics, metrics)
-    write_parquet(args.scores, result.scores)
+    run_info = read_json(args.run_info)
+    scorer = Scorer.from_model_dir(args.model_dir, params, spec, model_info(params, run_info))
+    write_parquet(args.scores, scored_predictions(scorer, parts, spec, result.scores))
     plots_dir, figures_dir = Path(args.plots_dir), Path(args.figures_dir)
     for name in PLOTTED_PARTS:
         # Written even when empty (no out-of-time split without a date) so the DVC outputs exist.
@@ -97,7 +107,6 @@ def main() -> None:
 
     import mlflow
 
-    run_info = read_json(args.run_info)
     with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
         log_metrics(metrics)
         for name, fig in figures.items():

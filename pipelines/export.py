@@ -1,4 +1,5 @@
-"""DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications."""
+"""DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications
+into the full output of scoring.scorer, registered in the local registry under the alias "champion"."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from pathlib import Path
 
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
-from scoring.export import export_model
+from scoring.export import CHAMPION_ALIAS, export_model, register_model
 from scoring.io import read_json, read_parquet
 from scoring.runtime import run_stage
+from scoring.scorer import model_info
 from scoring.tracking import mlflow_run
+
+ARTIFACT_PATH = "pd_model"
 
 
 def main() -> None:
@@ -26,17 +30,15 @@ def main() -> None:
     params = load_params(args.params)
     spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
     run_info = read_json(args.run_info)
-    model_info = {
-        "model_name": params.export.model_name,
-        "model_version": run_info["run_id"][:12],
-        "mlflow_run_id": run_info["run_id"],
-    }
-    out = export_model(Path(args.model_dir), args.out, spec, read_parquet(args.example), model_info)
+    info = model_info(params, run_info)
+    out = export_model(Path(args.model_dir), args.out, spec, read_parquet(args.example), info, params)
 
     import mlflow
 
     with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
-        mlflow.log_artifacts(str(out), artifact_path="pd_model")
+        mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_PATH)
+        version = register_model(run_info["run_id"], ARTIFACT_PATH, params.export.model_name, CHAMPION_ALIAS)
+        mlflow.set_tag("registered_model_version", version)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import app
+from scoring.contract import SYNTHETIC_SPEC
+from scoring.export import export_model
+from scoring.scorer import Scorer
+from serving_support import RUN_ID, as_output_types, build_model_dir, repo_params
 
 runner = CliRunner()
 
@@ -54,3 +59,86 @@ def test_summary_prints_every_model_and_split(tmp_path: Path) -> None:
     assert result.output.count("scorecard") >= 3 and "0.8456" in result.output and "0.8123" in result.output
     missing = runner.invoke(app, ["summary", "--metrics", str(tmp_path / "none.json")])
     assert missing.exit_code == 1 and "run the pipeline first" in missing.output
+
+
+# --------------------------------------------------------------------------- scoring score
+
+
+@pytest.fixture(scope="module")
+def exported_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scorer, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("cli_score")
+    model_dir, raw = build_model_dir(root / "models")
+    info = {"model_name": "test", "model_version": RUN_ID[:12]}
+    export_model(model_dir, root / "pd_model", SYNTHETIC_SPEC, raw, info, repo_params())
+    return root / "pd_model", Scorer.from_model_dir(model_dir, repo_params(), SYNTHETIC_SPEC, info), raw
+
+
+def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
+    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, scorer, raw = exported_model
+    frame = raw.head(95).astype({"age": "float64"})
+    frame.loc[[4, 60], "age"] = [12.0, 45.5]
+    frame.loc[71, "monthly_income"] = -1.0
+    source = tmp_path / "apps.csv"
+    frame.to_csv(source, index=False)
+    out, rejected = tmp_path / "scores.parquet", tmp_path / "rejected.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--model", str(model), "--input", str(source), "--output", str(out), "--rejected",
+         str(rejected), "--chunk-rows", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "input 95 = scored 92 + rejected 3" in result.output
+    scores, bad = pd.read_parquet(out), pd.read_parquet(rejected)
+    assert bad["row"].tolist() == [4, 60, 71]
+    assert bad["application_id"].tolist() == frame["application_id"].iloc[[4, 60, 71]].tolist()
+    assert bad["reject_reasons"].tolist() == [
+        "age: got 12, expected a whole number in 18..80",
+        "age: got 45.5, expected a whole number in 18..80",
+        "monthly_income: got -1, expected a number > 0 and <= 10000000",
+    ]
+    expected = scorer.score(pd.read_csv(source).drop(index=[4, 60, 71]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(as_output_types(scores), expected)
+
+
+def test_score_parquet_chunked_equals_one_pass_and_defaults_the_rejected_file(
+    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, scorer, raw = exported_model
+    source = tmp_path / "apps.parquet"
+    raw.to_parquet(source, index=False)
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--model", str(model), "--input", str(source), "--output", str(out), "--chunk-rows", "64"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"input {len(raw)} = scored {len(raw)} + rejected 0" in result.output
+    pd.testing.assert_frame_equal(as_output_types(pd.read_parquet(out)), scorer.score(raw))
+    assert len(pd.read_parquet(tmp_path / "scores.rejected.parquet")) == 0
+
+
+def test_score_refuses_a_tampered_model_and_a_missing_required_column(
+    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
+) -> None:
+    import shutil
+
+    model, _, raw = exported_model
+    source = tmp_path / "apps.csv"
+    raw.head(10).drop(columns="age").to_csv(source, index=False)
+    result = runner.invoke(
+        app, ["score", "--model", str(model), "--input", str(source), "-o", str(tmp_path / "o.pq")]
+    )
+    assert result.exit_code == 1 and "missing required fields ['age']" in result.output
+    assert not (tmp_path / "o.pq").exists()
+    copy = tmp_path / "pd_model"
+    shutil.copytree(model, copy)
+    limits = copy / "artifacts" / "model_files" / "limits.json"
+    limits.write_text(limits.read_text().replace("0.45", "0.05"))
+    raw.head(10).to_csv(source, index=False)
+    result = runner.invoke(
+        app, ["score", "--model", str(copy), "--input", str(source), "-o", str(tmp_path / "o.pq")]
+    )
+    assert result.exit_code == 1 and "'limits.json' was modified" in result.output
+    assert "Traceback" not in result.output

@@ -1,44 +1,32 @@
-"""The exported MLflow model: loads without pickle, scores like the pipeline, refuses tampering."""
+"""The exported MLflow model: loads without pickle, scores exactly like the library Scorer on the
+golden applications, checks its inputs, refuses tampering, and registers under an alias."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import SyntheticDataConfig, XGBoostConfig
 from scoring.contract import SYNTHETIC_SPEC
-from scoring.export import export_model
-from scoring.features import ApplicationFeatures
-from scoring.model import BoosterEstimator, PDModel
-from scoring.synthetic import generate_portfolio
-from scoring.train import train_xgboost
+from scoring.export import CHAMPION_ALIAS, export_model, register_model
+from scoring.scorer import OUTPUT_COLUMNS, Scorer
+from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+from serving_support import RUN_ID, build_model_dir, repo_params
+
+GOLDEN = Path(__file__).parent / "data" / "golden_applications.csv"
+INFO = {"model_name": "test", "model_version": RUN_ID[:12], "mlflow_run_id": RUN_ID}
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PDModel, pd.DataFrame]:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("export")
-    apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=4000, months=24, immature_months=0), 5)
-    train, valid = apps.iloc[:3000], apps.iloc[3000:]
-    features = ApplicationFeatures(exclude_columns=SYNTHETIC_SPEC.non_feature_columns).fit(train)
-    target = SYNTHETIC_SPEC.target_column
-    result = train_xgboost(
-        features.transform(train),
-        train[target],
-        features.transform(valid),
-        valid[target],
-        XGBoostConfig(n_estimators=50),
-        seed=1,
-    )
-    model = PDModel(features, BoosterEstimator(result.booster))
-    model.save(root / "models")
-    info = {"model_name": "test", "model_version": "v-test"}
-    export_model(root / "models", root / "pd_model", SYNTHETIC_SPEC, valid, info)
-    raw = valid.drop(columns=target).reset_index(drop=True)
-    raw["bureau_score"] = raw["bureau_score"].astype("float64")  # as read from CSV or Parquet
-    return root / "pd_model", model, raw
+    model_dir, raw = build_model_dir(root / "models")
+    export_model(model_dir, root / "pd_model", SYNTHETIC_SPEC, raw, INFO, repo_params())
+    return root / "pd_model", model_dir, raw
 
 
 def _load(path: Path) -> object:
@@ -47,65 +35,163 @@ def _load(path: Path) -> object:
     return mlflow.pyfunc.load_model(str(path))
 
 
-def test_loads_with_pickle_off_and_matches_pipeline_scores(
-    exported: tuple[Path, PDModel, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+def _library(model_dir: Path) -> Scorer:
+    return Scorer.from_model_dir(model_dir, repo_params(), SYNTHETIC_SPEC, INFO)
+
+
+def test_golden_applications_score_identically_in_library_and_artifact_with_pickle_off(
+    exported: tuple[Path, Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, model, raw = exported
+    path, model_dir, _ = exported
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-    out = _load(path).predict(raw)  # type: ignore[attr-defined]
-    assert list(out.columns) == ["application_id", "pd", "model_version"]
-    assert out["application_id"].tolist() == raw["application_id"].tolist()
-    np.testing.assert_array_equal(out["pd"].to_numpy(), model.predict_pd(raw))
-    assert (out["model_version"] == "v-test").all()
+    golden = pd.read_csv(GOLDEN)
+    out = _load(path).predict(golden)  # type: ignore[attr-defined]
+    expected = _library(model_dir).score(golden)
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
+    pd.testing.assert_frame_equal(out, expected)
+    assert out["application_id"].tolist() == golden["application_id"].tolist()
+    assert {"approve", "decline"} <= set(out["decision"])
+    assert (out.loc[out["decision"] == "decline", "reason_code_1"] != "").all()
+    # and the artifact's own files, without MLflow, give the same
+    pd.testing.assert_frame_equal(load_scorer(files_dir(path)).score(golden), expected)
 
 
-def test_model_directory_holds_no_pickle(exported: tuple[Path, PDModel, pd.DataFrame]) -> None:
+def test_model_directory_holds_no_pickle_and_a_manifest_of_every_file(
+    exported: tuple[Path, Path, pd.DataFrame],
+) -> None:
     path, _, _ = exported
     files = [p for p in path.rglob("*") if p.is_file()]
     assert files
     for file in files:
         assert file.suffix in {".json", ".ubj", ".py", ".yaml", ".txt", ".typed", ""}, file
         assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
-    assert (path / "artifacts" / "booster.ubj").is_file()
-    assert (path / "artifacts" / "champion.json").is_file()
+    assert "python_model.pkl" not in {p.name for p in files}
+    manifest = json.loads((files_dir(path) / "manifest.json").read_text())
+    listed = set(manifest["files"])
+    assert {
+        "booster.ubj",
+        "champion.json",
+        "features.json",
+        "calibrator.json",
+        "master_scale.json",
+        "policy.json",
+        "limits.json",
+        "score_scaling.json",
+        "reasons.json",
+        "dataset.json",
+        "model_info.json",
+    } <= listed
+    on_disk = {p.name for p in files_dir(path).iterdir()} - {"manifest.json"}
+    assert on_disk == listed
+    assert json.loads((files_dir(path) / "limits.json").read_text())["rounding_unit"] == 1000.0
 
 
-def test_signature_requires_contract_fields(exported: tuple[Path, PDModel, pd.DataFrame]) -> None:
+def test_signature_names_inputs_and_the_full_output(exported: tuple[Path, Path, pd.DataFrame]) -> None:
     path, _, raw = exported
+    model = _load(path)
+    signature = model.metadata.signature  # type: ignore[attr-defined]
+    assert signature.outputs.input_names() == list(OUTPUT_COLUMNS)
+    required = set(signature.inputs.required_input_names())
+    assert {"application_id", "age", "monthly_income"} <= required
+    assert "bureau_score" not in required and "dealer_id" not in required
+    assert (path / "input_example.json").is_file()
     with pytest.raises(Exception, match="monthly_income"):
-        _load(path).predict(raw.drop(columns="monthly_income"))  # type: ignore[attr-defined]
+        model.predict(raw.drop(columns="monthly_income"))  # type: ignore[attr-defined]
 
 
-def test_tampered_booster_refuses_to_load(
-    exported: tuple[Path, PDModel, pd.DataFrame], tmp_path: Path
+def test_artifact_rejects_impossible_values_and_accepts_integral_floats(
+    exported: tuple[Path, Path, pd.DataFrame],
 ) -> None:
-    import shutil
+    from mlflow.exceptions import MlflowException
 
+    path, model_dir, raw = exported
+    model = _load(path)
+    rows = raw.head(10)
+    as_float = rows.astype({"age": "float64", "term_months": "float64"})
+    pd.testing.assert_frame_equal(model.predict(as_float), _library(model_dir).score(rows))  # type: ignore[attr-defined]
+    bad = as_float.copy()
+    bad.loc[2, "age"] = 45.5
+    bad.loc[4, "term_months"] = 0.0
+    with pytest.raises(MlflowException, match=r"2 of 10 applications rejected") as info:
+        model.predict(bad)  # type: ignore[attr-defined]
+    assert "row 2: age: got 45.5, expected a whole number in 18..80" in str(info.value)
+    assert "row 4: term_months: got 0, expected a whole number in 1..120" in str(info.value)
+    assert info.value.get_http_status_code() == 400
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("booster.ubj", lambda p: p.write_bytes(p.read_bytes() + b" "), r"'booster.ubj' was modified"),
+        (
+            "limits.json",
+            lambda p: p.write_text(p.read_text().replace("1000.0", "1.0")),
+            r"'limits.json' was modified",
+        ),
+        ("policy.json", lambda p: p.unlink(), r"'policy.json' is missing"),
+        ("extra.json", lambda p: p.write_text("{}"), r"\['extra.json'\] are not in the manifest"),
+    ],
+)
+def test_tampered_artifact_refuses_to_load(
+    exported: tuple[Path, Path, pd.DataFrame], tmp_path: Path, name: str, change: object, message: str
+) -> None:
     path, _, _ = exported
     copy = tmp_path / "pd_model"
     shutil.copytree(path, copy)
-    booster = copy / "artifacts" / "booster.ubj"
-    booster.write_bytes(booster.read_bytes() + b" ")
-    with pytest.raises(Exception, match=r"model file 'estimator' \(booster.ubj\) was modified"):
+    change(files_dir(copy) / name)  # type: ignore[operator]
+    with pytest.raises(ArtifactIntegrityError, match=message):
+        load_scorer(files_dir(copy))
+    with pytest.raises(Exception, match=message):
         _load(copy)
 
 
 def test_a_scorecard_champion_exports_and_scores_identically(
-    exported: tuple[Path, PDModel, pd.DataFrame], tmp_path: Path
+    exported: tuple[Path, Path, pd.DataFrame], tmp_path: Path
 ) -> None:
     from scoring.config import ScorecardConfig
+    from scoring.model import PDModel
+    from scoring.synthetic import generate_portfolio
     from scoring.train import train_scorecard
 
-    _, xgb_model, raw = exported
+    _, model_dir, raw = exported
+    models = tmp_path / "models"
+    shutil.copytree(model_dir, models)
+    from scoring.config import SyntheticDataConfig
+
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=4000, months=24, immature_months=0), 5)
-    train = apps.iloc[:3000]
-    features = xgb_model.features
+    train = apps.iloc[:2400]
+    features = PDModel.load(model_dir).features
     card = train_scorecard(
         features.transform(train), train["default_12m"], ScorecardConfig(), {"bureau_score": "decreasing"}, 1
     )
-    model = PDModel(features, card, "scorecard")
-    model.save(tmp_path / "models")
-    export_model(tmp_path / "models", tmp_path / "pd_model", SYNTHETIC_SPEC, raw, {"model_version": "sc"})
-    assert not (tmp_path / "pd_model" / "artifacts" / "booster.ubj").exists()
+    PDModel(features, card, "scorecard").save(models)
+    (models / "reasons.json").unlink()  # fitted for the booster's features
+    (models / "booster.ubj").unlink()
+    export_model(models, tmp_path / "pd_model", SYNTHETIC_SPEC, raw, INFO, repo_params())
+    assert not (files_dir(tmp_path / "pd_model") / "booster.ubj").exists()
     out = _load(tmp_path / "pd_model").predict(raw)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(out["pd"].to_numpy(), model.predict_pd(raw))
+    pd.testing.assert_frame_equal(out, _library(models).score(raw))
+    assert (out["reason_code_1"] == "").all()
+
+
+def test_export_registers_the_model_under_the_champion_alias(
+    exported: tuple[Path, Path, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    path, model_dir, raw = exported
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    mlflow.set_experiment("registry-test")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(path), artifact_path="pd_model")
+    first = register_model(run.info.run_id, "pd_model", "auto_loan_pd")
+    second = register_model(run.info.run_id, "pd_model", "auto_loan_pd")
+    assert (first, second) == ("1", "2")
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("auto_loan_pd", CHAMPION_ALIAS).version) == "2"
+    loaded = mlflow.pyfunc.load_model(f"models:/auto_loan_pd@{CHAMPION_ALIAS}")
+    np.testing.assert_array_equal(
+        loaded.predict(raw.head(20))["pd"].to_numpy(),
+        _library(model_dir).score(raw.head(20))["pd"].to_numpy(),
+    )

@@ -113,23 +113,53 @@ def score(
     model: Annotated[Path, typer.Option(help="exported model directory (models/pd_model)")],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet file of raw applications")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file for the scores")],
+    rejected: Annotated[
+        Path | None,
+        typer.Option(help="Parquet file for rejected rows and reasons [default: OUTPUT.rejected.parquet]"),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="applications read and scored at a time")] = 100_000,
+    reasons: Annotated[bool, typer.Option(help="reason codes (--no-reasons: blank)")] = True,
 ) -> None:
-    """Score raw applications with an exported model: application_id, pd, model_version."""
-    import mlflow.pyfunc
+    """Score raw applications with an exported model, chunk by chunk, into the full output.
 
-    from scoring.io import read_table, write_parquet
+    Writes application_id, pd, score, grade, decision, policy_reasons, suggested_limit,
+    limit_constraint, reason codes and texts, model_version; rows that fail the input checks go to
+    the rejected file with one message per field. Memory is bounded by --chunk-rows, not the file.
+    """
+    from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+    from scoring.serving.batch import check_input, count_rows, score_file
+    from scoring.serving.inputs import InputSchemaError
 
+    rejected = rejected or output.with_name(output.stem + ".rejected.parquet")
+    score_errors: tuple[type[BaseException], ...] = (
+        *USER_ERRORS,
+        ArtifactIntegrityError,
+        InputSchemaError,
+        FileNotFoundError,
+    )
     try:
-        applications = read_table(input)
-        loaded = mlflow.pyfunc.load_model(str(model))
-    except USER_ERRORS as exc:
+        check_input(input)
+        if not (model / "MLmodel").is_file():
+            raise FileNotFoundError(f"{model}: no MLmodel file; expected an exported model directory")
+        scorer = load_scorer(files_dir(model))
+        total = count_rows(input)
+        with _progress() as progress:
+            task = progress.add_task("scoring", total=total)
+            counts = score_file(
+                scorer,
+                input,
+                output,
+                rejected,
+                chunk_rows=chunk_rows,
+                with_reasons=reasons,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except score_errors as exc:
         raise _fail(exc) from None
-    with _progress() as progress:
-        task = progress.add_task("scoring", total=len(applications))
-        scores = loaded.predict(applications)
-        progress.update(task, completed=len(applications))
-    write_parquet(output, scores)
-    console.print(f"scored {len(scores):,} of {len(applications):,} applications into {output}")
+    console.print(
+        f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
+        f"scores in {output}, rejected rows in {rejected}"
+    )
 
 
 if __name__ == "__main__":

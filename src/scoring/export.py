@@ -7,64 +7,75 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scoring.contract import AUTO_LOAN_BY_NAME, DatasetSpec
-from scoring.features import ApplicationFeatures
+from scoring.contract import DatasetSpec
 from scoring.io import write_json
-from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, FEATURES_FILE
+from scoring.model import CHAMPION_FILE
+from scoring.scorer import (
+    CALIBRATOR_FILE,
+    DATASET_FILE,
+    MASTER_SCALE_FILE,
+    OUTPUT_COLUMNS,
+    OUTPUT_TYPES,
+    REASONS_FILE,
+    Scorer,
+    champion_file_names,
+)
 from scoring.serving import artifact
+
+if TYPE_CHECKING:
+    from scoring.config import Params
 
 logger = logging.getLogger(__name__)
 
 MODEL_CODE = Path(__file__).parent / "serving" / "pyfunc_model.py"
 PACKAGE_DIR = Path(__file__).parent
+CHAMPION_ALIAS = "champion"
 
 
-def _column_type(name: str, series: pd.Series | None) -> str:
-    contract = AUTO_LOAN_BY_NAME.get(name)
-    if contract is not None:
-        if contract.kind == "int":
-            # A nullable integer arrives as float (NaN) from CSV and pandas; MLflow will not
-            # cast float to long, nor int64 to double, so the type follows nullability.
-            return "double" if contract.nullable else "long"
-        return {"float": "double", "bool": "boolean", "date": "datetime"}.get(contract.kind, "string")
-    if series is not None and pd.api.types.is_bool_dtype(series.dtype):
-        return "boolean"
-    if series is not None and pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
-        return "long"
-    if series is not None and pd.api.types.is_numeric_dtype(series.dtype):
-        return "double"
-    if series is not None and pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return "datetime"
-    return "string"
+def build_signature(scorer: Scorer) -> Any:
+    """Explicit signature: the id and every model input by name, the full output by name and type.
 
-
-def build_signature(features: ApplicationFeatures, spec: DatasetSpec, example: pd.DataFrame) -> Any:
-    """Explicit signature: the id and every model input, required unless it may be null.
-
-    Written by hand because ``infer_signature`` marks columns with NaNs in the sample
-    inconsistently.
+    Text fields (the id, categories) are typed ``string``. Numeric and boolean fields are typed
+    ``Any``: MLflow's own enforcement refuses int64 for a double and 45.0 for a long, and casts
+    ``"false"`` to true for a boolean over HTTP, so their types are checked by the value layer
+    (:mod:`scoring.serving.inputs`), which accepts 45 and 45.0 for an int field, rejects 45.5
+    and names the field. A field is required unless the contract lets it be null.
     """
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    columns = [spec.id_column, *features.input_columns_]
-    inputs: list[ColSpec | TensorSpec] = []
-    for name in columns:
-        contract = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
-        series = example[name] if name in example.columns else None
-        if contract is not None:
-            required = not contract.nullable
+    rules = scorer.rules
+    inputs = [ColSpec("string", rules.id_column, required=True)]
+    for rule in rules.fields:
+        if rule.kind == "category":
+            inputs.append(ColSpec("string", rule.name, required=rule.required))
         else:
-            required = name == spec.id_column or (series is not None and not series.isna().any())
-        inputs.append(ColSpec(_column_type(name, series), name, required=required))
-    outputs = Schema(
-        [ColSpec("string", "application_id"), ColSpec("double", "pd"), ColSpec("string", "model_version")]
-    )
-    return ModelSignature(inputs=Schema(inputs), outputs=outputs)
+            inputs.append(ColSpec(AnyType(), rule.name, required=rule.required))  # type: ignore[no-untyped-call]
+    outputs = Schema([ColSpec(OUTPUT_TYPES[name], name) for name in OUTPUT_COLUMNS])
+    return ModelSignature(inputs=Schema(inputs), outputs=outputs)  # type: ignore[arg-type]
+
+
+def write_model_files(scorer: Scorer, model_dir: Path, target: Path) -> list[str]:
+    """Copy the champion's files and the risk files, write the settings; return the names."""
+    target.mkdir(parents=True, exist_ok=True)
+    names = champion_file_names(model_dir)
+    optional = [REASONS_FILE] if (model_dir / REASONS_FILE).is_file() else []
+    if not optional:
+        logger.warning("no %s in %s: the exported model returns blank reason codes", REASONS_FILE, model_dir)
+    for name in (*names, CALIBRATOR_FILE, MASTER_SCALE_FILE, *optional):
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model_dir / name, destination)
+    for name, document in scorer.settings_files().items():
+        write_json(target / name, document)
+    (target / DATASET_FILE).write_text(scorer.spec.to_json(), encoding="utf-8")
+    write_json(target / artifact.MANIFEST_FILE, artifact.build_manifest(target))
+    return sorted(p.name for p in target.iterdir())
 
 
 def export_model(
@@ -73,47 +84,42 @@ def export_model(
     spec: DatasetSpec,
     example: pd.DataFrame,
     model_info: dict[str, Any],
+    params: Params | None = None,
 ) -> Path:
-    """Write the MLflow model directory ``output_dir`` from the champion's files in ``model_dir``.
+    """Write the MLflow model directory ``output_dir`` from the pipeline's model directory.
 
-    The directory is built beside the destination and moved into place, so a failed export
+    ``params`` gives the policy, limit and score-scaling settings (defaults when None). The
+    directory is built beside the destination and moved into place, so a failed export
     leaves the previous model untouched.
     """
     import mlflow
 
+    from scoring.config import Params
+
+    model_dir = Path(model_dir)
     output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    info = {
+        **model_info,
+        "champion": json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))["champion"],
+    }
+    scorer = Scorer.from_model_dir(model_dir, params or Params(), spec, info)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
-        files = staging / "files"
-        files.mkdir()
-        champion = json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))
-        estimator_file = ESTIMATOR_FILES[champion["champion"]]
-        for name in (estimator_file, CHAMPION_FILE, FEATURES_FILE):
-            shutil.copyfile(model_dir / name, files / name)
-        (files / "dataset.json").write_text(spec.to_json(), encoding="utf-8")
-        write_json(files / "model_info.json", {**model_info, "champion": champion["champion"]})
-        paths = {
-            artifact.ESTIMATOR: files / estimator_file,
-            artifact.CHAMPION: files / CHAMPION_FILE,
-            artifact.FEATURES: files / FEATURES_FILE,
-            artifact.DATASET: files / "dataset.json",
-            artifact.MODEL_INFO: files / "model_info.json",
-        }
-        write_json(files / "manifest.json", artifact.build_manifest(paths))
-        paths[artifact.MANIFEST] = files / "manifest.json"
-
-        features = ApplicationFeatures.from_dict(
-            json.loads((files / FEATURES_FILE).read_text(encoding="utf-8"))
-        )
-        columns = [spec.id_column, *features.input_columns_]
+        files = staging / artifact.FILES_ARTIFACT
+        write_model_files(scorer, model_dir, files)
+        # What the artifact will load must score exactly like the scorer built from models/.
+        loaded = artifact.load_scorer(files)
+        columns = [spec.id_column, *scorer.model.features.input_columns_]
         input_example = _as_signature_types(example[columns].head(3).reset_index(drop=True))
+        pd.testing.assert_frame_equal(scorer.score(input_example), loaded.score(input_example))
         target = staging / "model"
         mlflow.pyfunc.save_model(
             path=target,
             python_model=str(MODEL_CODE),
-            artifacts={k: str(v) for k, v in paths.items()},
+            artifacts={artifact.FILES_ARTIFACT: str(files)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=build_signature(features, spec, example),
+            signature=build_signature(scorer),
             input_example=input_example,
             pip_requirements=_pip_requirements(),
         )
@@ -126,6 +132,20 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported model to %s", output_dir)
     return output_dir
+
+
+def register_model(run_id: str, artifact_path: str, name: str, alias: str = CHAMPION_ALIAS) -> str:
+    """Register the run's logged model under ``name`` and point ``alias`` at the new version.
+
+    Returns the version. Uses the configured tracking store (the SQLite file by default).
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    version = mlflow.register_model(f"runs:/{run_id}/{artifact_path}", name)
+    MlflowClient().set_registered_model_alias(name, alias, version.version)
+    logger.info("registered %s version %s as '%s'", name, version.version, alias)
+    return str(version.version)
 
 
 def _as_signature_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,5 +176,8 @@ def _pip_requirements() -> list[str]:
         "pyarrow",
         "pydantic",
         "pyyaml",
+        # the fast exact TreeSHAP kernel of the reason codes (scoring.treeshap)
+        "numba",
+        "llvmlite",
     ]
     return [f"{n}=={version(n)}" for n in names]

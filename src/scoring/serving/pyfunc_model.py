@@ -1,8 +1,9 @@
 """MLflow models-from-code entry: this file is copied into the model directory and executed on load.
 
 It defines the pyfunc class and registers an instance with ``set_model``; the fitted
-parts are read from the model's JSON/UBJSON artifacts in ``load_context``, after their
-SHA-256 digests are checked against the manifest.
+parts are read from the model's JSON/UBJSON files in ``load_context``, after their SHA-256
+digests are checked against the manifest. Rows that fail the value checks make the whole
+request fail with one message per field (HTTP 400 from ``mlflow models serve``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from scoring.serving.artifact import LoadedArtifact, load_artifact
+from scoring.scorer import Scorer
+from scoring.serving.artifact import FILES_ARTIFACT, load_scorer
+from scoring.serving.inputs import InputRejected, InputSchemaError
 
 
-class PDPyfuncModel(PythonModel):
+class ScoringPyfuncModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
-        self._artifact: LoadedArtifact = load_artifact(context.artifacts)
+        self.scorer: Scorer = load_scorer(context.artifacts[FILES_ARTIFACT])
 
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        return self._artifact.score(pd.DataFrame(model_input))
+        try:
+            return self.scorer.score(pd.DataFrame(model_input))
+        except (InputRejected, InputSchemaError) as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
-mlflow.models.set_model(PDPyfuncModel())
+mlflow.models.set_model(ScoringPyfuncModel())

@@ -1,0 +1,374 @@
+"""The full scoring output for raw applications: one code path for the pipeline, the artifact,
+batch scoring and HTTP.
+
+:class:`Scorer` holds the PD model, the calibrator, the master scale, the credit policy, the
+limit rules, the reason coder (when the model directory has one), the dataset's roles and
+the model's identity, and turns raw applications into :data:`OUTPUT_COLUMNS`:
+
+=================  ====================================================================
+application_id     the input's id column, as text
+pd                 calibrated PD (floored and capped by the calibrator)
+score              points from the calibrated PD with the scorecard's scaling
+                   (``train.scorecard``: ``pdo``, ``base_score``, ``base_odds``):
+                   ``score = offset - factor * ln(pd / (1 - pd))`` with
+                   ``factor = pdo / ln 2`` and ``offset = base_score - factor * ln(base_odds)``;
+                   so ``base_score`` points at good:bad odds ``base_odds``, ``pdo`` more points
+                   double the odds, and the score falls as the PD rises. Not rounded: it maps
+                   back to the PD exactly. Same scale as the scorecard's points.
+grade              master-scale grade, 1 (lowest PD) .. K
+decision           approve / refer / decline (:mod:`scoring.policy`)
+policy_reasons     knock-out codes, or GRADE_REFER / GRADE_DECLINE, joined with ';'
+suggested_limit    largest principal within the grade's DTI, LTV and amount caps (0 if declined)
+limit_constraint   the bound that set it: dti, ltv, grade_cap, declined, no_capacity, missing_data
+reason_code_1..4   adverse-action reason codes from :mod:`scoring.explain` ('' where fewer,
+reason_text_1..4   or where the model has no reason coder or reasons were not asked for)
+model_version      the training run's id (first 12 characters)
+=================  ====================================================================
+
+Raw input goes through the value layer of :mod:`scoring.serving.inputs` first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from scoring.calibration import Calibrator
+from scoring.contract import SYNTHETIC_SPEC, DatasetSpec
+from scoring.grades import MasterScale
+from scoring.limits import LimitSettings
+from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, FEATURES_FILE, PDModel
+from scoring.policy import PolicySettings
+from scoring.risk import RiskLayer, decide_and_limit
+from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text, is_text
+
+if TYPE_CHECKING:
+    from scoring.config import Params
+
+logger = logging.getLogger(__name__)
+
+N_REASONS = 4
+REASON_CODE_COLUMNS = tuple(f"reason_code_{i}" for i in range(1, N_REASONS + 1))
+REASON_TEXT_COLUMNS = tuple(f"reason_text_{i}" for i in range(1, N_REASONS + 1))
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "application_id",
+    "pd",
+    "score",
+    "grade",
+    "decision",
+    "policy_reasons",
+    "suggested_limit",
+    "limit_constraint",
+    *REASON_CODE_COLUMNS,
+    *REASON_TEXT_COLUMNS,
+    "model_version",
+)
+OUTPUT_TYPES: dict[str, str] = {
+    "application_id": "string",
+    "pd": "double",
+    "score": "double",
+    "grade": "long",
+    "decision": "string",
+    "policy_reasons": "string",
+    "suggested_limit": "double",
+    "limit_constraint": "string",
+    **{c: "string" for c in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS)},
+    "model_version": "string",
+}
+"""MLflow type of each output column, for the exported model's signature."""
+
+# Files of the model directory, besides the champion's own files.
+CALIBRATOR_FILE = "calibrator.json"
+MASTER_SCALE_FILE = "master_scale.json"
+REASONS_FILE = "reasons.json"
+# Files the exported artifact adds, so that it needs no params.yaml.
+POLICY_FILE = "policy.json"
+LIMITS_FILE = "limits.json"
+SCALING_FILE = "score_scaling.json"
+DATASET_FILE = "dataset.json"
+MODEL_INFO_FILE = "model_info.json"
+
+
+@dataclass(frozen=True)
+class ScoreScaling:
+    """Points scaling of the score column (the scorecard's ``pdo``, ``base_score``, ``base_odds``)."""
+
+    pdo: float = 20.0
+    base_score: float = 600.0
+    base_odds: float = 50.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("pdo", self.pdo), ("base_odds", self.base_odds)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"score scaling {name}={value!r}: expected a positive number")
+        if not math.isfinite(self.base_score):
+            raise ValueError(f"score scaling base_score={self.base_score!r}: expected a finite number")
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2.0)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    def points(self, pd_values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        p = np.asarray(pd_values, dtype=np.float64)
+        return np.asarray(self.offset - self.factor * (np.log(p) - np.log1p(-p)), dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pdo": self.pdo,
+            "base_score": self.base_score,
+            "base_odds": self.base_odds,
+            "definition": "score = offset - factor * logit(pd); factor = pdo / ln 2; "
+            "offset = base_score - factor * ln(base_odds)",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreScaling:
+        return cls(float(data["pdo"]), float(data["base_score"]), float(data["base_odds"]))
+
+
+def model_info(params: Params, run_info: dict[str, Any]) -> dict[str, Any]:
+    """The model's identity, as the pipeline and the exported artifact both report it."""
+    return {
+        "model_name": params.export.model_name,
+        "model_version": str(run_info["run_id"])[:12],
+        "mlflow_run_id": str(run_info["run_id"]),
+    }
+
+
+def champion_file_names(model_dir: str | Path) -> list[str]:
+    """Every file the champion needs, relative to the model directory.
+
+    Uses ``scoring.model.champion_files`` where it exists (it knows blends); else the
+    champion's estimator file, champion.json and features.json.
+    """
+    import scoring.model as model_module
+
+    model_dir = Path(model_dir)
+    champion_files = getattr(model_module, "champion_files", None)
+    if champion_files is not None:
+        names = []
+        for p in champion_files(model_dir):
+            path = Path(p)
+            names.append(str(path.relative_to(model_dir)) if path.is_absolute() else str(path))
+        for required in (CHAMPION_FILE, FEATURES_FILE):
+            if required not in names:
+                names.append(required)
+        return sorted(set(names))
+    kind = json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))["champion"]
+    return sorted({ESTIMATOR_FILES[kind], CHAMPION_FILE, FEATURES_FILE})
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load_reason_coder(path: Path) -> Any | None:
+    if not path.is_file():
+        return None
+    from scoring.explain import ReasonCoder  # type: ignore[import-not-found,unused-ignore]
+
+    return ReasonCoder.from_dict(_read_json(path))
+
+
+@dataclass
+class Scorer:
+    """Raw applications in; :data:`OUTPUT_COLUMNS` out (see the module docstring)."""
+
+    model: PDModel
+    calibrator: Calibrator
+    scale: MasterScale
+    policy: PolicySettings
+    limits: LimitSettings
+    scaling: ScoreScaling
+    spec: DatasetSpec = SYNTHETIC_SPEC
+    info: dict[str, Any] = field(default_factory=dict)
+    reasons: Any | None = None  # scoring.explain.ReasonCoder
+    rules: InputRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = InputRules.for_model(self.model.features, self.spec)
+        if self.scale.n_grades > self.limits.n_grades:
+            raise ValueError(
+                f"the master scale has {self.scale.n_grades} grades but the limit tables only "
+                f"{self.limits.n_grades}: expected a limit entry for every grade"
+            )
+
+    @property
+    def model_version(self) -> str:
+        return str(self.info.get("model_version", ""))
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_model_dir(
+        cls,
+        model_dir: str | Path,
+        params: Params,
+        spec: DatasetSpec = SYNTHETIC_SPEC,
+        info: dict[str, Any] | None = None,
+    ) -> Scorer:
+        """From the pipeline's model directory (models/) and the params the pipeline ran with.
+
+        ``info`` defaults to :func:`model_info` of the directory's run.json when it has one.
+        """
+        model_dir = Path(model_dir)
+        if info is None:
+            run_file = model_dir / "run.json"
+            info = model_info(params, _read_json(run_file)) if run_file.is_file() else {}
+        card = params.train.scorecard
+        return cls(
+            model=PDModel.load(model_dir),
+            calibrator=Calibrator.from_dict(_read_json(model_dir / CALIBRATOR_FILE)),
+            scale=MasterScale.from_dict(_read_json(model_dir / MASTER_SCALE_FILE)),
+            policy=params.policy,
+            limits=params.limits,
+            scaling=ScoreScaling(card.pdo, card.base_score, card.base_odds),
+            spec=spec,
+            info=dict(info),
+            reasons=_load_reason_coder(model_dir / REASONS_FILE),
+        )
+
+    @classmethod
+    def from_files(cls, directory: str | Path) -> Scorer:
+        """From the exported artifact's file directory: everything is in its JSON/UBJSON files.
+
+        The caller checks the manifest first (:func:`scoring.serving.artifact.load_scorer`).
+        """
+        directory = Path(directory)
+        return cls(
+            model=PDModel.load(directory),
+            calibrator=Calibrator.from_dict(_read_json(directory / CALIBRATOR_FILE)),
+            scale=MasterScale.from_dict(_read_json(directory / MASTER_SCALE_FILE)),
+            policy=PolicySettings.model_validate(_read_json(directory / POLICY_FILE)),
+            limits=LimitSettings.model_validate(_read_json(directory / LIMITS_FILE)),
+            scaling=ScoreScaling.from_dict(_read_json(directory / SCALING_FILE)),
+            spec=DatasetSpec.from_json((directory / DATASET_FILE).read_text(encoding="utf-8")),
+            info=_read_json(directory / MODEL_INFO_FILE),
+            reasons=_load_reason_coder(directory / REASONS_FILE),
+        )
+
+    def settings_files(self) -> dict[str, Any]:
+        """The JSON documents :meth:`from_files` reads besides the model directory's own files."""
+        return {
+            POLICY_FILE: self.policy.model_dump(mode="json"),
+            LIMITS_FILE: self.limits.model_dump(mode="json"),
+            SCALING_FILE: self.scaling.to_dict(),
+            MODEL_INFO_FILE: dict(self.info),
+        }
+
+    # ------------------------------------------------------------------ scoring
+
+    def check(self, applications: pd.DataFrame) -> InputCheck:
+        """The value layer's verdict on each row (see :mod:`scoring.serving.inputs`)."""
+        return self.rules.check(applications)
+
+    def score(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
+        """Score every row, refusing the whole frame (:class:`InputRejected`) if any row fails the checks."""
+        checked = self.check(applications)
+        if checked.n_rejected:
+            raise InputRejected(checked)
+        return self.score_valid(checked.frame, with_reasons=with_reasons)
+
+    def score_batch(
+        self, applications: pd.DataFrame, with_reasons: bool = True
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Scores of the rows that pass the checks, and the rejected rows with their reasons.
+
+        ``len(scores) + len(rejected) == len(applications)``.
+        """
+        checked = self.check(applications)
+        keep = ~checked.rejected
+        frame = checked.frame if keep.all() else checked.frame.loc[keep]
+        scores = self.score_valid(frame, with_reasons=with_reasons)
+        return scores, checked.rejected_rows(self.spec.id_column)
+
+    def score_valid(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
+        """Score rows that already passed :meth:`check` (its ``frame``); the output has a fresh index."""
+        n = len(applications)
+        matrix = self.model.feature_matrix(applications)
+        pd_raw = np.asarray(self.model.estimator.predict_pd(matrix), dtype=np.float64)
+        risk = decide_and_limit(
+            applications, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits
+        )
+        pd_cal = risk["pd"].to_numpy(dtype=np.float64)
+        ids = applications[self.spec.id_column]
+        out: dict[str, Any] = {
+            "application_id": ids.astype(str).to_numpy(dtype=object)
+            if is_text(ids)
+            else ids.map(id_text).to_numpy(dtype=object),
+            "pd": pd_cal,
+            "score": self.scaling.points(pd_cal),
+            "grade": risk["grade"].to_numpy(dtype=np.int64),
+            "decision": risk["decision"].to_numpy(dtype=object),
+            "policy_reasons": risk["policy_reasons"].to_numpy(dtype=object),
+            "suggested_limit": risk["suggested_limit"].to_numpy(dtype=np.float64),
+            "limit_constraint": risk["binding_constraint"].to_numpy(dtype=object),
+        }
+        if with_reasons and self.reasons is not None and n:
+            reasons = self.reasons.reasons(self.model, matrix)
+            for column in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS):
+                out[column] = reasons[column].fillna("").astype(str).to_numpy(dtype=object)
+        else:
+            blank = np.full(n, "", dtype=object)
+            for column in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS):
+                out[column] = blank
+        out["model_version"] = np.full(n, self.model_version, dtype=object)
+        # Text columns as object Series: pandas would otherwise infer (and convert to) its
+        # Arrow-backed string dtype, a copy of every string that no caller needs.
+        return pd.DataFrame(
+            {
+                name: pd.Series(out[name], dtype=object) if OUTPUT_TYPES[name] == "string" else out[name]
+                for name in OUTPUT_COLUMNS
+            }
+        )
+
+
+def scored_predictions(
+    scorer: Scorer, parts: dict[str, pd.DataFrame], spec: DatasetSpec, raw_scores: pd.DataFrame
+) -> pd.DataFrame:
+    """Every row of every split through the scorer, beside its split, target and raw PD.
+
+    ``raw_scores`` is :attr:`scoring.evaluation.EvaluationResult.scores` (id, split, raw PD of
+    the champion, for the same non-empty parts in the same order). Columns: application_id,
+    split, the target under its dataset name, pd_raw, then :data:`OUTPUT_COLUMNS` after the id.
+    """
+    frames = []
+    for name, frame in parts.items():
+        if frame.empty:
+            continue
+        out = scorer.score(frame)
+        target = (
+            pd.to_numeric(frame[spec.target_column], errors="coerce").to_numpy(dtype=float)
+            if spec.target_column in frame.columns
+            else float("nan")
+        )
+        head = pd.DataFrame({"split": name, spec.target_column: target}, index=out.index)
+        frames.append(pd.concat([out[["application_id"]], head, out.drop(columns="application_id")], axis=1))
+    if not frames:
+        return pd.DataFrame(
+            columns=["application_id", "split", spec.target_column, "pd_raw", *OUTPUT_COLUMNS[1:]]
+        )
+    scored = pd.concat(frames, ignore_index=True)
+    # The champion's raw PD from the evaluation (same rows, same order of splits and rows).
+    raw = raw_scores.rename(columns={spec.id_column: "application_id", "pd": "pd_raw"})
+    if (
+        len(raw) != len(scored)
+        or not (raw["application_id"].astype(str).to_numpy() == scored["application_id"].to_numpy()).all()
+    ):
+        raise ValueError(
+            "evaluation scores and scorer output disagree on rows; expected the same rows in order"
+        )
+    scored.insert(3, "pd_raw", raw["pd_raw"].to_numpy(dtype=float))
+    return scored

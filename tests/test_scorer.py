@@ -1,0 +1,221 @@
+"""The full scoring output (scoring.scorer) and the value layer in front of it (scoring.serving.inputs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.calibration import Calibrator
+from scoring.contract import SYNTHETIC_SPEC
+from scoring.grades import MasterScale
+from scoring.io import read_json
+from scoring.model import PDModel
+from scoring.risk import RiskLayer, decide_and_limit
+from scoring.scorer import OUTPUT_COLUMNS, REASON_CODE_COLUMNS, Scorer, ScoreScaling
+from scoring.serving.inputs import STRICTLY_POSITIVE, InputRejected, InputSchemaError
+from serving_support import RUN_ID, build_model_dir, repo_params
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    return build_model_dir(tmp_path_factory.mktemp("scorer") / "models")
+
+
+@pytest.fixture(scope="module")
+def scorer(built: tuple[Path, pd.DataFrame]) -> Scorer:
+    return Scorer.from_model_dir(built[0], repo_params(), SYNTHETIC_SPEC)
+
+
+def test_output_has_the_agreed_columns_and_types(scorer: Scorer, built: tuple[Path, pd.DataFrame]) -> None:
+    raw = built[1]
+    out = scorer.score(raw)
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
+    assert len(out) == len(raw)
+    assert out["application_id"].tolist() == raw["application_id"].astype(str).tolist()
+    assert out["grade"].dtype == np.int64 and out["pd"].dtype == np.float64
+    assert set(out["decision"]) <= {"approve", "refer", "decline"}
+    assert (out["model_version"] == RUN_ID[:12]).all()
+    assert (out.loc[out["decision"] == "decline", "suggested_limit"] == 0).all()
+    assert (out.loc[out["decision"] == "decline", "limit_constraint"] == "declined").all()
+
+
+def test_output_equals_the_risk_layer_on_the_model_pd(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    model_dir, raw = built
+    model = PDModel.load(model_dir)
+    layer = RiskLayer(
+        Calibrator.from_dict(read_json(model_dir / "calibrator.json")),
+        MasterScale.from_dict(read_json(model_dir / "master_scale.json")),
+    )
+    params = repo_params()
+    expected = decide_and_limit(raw, model.predict_pd(raw), layer, params.policy, params.limits)
+    out = scorer.score(raw, with_reasons=False)
+    np.testing.assert_array_equal(out["pd"].to_numpy(), expected["pd"].to_numpy())
+    np.testing.assert_array_equal(out["grade"].to_numpy(), expected["grade"].to_numpy())
+    assert out["decision"].tolist() == expected["decision"].tolist()
+    assert out["policy_reasons"].tolist() == expected["policy_reasons"].tolist()
+    np.testing.assert_array_equal(out["suggested_limit"].to_numpy(), expected["suggested_limit"].to_numpy())
+    assert out["limit_constraint"].tolist() == expected["binding_constraint"].tolist()
+    assert (out[list(REASON_CODE_COLUMNS)] == "").all().all()
+
+
+def test_declines_get_reasons_that_the_coder_gives(scorer: Scorer, built: tuple[Path, pd.DataFrame]) -> None:
+    raw = built[1]
+    out = scorer.score(raw)
+    assert scorer.reasons is not None
+    expected = scorer.reasons.reasons(scorer.model, scorer.model.feature_matrix(raw))
+    for column in expected.columns:
+        assert out[column].tolist() == expected[column].tolist()
+    declined = out[out["decision"] == "decline"]
+    assert len(declined) and (declined["reason_code_1"] != "").all()
+    assert declined["reason_text_1"].str.len().min() > 0
+
+
+def test_score_is_points_from_the_calibrated_pd() -> None:
+    scaling = ScoreScaling(pdo=20, base_score=600, base_odds=50)
+    at_base = 1 / (1 + 50)  # good:bad odds of 50
+    np.testing.assert_allclose(scaling.points([at_base]), [600.0])
+    doubled = 1 / (1 + 100)
+    np.testing.assert_allclose(scaling.points([doubled]), [620.0])
+    p = np.linspace(0.001, 0.999, 50)
+    assert (np.diff(scaling.points(p)) < 0).all()
+    with pytest.raises(ValueError, match="pdo=0"):
+        ScoreScaling(pdo=0)
+
+
+def test_scores_of_the_pipeline_use_the_scorecard_scaling(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    out = scorer.score(built[1].head(20), with_reasons=False)
+    card = repo_params().train.scorecard
+    factor = card.pdo / math.log(2)
+    offset = card.base_score - factor * math.log(card.base_odds)
+    p = out["pd"].to_numpy()
+    np.testing.assert_allclose(out["score"].to_numpy(), offset - factor * np.log(p / (1 - p)), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- value layer
+
+
+def _one(raw: pd.DataFrame, **changes: object) -> pd.DataFrame:
+    row = raw.head(1).copy()
+    for name, value in changes.items():
+        row[name] = pd.Series([value], dtype=object, index=row.index)
+    return row
+
+
+def test_impossible_values_are_rejected_with_field_value_and_expectation(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    raw = built[1]
+    cases = {
+        "age": (17, "age: got 17, expected a whole number in 18..80"),
+        "monthly_income": (0.0, "monthly_income: got 0, expected a number > 0 and <= 10000000"),
+        "term_months": ("sixty", "term_months: got 'sixty', expected a whole number in 1..120"),
+        "income_verified": ("false", "income_verified: got 'false', expected true or false"),
+        "employment_years": (None, "employment_years: got null, expected a number in 0..70"),
+        "annual_rate": (float("inf"), "annual_rate: got inf, expected a number in 0..1"),
+    }
+    for field, (value, message) in cases.items():
+        with pytest.raises(InputRejected) as info:
+            scorer.score(_one(raw, **{field: value}))
+        assert message in str(info.value), (field, str(info.value))
+    two = _one(raw, age=200, dependents=-1)
+    with pytest.raises(
+        InputRejected, match=r"age: got 200.*; dependents: got -1, expected a whole number in 0..8"
+    ):
+        scorer.score(two)
+
+
+def test_integral_floats_are_accepted_for_int_fields_and_fractions_are_not(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    raw = built[1].head(30)
+    as_float = raw.astype({"age": "float64", "term_months": "float64", "dependents": "float64"})
+    pd.testing.assert_frame_equal(scorer.score(as_float), scorer.score(raw))
+    with pytest.raises(InputRejected, match=r"age: got 45.5, expected a whole number in 18..80"):
+        scorer.score(_one(raw, age=45.5))
+
+
+def test_missing_required_field_is_a_schema_error_naming_it(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    raw = built[1].head(5)
+    with pytest.raises(InputSchemaError, match=r"missing required fields \['monthly_income'\].*a number > 0"):
+        scorer.score(raw.drop(columns="monthly_income"))
+    with pytest.raises(InputSchemaError, match="application_id"):
+        scorer.score(raw.drop(columns="application_id"))
+
+
+def test_absent_optional_fields_score_as_missing(scorer: Scorer, built: tuple[Path, pd.DataFrame]) -> None:
+    raw = built[1].head(40)
+    optional = ["bureau_score", "revolving_utilization", "avg_monthly_spend_6m", "dealer_id"]
+    nulls = raw.copy()
+    for name in optional:
+        nulls[name] = np.nan if name != "dealer_id" else None
+    pd.testing.assert_frame_equal(scorer.score(raw.drop(columns=optional)), scorer.score(nulls))
+
+
+def test_unseen_category_scores_as_missing_and_policy_declines_it(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    raw = built[1].head(20)
+    # an optional field: an unseen level scores exactly as a null
+    pd.testing.assert_frame_equal(
+        scorer.score(raw.assign(dealer_id="D-NEW")), scorer.score(raw.assign(dealer_id=None))
+    )
+    # a required field: any unseen level scores the same (as missing), a null is rejected
+    pd.testing.assert_frame_equal(
+        scorer.score(raw.assign(region="ATLANTIS")), scorer.score(raw.assign(region="MARS"))
+    )
+    with pytest.raises(InputRejected, match="region: got null"):
+        scorer.score(raw.assign(region=None))
+    out = scorer.score(raw.assign(employment_type="astronaut"))
+    assert (out["decision"] == "decline").all()
+    assert out["policy_reasons"].str.contains("KO_DATA_MISSING").all()
+
+
+def test_batch_rejects_rows_and_counts_reconcile(scorer: Scorer, built: tuple[Path, pd.DataFrame]) -> None:
+    raw = built[1].head(50).astype({"age": "float64"})
+    raw.loc[[3, 17], "age"] = [12.0, np.nan]
+    raw.loc[20, "application_id"] = None
+    scores, rejected = scorer.score_batch(raw)
+    assert len(scores) + len(rejected) == len(raw)
+    assert rejected["row"].tolist() == [3, 17, 20]
+    assert rejected["reject_reasons"].tolist()[:2] == [
+        "age: got 12, expected a whole number in 18..80",
+        "age: got null, expected a whole number in 18..80",
+    ]
+    assert rejected["reject_reasons"].iloc[2] == "application_id: got null, expected a non-empty id"
+    good = raw.drop(index=[3, 17, 20])
+    pd.testing.assert_frame_equal(scores, scorer.score(good))
+
+
+def test_strictly_positive_fields_match_the_validation_gate() -> None:
+    from scoring.validation import STRICTLY_POSITIVE_COLUMNS
+
+    assert STRICTLY_POSITIVE == STRICTLY_POSITIVE_COLUMNS
+
+
+def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    from scoring.evaluation import evaluate_model
+    from scoring.scorer import scored_predictions
+
+    raw = built[1].head(60).copy()
+    raw["default_12m"] = np.arange(60) % 7 == 0
+    raw["default_12m"] = raw["default_12m"].astype(int)
+    parts = {"train": raw.iloc[:20], "valid": raw.iloc[:0], "test": raw.iloc[20:60]}
+    result = evaluate_model(scorer.model, parts, SYNTHETIC_SPEC)
+    out = scored_predictions(scorer, parts, SYNTHETIC_SPEC, result.scores)
+    assert list(out.columns) == ["application_id", "split", "default_12m", "pd_raw", *OUTPUT_COLUMNS[1:]]
+    assert out["split"].tolist() == ["train"] * 20 + ["test"] * 40
+    assert out["default_12m"].tolist() == raw["default_12m"].astype(float).tolist()
+    np.testing.assert_array_equal(out["pd_raw"].to_numpy(), scorer.model.predict_pd(raw))
+    pd.testing.assert_frame_equal(out[list(OUTPUT_COLUMNS)], scorer.score(raw.reset_index(drop=True)))
