@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export GX_ANALYTICS_ENABLED := false
 export MPLBACKEND := Agg
 
-.PHONY: help setup lock run repro metrics test test-fast lint format mlflow-ui bench clean
+.PHONY: help setup browser lock run repro metrics test test-fast lint format mlflow-ui bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +28,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed ## create .venv and install the locked dependencies and the package
 
+# The reviewer report's test renders it in Debian's chromium; installed only when missing.
+CHROMIUM := /usr/bin/chromium
+browser: ## install Debian's chromium for the report's browser test (no-op when present)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
 lock: | $(BIN)/python ## re-resolve requirements.lock from pyproject.toml (after changing a dependency)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
@@ -42,10 +51,10 @@ repro: setup ## rerun the stages whose inputs changed
 metrics: setup ## show the headline metrics by split
 	$(BIN)/scoring summary
 
-test: setup ## set up and run every test, the slow end-to-end ones included
+test: setup browser ## set up and run every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest
 
-test-fast: setup ## run the tests not marked slow
+test-fast: setup browser ## run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup ## ruff (lint + format check) and mypy

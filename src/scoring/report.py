@@ -1,0 +1,1104 @@
+"""The reviewer report: one self-contained HTML page per pipeline run.
+
+Everything a model-risk reviewer needs in one file that opens offline: the data gate, the
+split, discrimination with confidence intervals, calibration per grade with its tests,
+stability over time, the champion against the scorecard, SHAP explanations and reason
+codes, decisions and limits. Plots are PNGs embedded as ``data:`` URIs; the style sheet is
+inline; the page references nothing outside itself.
+
+This module is pure: the stage (``pipelines/report.py``) reads the files, the functions here
+compute the intervals and figures from arrays and dictionaries, and :func:`render_html`
+turns the typed :class:`ReviewReport` into a string.
+
+Confidence intervals for AUC follow DeLong, DeLong and Clarke-Pearson (1988), computed
+with the midrank algorithm of Sun and Xu (2014); the paired form compares two models on the
+same rows. The Gini interval is the AUC interval mapped through ``2 * AUC - 1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.stats import norm, rankdata
+
+from scoring.config import DriftConfig
+from scoring.metrics import calibration_table, ks_statistic
+from scoring.stability import flag as psi_flag
+from scoring.stability import psi
+
+# Stable ids: the browser test and any link into the report rely on them.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("data", "Data and validation"),
+    ("split", "Split sizes and default rates"),
+    ("performance", "Performance with confidence intervals"),
+    ("curves", "ROC, KS and calibration"),
+    ("champion", "Champion against scorecard"),
+    ("grades", "Grades and their tests"),
+    ("stability", "Stability: train against out-of-time"),
+    ("shap-global", "SHAP: global"),
+    ("shap-local", "SHAP: local"),
+    ("reason-codes", "Reason-code frequencies"),
+    ("decisions", "Decisions and limits"),
+)
+SECTION_IDS: tuple[str, ...] = tuple(s for s, _ in SECTIONS)
+
+SPLIT_LABELS = {"train": "train", "valid": "validation", "test": "test", "oot": "out-of-time"}
+
+# Keys of reports/explanations/summary.json (the explanations stage's contract).
+EXPLANATION_KEYS = (
+    "global_importance",
+    "reason_frequencies",
+    "n_explained",
+    "method",
+    "additivity_max_error",
+)
+
+
+# --------------------------------------------------------------------------- DeLong AUC
+
+
+@dataclass(frozen=True)
+class AucEstimate:
+    """AUC with its DeLong standard error and a two-sided confidence interval."""
+
+    auc: float
+    se: float
+    low: float
+    high: float
+    level: float
+
+    @property
+    def gini(self) -> float:
+        return 2.0 * self.auc - 1.0
+
+
+@dataclass(frozen=True)
+class AucDifference:
+    """Paired DeLong comparison of two scores on the same rows: ``auc_a - auc_b``."""
+
+    difference: float
+    se: float
+    low: float
+    high: float
+    p_value: float
+    level: float
+
+
+def _labels_scores(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=np.float64)
+    s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    if s.shape[1] != y.shape[0]:
+        raise ValueError(f"labels and scores differ in length: {y.shape[0]} against {s.shape[1]}")
+    if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0 or 1 with no nulls (drop unlabelled rows first)")
+    if np.isnan(s).any():
+        raise ValueError("scores must not be null")
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        raise ValueError(f"AUC needs both classes; got {n_pos} positives among {len(y)} rows")
+    return y, s
+
+
+def delong_covariance(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs of one or more scores (rows of ``scores``) and the DeLong covariance of the AUCs.
+
+    Higher scores are taken to mean the positive class (default). Ties count one half.
+    """
+    y, s = _labels_scores(y_true, scores)
+    positive = y == 1.0
+    x, z = s[:, positive], s[:, ~positive]
+    m, n = x.shape[1], z.shape[1]
+    tx = rankdata(x, axis=1)
+    tz = rankdata(z, axis=1)
+    t_all = rankdata(np.concatenate([x, z], axis=1), axis=1)
+    aucs = (t_all[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+    # Placement values: for a positive, the share of negatives below it; for a negative, the
+    # share of positives above it.
+    v_pos = (t_all[:, :m] - tx) / n
+    v_neg = 1.0 - (t_all[:, m:] - tz) / m
+    cov = np.atleast_2d(np.cov(v_pos)) / m + np.atleast_2d(np.cov(v_neg)) / n
+    return np.asarray(aucs, dtype=np.float64), np.asarray(cov, dtype=np.float64)
+
+
+def delong_ci(y_true: npt.ArrayLike, scores: npt.ArrayLike, level: float = 0.95) -> AucEstimate:
+    """AUC of ``scores`` with a DeLong confidence interval (normal, clipped to [0, 1])."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    aucs, cov = delong_covariance(y_true, np.asarray(scores, dtype=np.float64)[np.newaxis, :])
+    auc, se = float(aucs[0]), math.sqrt(max(float(cov[0, 0]), 0.0))
+    half = float(norm.ppf(0.5 + level / 2.0)) * se
+    return AucEstimate(auc=auc, se=se, low=max(0.0, auc - half), high=min(1.0, auc + half), level=level)
+
+
+def delong_paired(
+    y_true: npt.ArrayLike, scores_a: npt.ArrayLike, scores_b: npt.ArrayLike, level: float = 0.95
+) -> AucDifference:
+    """Paired DeLong test of ``AUC(a) - AUC(b)`` on the same rows, with a confidence interval."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    stacked = np.vstack([np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)])
+    aucs, cov = delong_covariance(y_true, stacked)
+    diff = float(aucs[0] - aucs[1])
+    var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    se = math.sqrt(max(var, 0.0))
+    half = float(norm.ppf(0.5 + level / 2.0)) * se
+    # A zero standard error means identical rankings up to ties: no evidence of a difference.
+    p_value = float(2.0 * norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    return AucDifference(diff, se, diff - half, diff + half, p_value, level)
+
+
+# --------------------------------------------------------------------------- performance
+
+
+@dataclass(frozen=True)
+class PerformanceRow:
+    model: str
+    split: str
+    n: int
+    defaults: int
+    auc: AucEstimate
+    ks: float
+    brier: float
+    true_pd_auc: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    split: str
+    model_a: str
+    model_b: str
+    result: AucDifference
+
+
+def assess_performance(
+    outcomes: Mapping[str, npt.ArrayLike],
+    scores: Mapping[str, Mapping[str, npt.ArrayLike]],
+    champion: str,
+    ceilings: Mapping[str, float] | None = None,
+    level: float = 0.95,
+) -> tuple[list[PerformanceRow], list[Comparison]]:
+    """Per model and split: AUC with its DeLong interval, KS, Brier; the champion against the rest.
+
+    ``outcomes`` maps split -> 0/1 labels; ``scores`` maps model -> split -> PDs on the same
+    rows; ``ceilings`` optionally maps split -> the true PD's AUC (synthetic data only).
+    """
+    if champion not in scores:
+        raise ValueError(f"champion {champion!r} has no scores; scored models are {sorted(scores)}")
+    rows: list[PerformanceRow] = []
+    comparisons: list[Comparison] = []
+    for split, labels in outcomes.items():
+        y = np.asarray(labels, dtype=np.float64)
+        for model, by_split in scores.items():
+            if split not in by_split:
+                continue
+            p = np.asarray(by_split[split], dtype=np.float64)
+            rows.append(
+                PerformanceRow(
+                    model=model,
+                    split=split,
+                    n=len(y),
+                    defaults=int(y.sum()),
+                    auc=delong_ci(y, p, level),
+                    ks=ks_statistic(y, p),
+                    brier=float(np.mean((p - y) ** 2)),
+                    true_pd_auc=None if ceilings is None else ceilings.get(split),
+                )
+            )
+        for other, by_split in scores.items():
+            if other == champion or split not in by_split or split not in scores[champion]:
+                continue
+            comparisons.append(
+                Comparison(
+                    split,
+                    champion,
+                    other,
+                    delong_paired(y, scores[champion][split], by_split[split], level),
+                )
+            )
+    return rows, comparisons
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class Image:
+    """One embedded plot: a PNG's bytes, a stable name and a caption."""
+
+    name: str
+    title: str
+    png: bytes
+
+    def __post_init__(self) -> None:
+        if not self.png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ValueError(f"image {self.name!r} is not a PNG (expected the PNG signature)")
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (fixed metadata, so equal figures give equal bytes)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curve_images(
+    outcomes: Mapping[str, npt.ArrayLike],
+    scores: Mapping[str, Mapping[str, npt.ArrayLike]],
+    champion: str,
+    calibrated: Mapping[str, npt.ArrayLike] | None = None,
+    bins: int = 10,
+) -> list[Image]:
+    """ROC of every model per split; KS (cumulative PD of bads and goods) and calibration of the champion.
+
+    The calibration plot uses ``calibrated`` (split -> the champion's calibrated PD) when given,
+    else the champion's raw PD.
+    """
+    from sklearn.metrics import roc_curve
+
+    plt = _pyplot()
+    splits = list(outcomes)
+    images: list[Image] = []
+
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 4.4), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        y = np.asarray(outcomes[split], dtype=np.float64)
+        for model, by_split in scores.items():
+            if split not in by_split:
+                continue
+            fpr, tpr, _ = roc_curve(y, np.asarray(by_split[split], dtype=np.float64))
+            estimate = delong_ci(y, by_split[split])
+            style = "-" if model == champion else "--"
+            ax.plot(fpr, tpr, style, label=f"{model} (AUC {estimate.auc:.3f})")
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {_label(split)}")
+        ax.legend(loc="lower right", fontsize=8)
+    images.append(Image("roc", "ROC curves", figure_png(fig)))
+
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 4.4), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        y = np.asarray(outcomes[split], dtype=np.float64)
+        p = np.asarray(scores[champion][split], dtype=np.float64)
+        grid = np.unique(p)
+        bads = np.searchsorted(np.sort(p[y == 1]), grid, side="right") / max(int((y == 1).sum()), 1)
+        goods = np.searchsorted(np.sort(p[y == 0]), grid, side="right") / max(int((y == 0).sum()), 1)
+        gap = goods - bads
+        at = int(np.argmax(gap))
+        ax.plot(grid, goods, label="goods")
+        ax.plot(grid, bads, label="bads")
+        ax.vlines(grid[at], bads[at], goods[at], colors="black", linestyles=":")
+        ax.set_xscale("log")
+        ax.set(
+            xlabel="PD (log scale)",
+            ylabel="cumulative share",
+            title=f"KS {gap[at]:.3f}, {_label(split)} ({champion})",
+        )
+        ax.legend(loc="lower right", fontsize=8)
+    images.append(Image("ks", "KS: cumulative PD of goods and bads", figure_png(fig)))
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    top = 0.0
+    for split in splits:
+        y = np.asarray(outcomes[split], dtype=np.float64)
+        source = calibrated if calibrated is not None and split in calibrated else scores[champion]
+        table = calibration_table(y, source[split], bins=bins)
+        ax.plot(table["mean_pd"], table["observed_rate"], marker="o", label=_label(split))
+        top = max(top, float(table["mean_pd"].max()), float(table["observed_rate"].max()))
+    ax.plot([0, top], [0, top], ":", color="grey")
+    kind = "calibrated PD" if calibrated is not None else "PD"
+    ax.set(xlabel=f"mean {kind}", ylabel="observed default rate", title=f"Calibration ({kind} deciles)")
+    ax.legend(loc="upper left", fontsize=8)
+    images.append(Image("calibration", f"Calibration of the champion's {kind}", figure_png(fig)))
+    return images
+
+
+def importance_image(importance: Sequence[tuple[str, float]], top: int = 20) -> Image:
+    """Horizontal bars of mean |SHAP| for the ``top`` features."""
+    plt = _pyplot()
+    shown = list(importance)[:top][::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.28 * max(len(shown), 3) + 1.0))
+    ax.barh([f for f, _ in shown], [v for _, v in shown], color="#3b6ea5")
+    ax.set(xlabel="mean |contribution| (log-odds)", title="Global importance")
+    ax.tick_params(axis="y", labelsize=8)
+    return Image("global_importance", "Mean absolute SHAP contribution per feature", figure_png(fig))
+
+
+# --------------------------------------------------------------------------- stability
+
+
+def stability_table(
+    reference: pd.DataFrame, recent: pd.DataFrame, config: DriftConfig, score: str | None = None
+) -> pd.DataFrame:
+    """PSI of every column of ``reference`` (train) against ``recent`` (out-of-time), largest first.
+
+    Columns are the model's features (its feature matrix); ``score`` names a column, if any,
+    that holds the model's PD, reported first as the score's own stability.
+    """
+    missing = [c for c in reference.columns if c not in recent.columns]
+    if missing:
+        raise ValueError(f"out-of-time frame lacks columns {missing} that the reference has")
+    rows = []
+    for column in reference.columns:
+        value = psi(reference[column], recent[column], bins=config.bins)
+        rows.append({"feature": str(column), "psi": value, "flag": psi_flag(value, config)})
+    table = pd.DataFrame(rows, columns=["feature", "psi", "flag"])
+    table["is_score"] = table["feature"] == score
+    table = table.sort_values(["is_score", "psi", "feature"], ascending=[False, False, True])
+    return table.drop(columns="is_score").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- decisions
+
+DECISIONS = ("approve", "refer", "decline")
+SPLIT_ORDER = ("train", "valid", "test", "oot", "unlabelled", "excluded")
+
+
+def decision_summary(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per split, the scored output's decisions: rows, shares of each decision, mean PD, limits.
+
+    ``predictions`` is the evaluate stage's file: ``split``, ``pd``, ``decision`` and
+    ``suggested_limit`` per application, as the exported model scores them. An empty frame
+    comes back when the file has no decisions (an older pipeline).
+    """
+    columns = ["split", "n", *DECISIONS, "mean_pd", "median_limit"]
+    if predictions.empty or not {"split", "decision"} <= set(predictions.columns):
+        return pd.DataFrame(columns=columns)
+    unknown = sorted(set(predictions["decision"].dropna().astype(str)) - set(DECISIONS))
+    if unknown:
+        raise ValueError(f"column 'decision' holds {unknown}; expected only {list(DECISIONS)}")
+    rows = []
+    rank = {name: i for i, name in enumerate(SPLIT_ORDER)}
+    splits = sorted(map(str, predictions["split"].unique()), key=lambda s: (rank.get(s, len(rank)), s))
+    for split in splits:
+        part = predictions[predictions["split"] == split]
+        shares = part["decision"].value_counts(normalize=True)
+        limits = part["suggested_limit"] if "suggested_limit" in part else pd.Series(dtype=float)
+        rows.append(
+            {
+                "split": split,
+                "n": len(part),
+                **{d: float(shares.get(d, 0.0)) for d in DECISIONS},
+                "mean_pd": float(part["pd"].mean()) if "pd" in part else float("nan"),
+                "median_limit": float(limits[limits > 0].median()) if (limits > 0).any() else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+@dataclass(frozen=True)
+class Explanations:
+    """The explanations stage's outputs (reports/explanations/), as the report shows them."""
+
+    global_importance: list[tuple[str, float]]
+    reason_frequencies: list[dict[str, Any]]
+    n_explained: int
+    method: str
+    additivity_max_error: float
+    beeswarm: Image | None
+    dependence: list[Image]
+    waterfall_grade: list[Image]
+    waterfall_decline: list[Image]
+    # Optional keys the explanations stage may add beyond the agreed five.
+    baseline: str | None = None
+    n_declined: int | None = None
+    reasons_per_declined: dict[str, int] = field(default_factory=dict)
+
+
+def _natural_key(name: str) -> tuple[Any, ...]:
+    stem = name.rsplit(".", 1)[0]
+    head, _, tail = stem.rpartition("_")
+    return (head, int(tail)) if tail.isdigit() else (stem, -1)
+
+
+def explanations_from(summary: Mapping[str, Any], images: Mapping[str, bytes]) -> Explanations:
+    """Check the explanations contract and gather its plots (file name -> PNG bytes).
+
+    Plots: ``beeswarm.png``, ``dependence_<feature>.png``, ``waterfall_grade_<k>.png``,
+    ``waterfall_decline_<i>.png``; other files are ignored.
+    """
+    absent = [k for k in EXPLANATION_KEYS if k not in summary]
+    if absent:
+        raise ValueError(
+            f"explanations summary lacks keys {absent}; expected {list(EXPLANATION_KEYS)}, "
+            f"got {sorted(summary)}"
+        )
+    importance = [
+        (str(e["feature"]), float(e["mean_abs_contribution"])) for e in summary["global_importance"]
+    ]
+    frequencies = [dict(e) for e in summary["reason_frequencies"]]
+    for entry in frequencies:
+        lacking = [k for k in ("code", "text", "count", "share") if k not in entry]
+        if lacking:
+            raise ValueError(f"reason frequency entry {entry} lacks {lacking}")
+
+    def pick(prefix: str) -> list[Image]:
+        names = sorted((n for n in images if n.startswith(prefix) and n.endswith(".png")), key=_natural_key)
+        return [Image(n.removesuffix(".png"), _caption(n), images[n]) for n in names]
+
+    beeswarm = None
+    if "beeswarm.png" in images:
+        beeswarm = Image("beeswarm", "SHAP beeswarm: contributions per feature", images["beeswarm.png"])
+    return Explanations(
+        global_importance=importance,
+        reason_frequencies=frequencies,
+        n_explained=int(summary["n_explained"]),
+        method=str(summary["method"]),
+        additivity_max_error=float(summary["additivity_max_error"]),
+        beeswarm=beeswarm,
+        dependence=pick("dependence_"),
+        waterfall_grade=pick("waterfall_grade_"),
+        waterfall_decline=pick("waterfall_decline_"),
+        baseline=None if summary.get("baseline") is None else str(summary["baseline"]),
+        n_declined=None if summary.get("n_declined") is None else int(summary["n_declined"]),
+        reasons_per_declined={
+            str(k): int(v) for k, v in (summary.get("declined_reason_counts") or {}).items()
+        },
+    )
+
+
+def _caption(name: str) -> str:
+    stem = name.removesuffix(".png")
+    if stem.startswith("dependence_"):
+        return f"Dependence: {stem.removeprefix('dependence_')}"
+    if stem.startswith("waterfall_grade_"):
+        return f"Waterfall: an applicant in grade {stem.removeprefix('waterfall_grade_')}"
+    if stem.startswith("waterfall_decline_"):
+        return f"Waterfall: declined applicant {stem.removeprefix('waterfall_decline_')}"
+    return stem
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class ReviewReport:
+    """Everything the page shows. Dictionaries are the stages' JSON outputs as written."""
+
+    title: str
+    run_id: str | None
+    champion: Mapping[str, Any]
+    train_summary: Mapping[str, Any]
+    validation_summary: Mapping[str, Any]
+    drift: Mapping[str, Any]
+    split_summary: Mapping[str, Any]
+    performance: list[PerformanceRow]
+    comparisons: list[Comparison]
+    model_metrics: Mapping[str, Any]
+    curves: list[Image]
+    grade_tables: Mapping[str, pd.DataFrame]
+    calibration_report: Mapping[str, Any]
+    stability: pd.DataFrame
+    drift_config: DriftConfig = field(default_factory=DriftConfig)
+    explanations: Explanations | None = None
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+
+
+def _label(split: str) -> str:
+    return SPLIT_LABELS.get(split, split)
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _esc(value)
+    if not math.isfinite(number):
+        return "n/a"
+    if number.is_integer() and abs(number) >= 1000:
+        return f"{number:,.0f}"
+    return f"{number:.{digits}f}"
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    number = float(value)
+    return f"{100.0 * number:.{digits}f}%" if math.isfinite(number) else "n/a"
+
+
+def _flag(value: Any) -> str:
+    text = str(value)
+    css = {
+        "green": "ok",
+        "stable": "ok",
+        "yellow": "warn",
+        "moderate": "warn",
+        "red": "bad",
+        "significant": "bad",
+    }.get(text, "na")
+    return f'<span class="flag {css}">{_esc(text)}</span>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") -> str:
+    """An HTML table; cells are trusted HTML (escape them when building the rows)."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(image: Image) -> str:
+    return (
+        f'<figure><img src="{image.data_uri}" alt="{_esc(image.title)}" data-name="{_esc(image.name)}">'
+        f"<figcaption>{_esc(image.title)}</figcaption></figure>"
+    )
+
+
+def _missing(what: str) -> str:
+    return f'<p class="missing">{_esc(what)}</p>'
+
+
+def _data_section(r: ReviewReport) -> str:
+    v = r.validation_summary
+    rows = [
+        ["input rows", _num(v.get("n_input"))],
+        ["passed the gate", _num(v.get("n_passed"))],
+        ["quarantined", _num(v.get("n_quarantined"))],
+        ["expectations checked", _num(v.get("n_expectations"))],
+        ["columns dropped as leaky", _esc(", ".join(map(str, v.get("dropped_as_leaky", []))) or "none")],
+    ]
+    out = [_table(["", ""], rows, "kv")]
+    reasons = v.get("quarantine_by_reason") or {}
+    if reasons:
+        out.append("<h3>Quarantine reasons</h3>")
+        out.append(_table(["reason", "rows"], [[_esc(k), _num(n)] for k, n in sorted(reasons.items())]))
+    warnings = v.get("warnings") or {}
+    if warnings:
+        out.append("<h3>Warnings (counted only)</h3>")
+        out.append(_table(["rule", "count"], [[_esc(k), _num(n)] for k, n in sorted(warnings.items())]))
+    d = r.drift
+    out.append("<h3>Drift in the input: latest months against the rest</h3>")
+    if d.get("available"):
+        columns = d.get("columns", {})
+        ranked = sorted(columns.items(), key=lambda kv: -float(kv[1]["psi"]))
+        out.append(
+            f"<p>{_num(d.get('recent_rows'))} rows from {_esc(d.get('recent_from'))} against "
+            f"{_num(d.get('reference_rows'))} earlier rows; maximum PSI {_num(d.get('max_psi'))}, "
+            f"{_num(d.get('n_moderate'))} moderate and {_num(d.get('n_significant'))} significant shifts. "
+            f"The ten largest:</p>"
+        )
+        out.append(
+            _table(
+                ["column", "PSI", "flag"],
+                [[_esc(c), _num(e["psi"]), _flag(e["flag"])] for c, e in ranked[:10]],
+            )
+        )
+    else:
+        out.append(_missing(f"No drift report: {d.get('reason', 'not available')}."))
+    return "".join(out)
+
+
+def _split_section(r: ReviewReport) -> str:
+    parts = r.split_summary.get("parts", {})
+    order = ["train", "valid", "test", "oot", "unlabelled", "excluded"]
+    rows = []
+    for name in [*[p for p in order if p in parts], *sorted(set(parts) - set(order))]:
+        part = parts[name]
+        rows.append(
+            [
+                _esc(_label(name)),
+                _num(part.get("n")),
+                _pct(part["default_rate"]) if "default_rate" in part else "unlabelled",
+                _esc(part.get("first_date", "")),
+                _esc(part.get("last_date", "")),
+            ]
+        )
+    note = ""
+    if r.split_summary.get("oot_from_month"):
+        start = _esc(r.split_summary["oot_from_month"])
+        note = f"<p>Out-of-time from {start}; customers never straddle splits.</p>"
+    return note + _table(["split", "rows", "default rate", "first date", "last date"], rows)
+
+
+def _performance_section(r: ReviewReport) -> str:
+    if not r.performance:
+        return _missing("No labelled test or out-of-time rows to measure.")
+    level = r.performance[0].auc.level
+    rows = []
+    for p in r.performance:
+        ceiling = _num(p.true_pd_auc) if p.true_pd_auc is not None else "n/a"
+        rows.append(
+            [
+                _esc(p.model) + (" (champion)" if p.model == r.champion.get("champion") else ""),
+                _esc(_label(p.split)),
+                _num(p.n),
+                _num(p.defaults),
+                f"{p.auc.auc:.4f} [{p.auc.low:.4f}, {p.auc.high:.4f}]",
+                f"{p.auc.gini:.4f} [{2 * p.auc.low - 1:.4f}, {2 * p.auc.high - 1:.4f}]",
+                _num(p.ks),
+                _num(p.brier),
+                ceiling,
+            ]
+        )
+    pct = f"{100 * level:.0f}%"
+    out = [
+        f"<p>AUC with {pct} DeLong confidence intervals; Gini = 2 AUC - 1 with the mapped interval. "
+        "True-PD AUC is the ceiling any model could reach on the same rows (synthetic data only).</p>",
+        _table(
+            ["model", "split", "rows", "defaults", f"AUC [{pct} CI]", "Gini", "KS", "Brier", "true-PD AUC"],
+            rows,
+        ),
+    ]
+    if r.comparisons:
+        out.append(
+            "<p>The paired DeLong test of the champion against the other models on the same rows is in "
+            '<a href="#champion">Champion against scorecard</a>.</p>'
+        )
+    return "".join(out)
+
+
+def _comparison_table(comparisons: Sequence[Comparison]) -> str:
+    rows = [
+        [
+            _esc(_label(c.split)),
+            _esc(f"{c.model_a} - {c.model_b}"),
+            f"{c.result.difference:+.4f} [{c.result.low:+.4f}, {c.result.high:+.4f}]",
+            f"{c.result.p_value:.4g}",
+        ]
+        for c in comparisons
+    ]
+    return _table(["split", "AUC difference", "estimate [CI]", "p-value"], rows)
+
+
+def _curves_section(r: ReviewReport) -> str:
+    if not r.curves:
+        return _missing("No curves: no labelled test or out-of-time rows.")
+    return '<div class="figs">' + "".join(_img(i) for i in r.curves) + "</div>"
+
+
+def _champion_section(r: ReviewReport) -> str:
+    c = r.champion
+    out = [
+        f"<p><strong>Champion: {_esc(c.get('champion'))}</strong>. {_esc(c.get('reason', ''))}</p>",
+    ]
+    # The figures the choice was made on: champion.json's per-model AUCs (cross-validated
+    # "auc" when the rule is cv; "valid_auc" on the validation split).
+    choice = {
+        key: value
+        for key, value in c.items()
+        if key in ("auc", "valid_auc")
+        and isinstance(value, Mapping)
+        and all(isinstance(v, int | float) for v in value.values())
+    }
+    if choice:
+        titles = {"auc": f"AUC ({c.get('selection', 'rule')})", "valid_auc": "validation AUC"}
+        models = sorted({m for value in choice.values() for m in value})
+        out.append(
+            _table(
+                ["model", *(titles[k] for k in choice)],
+                [[_esc(m), *(_num(choice[k].get(m)) for k in choice)] for m in models],
+            )
+        )
+    rows = []
+    for model, by_split in sorted(r.model_metrics.items()):
+        for split in ("train", "valid", "test", "oot"):
+            m = by_split.get(split)
+            if not m:
+                continue
+            rows.append(
+                [
+                    _esc(model),
+                    _esc(_label(split)),
+                    _num(m.get("n")),
+                    _num(m.get("auc")),
+                    _num(m.get("gini")),
+                    _num(m.get("ks")),
+                    _num(m.get("brier")),
+                    _num(m.get("log_loss")),
+                ]
+            )
+    if rows:
+        out.append("<h3>Every model on every split (uncalibrated PD)</h3>")
+        out.append(_table(["model", "split", "rows", "AUC", "Gini", "KS", "Brier", "log loss"], rows))
+    t = r.train_summary
+    details = []
+    for model in sorted(k for k, v in t.items() if isinstance(v, Mapping)):
+        info = {k: v for k, v in t[model].items() if not isinstance(v, Mapping)}
+        if info:
+            text = ", ".join(
+                f"{k}={_num(v) if isinstance(v, float) else _esc(v)}" for k, v in sorted(info.items())
+            )
+            details.append([_esc(model), text])
+    if details:
+        out.append("<h3>Training</h3>")
+        out.append(_table(["model", "details"], details))
+    if r.comparisons:
+        out.append("<h3>Paired DeLong test on test and out-of-time</h3>")
+        out.append(_comparison_table(r.comparisons))
+    swap = r.calibration_report.get("swap_set")
+    if swap:
+        out.append(
+            f"<h3>Swap set at a {_pct(swap.get('approval_rate'), 0)} approval rate (test)</h3>"
+            "<p>a = scorecard, b = XGBoost challenger: applicants one model approves and the other declines, "
+            "with their observed bad rates.</p>"
+        )
+        cells = []
+        for key in ("both_approve", "only_a", "only_b", "both_decline"):
+            part = swap.get(key, {})
+            cells.append([_esc(key.replace("_", " ")), _num(part.get("count")), _pct(part.get("bad_rate"))])
+        out.append(_table(["group", "applicants", "bad rate"], cells))
+    return "".join(out)
+
+
+GRADE_COLUMNS = (
+    ("name", "grade", None),
+    ("pd_low", "PD from", "pct"),
+    ("pd_high", "PD to", "pct"),
+    ("central_pd", "grade PD", "pct"),
+    ("count", "rows", "int"),
+    ("share", "share", "pct"),
+    ("defaults", "defaults", "int"),
+    ("default_rate", "default rate", "pct"),
+    ("mean_pd", "mean PD", "pct"),
+)
+
+
+def _grades_section(r: ReviewReport) -> str:
+    out = []
+    scale = r.calibration_report.get("master_scale", {})
+    calibrator = r.calibration_report.get("calibrator", {})
+    if calibrator:
+        out.append(
+            f"<p>Calibrator: {_esc(calibrator.get('method'))} ({_esc(calibrator.get('selection'))} choice), "
+            f"PD floor {_pct(calibrator.get('pd_floor'), 3)}; master scale of "
+            f"{_num(len(scale.get('central_pd', [])))} grades.</p>"
+        )
+    if not r.grade_tables:
+        return "".join(out) + _missing("No grade tables.")
+    for split, table in r.grade_tables.items():
+        tests = r.calibration_report.get(split, {}).get("tests", {})
+        by_grade = {int(g["grade"]): g for g in tests.get("grades", [])}
+        rows = []
+        for _, row in table.iterrows():
+            cells = []
+            for column, _title, kind in GRADE_COLUMNS:
+                value = row.get(column)
+                if kind == "pct":
+                    cells.append(_pct(value))
+                elif kind == "int":
+                    cells.append(_num(int(value)) if pd.notna(value) else "n/a")
+                else:
+                    cells.append(_esc(value))
+            g = by_grade.get(int(row["grade"]), {})
+            cells += [
+                _num(g.get("jeffreys_p")),
+                _flag(g.get("jeffreys_flag", "n/a")),
+                _num(g.get("binomial_p")),
+                _flag(g.get("binomial_flag", "n/a")),
+            ]
+            rows.append(cells)
+        out.append(f"<h3>{_esc(_label(split))}</h3>")
+        out.append(
+            _table(
+                [t for _, t, _k in GRADE_COLUMNS] + ["Jeffreys p", "", "binomial p", ""],
+                rows,
+                "grades",
+            )
+        )
+        summary = []
+        hl = tests.get("hosmer_lemeshow")
+        if hl:
+            summary.append(
+                [
+                    "Hosmer-Lemeshow",
+                    f"statistic {_num(hl.get('statistic'))}, df {_num(hl.get('df'))}, "
+                    f"p {_num(hl.get('p_value'))}",
+                    _flag(hl.get("flag", "n/a")),
+                ]
+            )
+        hhi = tests.get("herfindahl")
+        if hhi:
+            summary.append(
+                [
+                    "Herfindahl (concentration)",
+                    f"index {_num(hhi.get('index'))}, "
+                    f"effective grades {_num(hhi.get('effective_grades'), 2)}",
+                    _flag(hhi.get("flag", "n/a")),
+                ]
+            )
+        port = tests.get("portfolio")
+        if port:
+            summary.append(
+                [
+                    "portfolio (Jeffreys)",
+                    f"PD {_pct(port.get('pd'))} against {_pct(port.get('default_rate'))} observed, "
+                    f"p {_num(port.get('jeffreys_p'))}",
+                    _flag(port.get("jeffreys_flag", "n/a")),
+                ]
+            )
+        if "default_rates_increasing" in tests:
+            rising = bool(tests["default_rates_increasing"])
+            summary.append(
+                [
+                    "default rates rise with grade",
+                    "yes" if rising else "no",
+                    _flag("green" if rising else "red"),
+                ]
+            )
+        if summary:
+            out.append(_table(["test", "result", "flag"], summary))
+    return "".join(out)
+
+
+def _stability_section(r: ReviewReport) -> str:
+    if r.stability.empty:
+        return _missing("No out-of-time split: stability over time cannot be measured.")
+    c = r.drift_config
+    rows = [[_esc(row.feature), _num(row.psi), _flag(row.flag)] for row in r.stability.itertuples()]
+    n_flagged = int((r.stability["flag"] != "stable").sum())
+    return (
+        f"<p>Population stability index of each model feature (and the champion's PD) between train "
+        f"and out-of-time, {c.bins} bins at train quantiles; moderate from {c.moderate}, significant "
+        f"from {c.significant}. {n_flagged} of {len(rows)} flagged.</p>"
+        + _table(["feature", "PSI", "flag"], rows, "scroll")
+    )
+
+
+def _shap_global_section(r: ReviewReport) -> str:
+    e = r.explanations
+    if e is None:
+        return _missing("Explanations are not available for this run.")
+    out = [
+        f"<p>Method: {_esc(e.method)}; {_num(e.n_explained)} applicants explained; contributions "
+        f"add up to the model's log-odds within {e.additivity_max_error:.2e}.</p>",
+        '<div class="figs">',
+    ]
+    if e.global_importance:
+        out.append(_img(importance_image(e.global_importance)))
+    if e.beeswarm is not None:
+        out.append(_img(e.beeswarm))
+    out.append("</div>")
+    if e.dependence:
+        out.append("<h3>Dependence of the top features</h3>")
+        out.append('<div class="figs">' + "".join(_img(i) for i in e.dependence) + "</div>")
+    if e.global_importance:
+        out.append(
+            _table(
+                ["feature", "mean |contribution|"],
+                [[_esc(f), _num(v)] for f, v in e.global_importance],
+                "scroll",
+            )
+        )
+    return "".join(out)
+
+
+def _shap_local_section(r: ReviewReport) -> str:
+    e = r.explanations
+    if e is None:
+        return _missing("Explanations are not available for this run.")
+    out = []
+    if e.waterfall_grade:
+        out.append("<h3>One sampled applicant per grade</h3>")
+        out.append('<div class="figs">' + "".join(_img(i) for i in e.waterfall_grade) + "</div>")
+    if e.waterfall_decline:
+        out.append("<h3>Declined applicants</h3>")
+        out.append('<div class="figs">' + "".join(_img(i) for i in e.waterfall_decline) + "</div>")
+    return "".join(out) or _missing("No waterfall plots were produced.")
+
+
+def _reasons_section(r: ReviewReport) -> str:
+    e = r.explanations
+    if e is None:
+        return _missing("Reason codes are not available for this run.")
+    if not e.reason_frequencies:
+        return _missing("No declined applicant received a reason code.")
+    rows = [
+        [_esc(f["code"]), _esc(f["text"]), _num(int(f["count"])), _pct(f["share"], 1)]
+        for f in e.reason_frequencies
+    ]
+    context = ""
+    if e.n_declined is not None:
+        context += f" {_num(e.n_declined)} declined applicants."
+    if e.baseline is not None:
+        context += f" Contributions are measured against the baseline '{_esc(e.baseline)}'."
+    counts = ""
+    if e.reasons_per_declined:
+        counts = "<h3>Reasons per declined applicant</h3>" + _table(
+            ["reasons given", "declined applicants"],
+            [
+                [_esc(k), _num(v)]
+                for k, v in sorted(e.reasons_per_declined.items(), key=lambda kv: (len(kv[0]), kv[0]))
+            ],
+        )
+    return (
+        "<p>How often each reason code is given to declined applicants in the test split "
+        f"(an applicant gets up to four).{context}</p>"
+        + _table(["code", "text", "declined applicants", "share"], rows)
+        + counts
+    )
+
+
+def _decisions_section(r: ReviewReport) -> str:
+    out = []
+    if not r.decisions.empty:
+        out.append(
+            "<p>As the exported model scores them (the evaluate stage's predictions), every split "
+            "including the unlabelled applications:</p>"
+        )
+        out.append(
+            _table(
+                ["split", "applications", "approve", "refer", "decline", "mean PD", "median limit"],
+                [
+                    [
+                        _esc(_label(str(row["split"]))),
+                        _num(int(row["n"])),
+                        *(_pct(row[d], 1) for d in DECISIONS),
+                        _pct(row["mean_pd"]),
+                        _num(row["median_limit"]),
+                    ]
+                    for _, row in r.decisions.iterrows()
+                ],
+            )
+        )
+    for split in ("test", "oot"):
+        portfolio = r.calibration_report.get(split, {}).get("portfolio")
+        if not portfolio:
+            continue
+        out.append(f"<h3>{_esc(_label(split))}</h3>")
+        exposure, loss = portfolio.get("exposure", {}), portfolio.get("expected_loss", {})
+        out.append(
+            _table(
+                ["", ""],
+                [
+                    ["applicants", _num(portfolio.get("n"))],
+                    ["approved", _pct(portfolio.get("approval_rate"))],
+                    ["referred", _pct(portfolio.get("refer_rate"))],
+                    ["declined", _pct(portfolio.get("decline_rate"))],
+                    ["bad rate among approved", _pct(portfolio.get("bad_rate_approved"))],
+                    ["approved exposure", _num(exposure.get("approved"))],
+                    ["expected loss on approved", _num(loss.get("approved"))],
+                ],
+                "kv",
+            )
+        )
+        by_grade = portfolio.get("by_grade", [])
+        if by_grade:
+            out.append(
+                _table(
+                    ["grade", "rows", "approved", "referred", "declined", "median limit", "p90 limit"],
+                    [
+                        [
+                            _num(g.get("grade")),
+                            _num(g.get("count")),
+                            _num(g.get("approved")),
+                            _num(g.get("referred")),
+                            _num(g.get("declined")),
+                            _num(g.get("limit_median")),
+                            _num(g.get("limit_p90")),
+                        ]
+                        for g in by_grade
+                    ],
+                )
+            )
+        reasons = portfolio.get("reason_counts", {})
+        if reasons:
+            out.append(
+                _table(
+                    ["policy reason", "applicants"],
+                    [[_esc(k), _num(v)] for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])],
+                )
+            )
+    return "".join(out) or _missing("No decisions: no test or out-of-time rows.")
+
+
+_RENDERERS = {
+    "data": _data_section,
+    "split": _split_section,
+    "performance": _performance_section,
+    "curves": _curves_section,
+    "champion": _champion_section,
+    "grades": _grades_section,
+    "stability": _stability_section,
+    "shap-global": _shap_global_section,
+    "shap-local": _shap_local_section,
+    "reason-codes": _reasons_section,
+    "decisions": _decisions_section,
+}
+
+# The page may load nothing: inline style, images only as data: URIs, no scripts, no fetches.
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232b;
+background:#fafbfc}
+header{background:#1f3a5f;color:#fff;padding:18px 28px}header h1{margin:0;font-size:1.5em}
+header p{margin:4px 0 0;opacity:.85}
+nav{padding:8px 28px;background:#e8edf3;font-size:.9em}nav a{margin-right:14px;color:#1f3a5f}
+main{padding:0 28px 40px;max-width:1400px}
+section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:6px 18px 16px;margin:18px 0}
+h2{color:#1f3a5f;border-bottom:2px solid #e8edf3;padding-bottom:4px}h3{margin:18px 0 6px;font-size:1.02em}
+table{border-collapse:collapse;margin:8px 0;font-size:.86em}
+th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:right}th{background:#f0f3f7}
+td:first-child,th:first-child{text-align:left}
+table.kv td:first-child{font-weight:600}
+table.scroll{display:block;max-height:420px;overflow-y:auto}
+.flag{display:inline-block;padding:0 6px;border-radius:3px;font-size:.85em}
+.flag.ok{background:#d8f0dc;color:#185c26}.flag.warn{background:#fff1c2;color:#7a5a00}
+.flag.bad{background:#f9d2d0;color:#8c1d18}.flag.na{background:#eceff2;color:#555}
+.figs{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:6px 0}figure img{max-width:100%;border:1px solid #eef1f4}
+figcaption{font-size:.82em;color:#555}
+.missing{color:#8c1d18;font-style:italic}
+ul.notes{color:#555;font-size:.9em}
+"""
+
+
+def render_html(report: ReviewReport) -> str:
+    """The whole page as one string: inline CSS, embedded PNGs, no external references."""
+    nav = "".join(f'<a href="#{sid}">{_esc(title)}</a>' for sid, title in SECTIONS)
+    sections = "".join(
+        f'<section id="{sid}"><h2>{_esc(title)}</h2>{_RENDERERS[sid](report)}</section>'
+        for sid, title in SECTIONS
+    )
+    champion = report.champion.get("champion", "?")
+    subtitle = f"champion: {champion}" + (f" · MLflow run {report.run_id}" if report.run_id else "")
+    notes = ""
+    if report.notes:
+        notes = '<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in report.notes) + "</ul>"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+        f"<title>{_esc(report.title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>{_esc(report.title)}</h1><p>{_esc(subtitle)}</p></header>"
+        f"<nav>{nav}</nav><main>{notes}{sections}</main></body></html>\n"
+    )
