@@ -110,12 +110,19 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
         ],
         pipeline,
     )
+    from scoring.scorer import OUTPUT_COLUMNS
+
     scored = pd.read_parquet(out)
-    expected = pd.read_parquet(pipeline / "data/scores/predictions.parquet").set_index("application_id")
-    assert len(scored) == 500
-    np.testing.assert_array_equal(
-        scored["pd"].to_numpy(), expected.loc[scored["application_id"], "pd"].to_numpy()
-    )
+    predictions = pd.read_parquet(pipeline / "data/scores/predictions.parquet")
+    assert {"split", "default_12m", "pd_raw", *OUTPUT_COLUMNS} <= set(predictions.columns)
+    expected = predictions.set_index("application_id").loc[scored["application_id"]].reset_index()
+    assert len(scored) == 500 and list(scored.columns) == list(OUTPUT_COLUMNS)
+    assert (expected["split"] == "test").all()
+    # every output column, exactly: the CLI on the exported model against the evaluate stage
+    pd.testing.assert_frame_equal(scored, expected[list(OUTPUT_COLUMNS)])
+    assert {"approve", "decline"} <= set(scored["decision"])
+    assert (scored.loc[scored["decision"] == "decline", "suggested_limit"] == 0).all()
+    np.testing.assert_array_equal(scored["pd"].to_numpy(), expected["pd"].to_numpy())
 
 
 def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pipeline: Path) -> None:
@@ -126,7 +133,9 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pip
     params["train"]["scorecard"]["pdo"] = 40
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        assert ran_stages(dvc(pipeline, "repro")) == ["train", "calibrate", "evaluate", "export"]
+        assert ran_stages(dvc(pipeline, "repro")) == [
+            "train", "calibrate", "explain", "evaluate", "export", "report",
+        ]  # fmt: skip
     finally:
         params_path.write_text(original)
     dvc(pipeline, "repro")  # back to the original parameters
@@ -151,12 +160,25 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
 
 
 def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: Path) -> None:
+    from scoring.config import load_params
+    from scoring.model import PDModel, champion_files
+    from scoring.train import choose_champion
+
     champion = json.loads((pipeline / "models/champion.json").read_text())
     metrics = json.loads((pipeline / "reports/metrics.json").read_text())
-    gain = champion["valid_auc"]["xgboost"] - champion["valid_auc"]["scorecard"]
-    assert champion["champion"] == ("xgboost" if gain >= 0.005 else "scorecard")
-    assert metrics["champion"] == champion["champion"]
-    for kind in ("xgboost", "scorecard"):
+    train = json.loads((pipeline / "reports/train.json").read_text())
+    rule = load_params(pipeline / "params.yaml").train.champion
+    # The rule over every candidate's recorded figure (cv: out-of-fold over train) gives the champion.
+    assert champion["selection"] == rule.selection
+    assert set(champion["auc"]) == {"scorecard", "xgboost", "blend"}
+    assert champion["champion"] == choose_champion(champion["auc"], rule)[0]
+    assert champion["blend_weight"] in rule.blend_weights
+    assert champion["auc"]["blend"] == max(champion["blend_auc"].values())
+    assert train["champion"] == metrics["champion"] == champion["champion"]
+    assert PDModel.load(pipeline / "models").kind == champion["champion"]
+    assert all((pipeline / "models" / name).is_file() for name in champion_files(pipeline / "models"))
+    for kind in ("xgboost", "scorecard", "blend"):
+        assert train[kind][f"{rule.selection}_auc"] == champion["auc"][kind]
         assert {"valid", "test", "oot"} <= set(metrics["models"][kind])
     assert metrics["test"]["auc"] == metrics["models"][champion["champion"]]["test"]["auc"]
     table = pd.read_csv(pipeline / "reports/scorecard/table.csv")
