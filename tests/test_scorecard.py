@@ -353,3 +353,15 @@ def test_scoring_from_json_needs_neither_optbinning_nor_sklearn(tmp_path: Any, m
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_categorical_and_text_inputs_fall_in_the_same_bins(
+    data: tuple[pd.DataFrame, pd.Series], model: ScorecardModel
+) -> None:
+    X, _ = data
+    fresh = new_data(X, model)  # text levels, an unseen one and missing ones
+    as_categorical = fresh.assign(cat=pd.Categorical(fresh["cat"], categories=[*LEVELS, "zz"]))
+    feature = next(f for f in model.features if f.name == "cat")
+    np.testing.assert_array_equal(feature.bin_index(as_categorical["cat"]), feature.bin_index(fresh["cat"]))
+    assert {len(feature.bins), len(feature.bins) + 1} <= set(feature.bin_index(fresh["cat"]).tolist())
+    np.testing.assert_array_equal(model.log_odds(as_categorical), model.log_odds(fresh))

@@ -77,3 +77,34 @@ def test_fixed_round_booster_is_reproducible_and_has_the_rounds() -> None:
     assert a.save_raw("ubj") == b.save_raw("ubj")
     with pytest.raises(ValueError, match="n_rounds"):
         train_booster_rounds(xt, yt, CONFIG, 0, seed=3)
+
+
+def test_prediction_matrix_gives_the_dataframe_predictions_with_unseen_and_missing_levels() -> None:
+    import xgboost as xgb
+
+    from scoring.features import ApplicationFeatures
+    from scoring.model import BoosterEstimator, prediction_matrix
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    raw = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": np.where(rng.uniform(size=n) < 0.1, np.nan, rng.normal(size=n)),
+            "segment": rng.choice(["suv", "sedan", "van", "truck"], n),
+        }
+    )
+    risk = 1 / (1 + np.exp(-(raw["a"] + (raw["segment"] == "van"))))
+    y = pd.Series((rng.uniform(size=n) < risk).astype(int))
+    features = ApplicationFeatures(min_category_count=1).fit(raw.iloc[:3000])
+    booster = train_xgboost(
+        features.transform(raw.iloc[:3000]), y.iloc[:3000], features.transform(raw.iloc[3000:]),
+        y.iloc[3000:], CONFIG, seed=1,
+    ).booster  # fmt: skip
+    scored = raw.iloc[3000:].copy()
+    scored.loc[scored.index[:50], "segment"] = "limousine"  # unseen: missing
+    scored.loc[scored.index[50:100], "segment"] = None
+    matrix = features.transform(scored)
+    expected = booster.predict(xgb.DMatrix(matrix, enable_categorical=True))
+    assert prediction_matrix(matrix).feature_types == ["q", "q", "c"]
+    np.testing.assert_array_equal(BoosterEstimator(booster).predict_pd(matrix), expected.astype(np.float64))

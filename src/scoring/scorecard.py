@@ -282,6 +282,11 @@ class FeatureCard:
             index = np.searchsorted(np.asarray(self.splits, dtype=np.float64), x, side="right")
             return np.asarray(np.where(np.isnan(x), n_bins, index), dtype=np.intp)
         lookup = {level: i for i, group in enumerate(self.groups) for level in group}
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # One look-up per category instead of per row; code -1 (missing) takes the last entry.
+            per_category = [lookup.get(str(c), n_bins + 1) for c in values.cat.categories]
+            table = np.array([*per_category, n_bins], dtype=np.intp)
+            return np.asarray(table[values.cat.codes.to_numpy()], dtype=np.intp)
         levels = _as_levels(values)
         mapped = levels.map(lookup).to_numpy(dtype=np.float64, na_value=np.nan)
         index = np.where(levels.isna().to_numpy(), n_bins, np.where(np.isnan(mapped), n_bins + 1, mapped))
@@ -453,11 +458,12 @@ class ScorecardModel:
         ``X`` in order, then ``bias`` (the contract every estimator shares).
         """
         self._check_columns(X)
-        out = pd.DataFrame(0.0, index=X.index, columns=[*X.columns, "bias"], dtype=np.float64)
+        zeros = np.zeros(len(X), dtype=np.float64)
+        columns: dict[str, npt.NDArray[np.float64]] = {str(c): zeros for c in X.columns}
         for f in self.features:
-            out[f.name] = f.coefficient * f.woe(X[f.name])
-        out["bias"] = self.intercept
-        return out
+            columns[f.name] = f.coefficient * f.woe(X[f.name])
+        columns["bias"] = np.full(len(X), self.intercept, dtype=np.float64)
+        return pd.DataFrame(columns, index=X.index)  # built once: a column at a time is slow
 
     def points_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Points per selected feature relative to a neutral bin (WoE 0), plus ``base`` points.
