@@ -198,7 +198,6 @@ def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
     finally:
         for name, content in kept.items():
             (pipeline / name).write_bytes(content)
-    assert ran_stages(dvc(pipeline, "repro")) == []
 
 
 def test_grades_decisions_and_tests_are_produced(pipeline: Path) -> None:
