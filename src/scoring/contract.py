@@ -119,5 +119,8 @@ SYNTHETIC_SPEC = DatasetSpec(
     follows_auto_loan_contract=True,
 )
 
+STRICTLY_POSITIVE_COLUMNS: frozenset[str] = frozenset({"monthly_income", "vehicle_price", "loan_amount"})
+"""Contract columns whose lower bound (0) is exclusive: the gate and the serving checks share it."""
+
 TRUE_PD_COLUMN = "true_pd"
 """Column of the ground-truth file; only evaluation may read it."""

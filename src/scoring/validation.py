@@ -83,7 +83,7 @@ from great_expectations.expectations.core.expect_table_row_count_to_be_between i
 from great_expectations.expectations.expectation import Expectation
 
 from scoring.config import Severity, ValidateConfig
-from scoring.contract import AUTO_LOAN_COLUMNS, ColumnSpec, DatasetSpec
+from scoring.contract import AUTO_LOAN_COLUMNS, STRICTLY_POSITIVE_COLUMNS, ColumnSpec, DatasetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +97,6 @@ SUITE_NAME = "scoring_validate"
 """Name of the suite, its validation definition and checkpoint; the Data Docs pages carry it."""
 
 DOCS_SITE_NAME = "scoring_validate_site"
-
-STRICTLY_POSITIVE_COLUMNS: frozenset[str] = frozenset({"monthly_income", "vehicle_price", "loan_amount"})
-"""Contract columns whose lower bound (0) is exclusive."""
 
 MAX_EXAMPLES = 5
 _PARTIAL_UNEXPECTED_COUNT = 20  # rows GE reports per failing expectation; examples are taken from these

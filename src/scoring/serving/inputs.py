@@ -40,14 +40,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.contract import AUTO_LOAN_BY_NAME, DatasetSpec
+from scoring.contract import AUTO_LOAN_BY_NAME, STRICTLY_POSITIVE_COLUMNS, DatasetSpec
 from scoring.features import ApplicationFeatures
 
 FieldKind = Literal["id", "int", "float", "bool", "category"]
 
-# The contract's lower bound 0 is exclusive for these (as in scoring.validation, which this
-# module does not import: it pulls in great-expectations, far too heavy for a model server).
-STRICTLY_POSITIVE: frozenset[str] = frozenset({"monthly_income", "vehicle_price", "loan_amount"})
+# The contract's lower bound 0 is exclusive for these, as in the validation gate.
+STRICTLY_POSITIVE = STRICTLY_POSITIVE_COLUMNS
 
 REJECT_SEPARATOR = "; "
 _EXAMPLES = 5
