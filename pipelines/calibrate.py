@@ -1,10 +1,12 @@
-"""DVC stage `calibrate`: PD calibration and the master scale on the validation split, then
-grades, decisions and suggested limits with their tests on test and out-of-time.
-The calibrated PD against the synthetic truth is measured by `evaluate`, the only stage that
-reads the truth.
+"""DVC stage `calibrate`: PD calibration and the master scale on the train stage's held-out
+predictions, then grades, decisions and suggested limits with their tests on test and
+out-of-time. The calibrated PD against the synthetic truth is measured by `evaluate`, the only
+stage that reads the truth.
 
-The validation split was never trained on (it only stopped boosting early and chose the
-champion), so the calibrator and the grade boundaries are fitted there.
+The calibration set (``--calibration-set``, written by `train`) holds the champion's
+uncalibrated log-odds on rows the model that scored them never saw: out-of-fold over
+train+valid when the exported models are refitted there (params train.fit_on: train_valid, the
+default), or on the validation split when they are fitted on train only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--split-dir", required=True)
     parser.add_argument("--dataset", required=True)
+    parser.add_argument("--calibration-set", required=True, help="from the train stage (Parquet)")
     parser.add_argument("--run-info", required=True)
     parser.add_argument("--metrics", required=True)
     parser.add_argument("--report", required=True)
@@ -43,17 +47,30 @@ def main() -> None:
     params = load_params(args.params)
     spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
     model_dir, split_dir = Path(args.model_dir), Path(args.split_dir)
-    champion = read_json(model_dir / CHAMPION_FILE)["champion"]
+    champion_info = read_json(model_dir / CHAMPION_FILE)
+    champion = champion_info["champion"]
     model = PDModel.load(model_dir)
 
-    valid = read_parquet(split_dir / "valid.parquet")
-    y_valid = valid[spec.target_column].to_numpy(dtype=np.float64)
-    layer = fit_risk_layer(model.predict_pd(valid), y_valid, params.calibrate, params.seed)
+    held_out = read_parquet(args.calibration_set)
+    layer = fit_risk_layer(
+        expit(held_out["champion"].to_numpy(dtype=np.float64)),
+        held_out["target"].to_numpy(dtype=np.float64),
+        params.calibrate,
+        params.seed,
+    )
     write_json(model_dir / "calibrator.json", layer.calibrator.to_dict())
     write_json(model_dir / "master_scale.json", layer.scale.to_dict())
 
     metrics: dict[str, Any] = {"champion": champion, "n_grades": len(layer.scale.central_pd)}
-    report: dict[str, Any] = {"calibrator": layer.calibrator.to_dict(), "master_scale": layer.scale.to_dict()}
+    report: dict[str, Any] = {
+        "calibrator": layer.calibrator.to_dict(),
+        "master_scale": layer.scale.to_dict(),
+        "fitted_on": {
+            "rows": len(held_out),
+            "by_split": {str(k): int(v) for k, v in held_out["split"].value_counts().sort_index().items()},
+            "source": "out_of_fold" if champion_info.get("fit_on") == "train_valid" else "valid",
+        },
+    }
     tables_dir = Path(args.tables_dir)
     for name in ASSESSED:
         frame = read_parquet(split_dir / f"{name}.parquet")

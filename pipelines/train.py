@@ -1,11 +1,14 @@
 """DVC stage `train`: the scorecard baseline, the XGBoost challenger, their blend, and the champion.
 
-The challenger uses the tuned hyper-parameters when the tune stage produced them and stops
-early on the validation split; the scorecard is fitted on the train split. The rule in params
-(train.champion) picks the champion among the scorecard, the challenger and the blend of their
-log-odds: by default on out-of-fold AUC over the train split (both models refitted per fold),
-so no model is trained on, and no choice made on, the validation split that calibration and
-the master scale are later fitted on. Every candidate's validation figures are reported.
+The protocol is scoring.train.fit_candidates (params train.fit_on): the challenger, with the
+tuned hyper-parameters when the tune stage produced them, is trained on the train split with
+early stopping on the validation split, which fixes its round count. With the default
+``fit_on: train_valid`` both models are then refitted per fold over train+valid, the rule in
+params (train.champion) picks the champion among the scorecard, the challenger and the blend of
+their log-odds on the out-of-fold AUC, and the exported models are refitted on train+valid; the
+champion's out-of-fold predictions are written for the calibrate stage (``--calibration-set``),
+which fits the calibrator and the master scale on them. With ``fit_on: train`` the models never
+see valid and calibration is fitted on their predictions there.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
+from scipy.special import expit
+
 from scoring.config import load_params
 from scoring.contract import DatasetSpec
 from scoring.features import ApplicationFeatures
-from scoring.io import atomic_path, file_sha256, read_json, read_parquet, write_json
+from scoring.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_parquet
 from scoring.metrics import discrimination_metrics
 from scoring.model import (
     BLEND_FILE,
@@ -26,19 +31,11 @@ from scoring.model import (
     SCORECARD_FILE,
     BlendEstimator,
     BoosterEstimator,
-    PDModel,
     save_estimator,
 )
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, log_metrics, mlflow_run
-from scoring.train import (
-    CandidateRecipe,
-    monotone_constraints,
-    select_champion,
-    train_scorecard,
-    train_xgboost,
-    with_tuned_parameters,
-)
+from scoring.train import blend_log_odds, fit_candidates, with_tuned_parameters
 
 
 def main() -> None:
@@ -53,6 +50,11 @@ def main() -> None:
     parser.add_argument("--scorecard-table", required=True, help="CSV; a JSON twin is written beside it")
     parser.add_argument("--run-info", required=True)
     parser.add_argument("--summary", required=True)
+    parser.add_argument(
+        "--calibration-set",
+        required=True,
+        help="held-out log-odds the calibrate stage is fitted on (Parquet)",
+    )
     parser.add_argument("--validation-summary", required=True, help="logged with the run")
     args = parser.parse_args()
 
@@ -65,45 +67,48 @@ def main() -> None:
     model_dir = Path(args.model_dir)
 
     xgb_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(args.tuned))
-    monotone = monotone_constraints(X_train, params.train.monotone_risk)
-    challenger = train_xgboost(X_train, y_train, X_valid, y_valid, xgb_config, params.seed, monotone)
-    scorecard = train_scorecard(
-        X_train, y_train, params.train.scorecard, params.train.monotone_risk, params.seed
-    )
-    recipe = CandidateRecipe(
-        xgboost=xgb_config,
-        n_rounds=challenger.n_trees,
-        scorecard=params.train.scorecard,
-        monotone_risk=params.train.monotone_risk,
-        seed=params.seed,
-    )
-    decision = select_champion(
-        params.train.champion, recipe, X_train, y_train, X_valid, y_valid, scorecard, challenger.booster
-    )
-    booster = BoosterEstimator(challenger.booster)
+    fitted = fit_candidates(X_train, y_train, X_valid, y_valid, params.train, xgb_config, params.seed)
+    decision, scorecard, challenger = fitted.decision, fitted.scorecard, fitted.challenger
+    booster = BoosterEstimator(fitted.booster)
     blend = BlendEstimator(scorecard, booster, decision.blend_weight)
     save_estimator(blend, model_dir / BLEND_FILE)  # writes booster.ubj and scorecard.json too
+    write_parquet(args.calibration_set, fitted.calibration)
     table = scorecard.table()
     with atomic_path(args.scorecard_table) as tmp:
         table.to_csv(tmp, index=False)
     write_json(Path(args.scorecard_table).with_suffix(".json"), table.to_dict(orient="records"))
 
-    candidates = {
-        "scorecard": PDModel(features, scorecard, "scorecard"),
-        "xgboost": PDModel(features, booster, "xgboost"),
-        "blend": PDModel(features, blend, "blend"),
+    # Each candidate on the held-out predictions calibration reads: out of fold over
+    # train+valid (fit_on train_valid) or on valid (fit_on train). The exported models' own
+    # figures on valid would be in-sample once they are refitted on it.
+    held_out = fitted.calibration
+    y_held = held_out["target"].to_numpy(dtype=float)
+    z_card, z_xgb = held_out["scorecard"].to_numpy(), held_out["xgboost"].to_numpy()
+    held_out_log_odds = {
+        "scorecard": z_card,
+        "xgboost": z_xgb,
+        "blend": blend_log_odds(z_card, z_xgb, decision.blend_weight),
     }
-    valid_metrics = {
-        name: discrimination_metrics(y_valid.to_numpy(dtype=float), model.predict_pd(valid))
-        for name, model in candidates.items()
+    held_out_metrics = {
+        name: discrimination_metrics(y_held, expit(z)) for name, z in held_out_log_odds.items()
     }
+    held_out_key = "oof" if fitted.calibration_source == "out_of_fold" else "valid"
     selection_key = f"{decision.selection}_auc"
     write_json(
         model_dir / CHAMPION_FILE,
         {
             **decision.to_dict(),
             "rule": params.train.champion.model_dump(mode="json", exclude={"n_jobs"}),
-            "valid_auc": {name: m["auc"] for name, m in valid_metrics.items()},
+            # with fit_on train_valid the held-out figures are the out-of-fold ones in "auc"
+            **(
+                {"valid_auc": {name: m["auc"] for name, m in held_out_metrics.items()}}
+                if held_out_key == "valid"
+                else {}
+            ),
+            "fit_on": fitted.fit_on,
+            "fit_splits": ["train", "valid"] if fitted.fit_on == "train_valid" else ["train"],
+            "n_fit": fitted.n_fit,
+            "n_rounds": challenger.n_trees,
         },
     )
     summary = {
@@ -116,20 +121,23 @@ def main() -> None:
             "valid_logloss": challenger.best_valid_logloss,
             "tuned": tuned,
             selection_key: decision.auc["xgboost"],
-            "valid": valid_metrics["xgboost"],
+            held_out_key: held_out_metrics["xgboost"],
         },
         "scorecard": {
             "n_features": len(scorecard.selected_features),
             selection_key: decision.auc["scorecard"],
-            "valid": valid_metrics["scorecard"],
+            held_out_key: held_out_metrics["scorecard"],
         },
         "blend": {
             "scorecard_weight": decision.blend_weight,
             selection_key: decision.auc["blend"],
-            "valid": valid_metrics["blend"],
+            held_out_key: held_out_metrics["blend"],
         },
         "n_train": len(train),
         "n_valid": len(valid),
+        "fit_on": fitted.fit_on,
+        "n_fit": fitted.n_fit,
+        "calibration_source": fitted.calibration_source,
     }
     write_json(args.summary, summary)
 
@@ -148,6 +156,7 @@ def main() -> None:
                 "champion_reason": decision.reason,
                 "champion_selection": decision.selection,
                 "champion_blend_weight": str(decision.blend_weight),
+                "fit_on": fitted.fit_on,
             }
         )
         log_metrics(summary, prefix="train.")

@@ -12,7 +12,7 @@ import pytest
 import xgboost as xgb
 from pydantic import ValidationError
 
-from scoring.config import ChampionConfig, ScorecardConfig, XGBoostConfig
+from scoring.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
 from scoring.features import ApplicationFeatures
 from scoring.model import (
     BLEND_FILE,
@@ -25,8 +25,12 @@ from scoring.scorecard import ScorecardModel
 from scoring.train import (
     CandidateRecipe,
     ChampionDecision,
+    booster_log_odds,
+    champion_log_odds,
     choose_champion,
     decide_champion,
+    fit_candidates,
+    out_of_fold_log_odds,
     select_champion,
     train_scorecard,
     train_xgboost,
@@ -144,6 +148,60 @@ def test_same_seed_same_choice() -> None:
     assert data.select(rule).to_dict() == data.select(rule).to_dict()
     # An independent refit from the same seed makes the same choice.
     assert fitted("linear").select(rule).to_dict() == data.select(rule).to_dict()
+
+
+# --------------------------------------------------------------------------- the final fit
+
+
+def test_fit_on_train_valid_refits_on_both_and_calibrates_out_of_fold() -> None:
+    X_tr, y_tr = frame(3000, 1, "xor")
+    X_va, y_va = frame(1000, 101, "xor")
+    config = TrainConfig(scorecard=CARD, champion=ChampionConfig(cv_folds=3), fit_on="train_valid")
+    fitted = fit_candidates(X_tr, y_tr, X_va, y_va, config, XGB, seed=7)
+    assert (fitted.fit_on, fitted.n_fit, fitted.calibration_source) == ("train_valid", 4000, "out_of_fold")
+    cal = fitted.calibration
+    assert cal["split"].value_counts().to_dict() == {"train": 3000, "valid": 1000}
+    assert cal["target"].tolist() == [*y_tr.tolist(), *y_va.tolist()]
+    # The exported booster keeps the round count early stopping on valid chose, and is trained
+    # on the pooled rows: it differs from the train-only challenger.
+    assert fitted.booster.num_boosted_rounds() == fitted.challenger.n_trees
+    pooled = pd.concat([X_tr, X_va], ignore_index=True)
+    final_z = booster_log_odds(fitted.booster, pooled)
+    assert not np.allclose(final_z, booster_log_odds(fitted.challenger.booster, pooled))
+    # Calibration reads out-of-fold log-odds, the ones the rule chose on, not the final
+    # models' in-sample ones (which rank the pooled rows better than any held-out score).
+    labels = pd.Series(cal["target"].to_numpy(), index=pooled.index)
+    recipe = CandidateRecipe(XGB, fitted.challenger.n_trees, CARD, {}, seed=7)
+    oof = out_of_fold_log_odds(pooled, labels, recipe, folds=3)
+    np.testing.assert_array_equal(cal["xgboost"], oof["xgboost"])
+    np.testing.assert_array_equal(cal["scorecard"], oof["scorecard"])
+    assert fitted.decision.selection == "cv" and fitted.decision.n_rows == 4000
+    assert fitted.decision == decide_champion(labels, oof["scorecard"], oof["xgboost"], config.champion, "cv")
+    np.testing.assert_array_equal(
+        cal["champion"], champion_log_odds(fitted.decision, oof["scorecard"], oof["xgboost"])
+    )
+    assert not np.allclose(cal["xgboost"], final_z)
+    assert fitted.scorecard.log_odds(pooled).shape == (4000,)
+
+
+def test_fit_on_train_keeps_valid_unseen_and_calibrates_there() -> None:
+    X_tr, y_tr = frame(3000, 1, "linear")
+    X_va, y_va = frame(1000, 101, "linear")
+    config = TrainConfig(scorecard=CARD, champion=ChampionConfig(cv_folds=3), fit_on="train")
+    fitted = fit_candidates(X_tr, y_tr, X_va, y_va, config, XGB, seed=7)
+    assert (fitted.fit_on, fitted.n_fit, fitted.calibration_source) == ("train", 3000, "valid")
+    assert fitted.booster is fitted.challenger.booster
+    cal = fitted.calibration
+    assert (cal["split"] == "valid").all() and cal["target"].tolist() == y_va.tolist()
+    np.testing.assert_array_equal(cal["xgboost"], booster_log_odds(fitted.booster, X_va))
+    np.testing.assert_array_equal(cal["scorecard"], fitted.scorecard.log_odds(X_va))
+    assert fitted.decision.n_rows == 3000  # cv over train only
+
+
+def test_a_choice_on_valid_cannot_be_refitted_on_valid() -> None:
+    with pytest.raises(ValidationError, match=r"fit_on='train_valid'.*expected selection 'cv'"):
+        TrainConfig(champion=ChampionConfig(selection="valid"), fit_on="train_valid")
+    assert TrainConfig(champion=ChampionConfig(selection="valid"), fit_on="train").fit_on == "train"
 
 
 # --------------------------------------------------------------------------- the blend estimator

@@ -181,6 +181,17 @@ def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: P
         assert train[kind][f"{rule.selection}_auc"] == champion["auc"][kind]
         assert {"valid", "test", "oot"} <= set(metrics["models"][kind])
     assert metrics["test"]["auc"] == metrics["models"][champion["champion"]]["test"]["auc"]
+    # fit_on train_valid (params default): chosen out of fold over train+valid, refitted there,
+    # and calibrated on exactly those out-of-fold predictions.
+    assert champion["fit_on"] == train["fit_on"] == "train_valid"
+    assert champion["fit_splits"] == ["train", "valid"]
+    assert champion["n_fit"] == champion["n_rows"] == train["n_train"] + train["n_valid"]
+    held_out = pd.read_parquet(pipeline / "data/scores/calibration_set.parquet")
+    counts = held_out["split"].value_counts().to_dict()
+    assert counts == {"train": train["n_train"], "valid": train["n_valid"]}
+    calibration = json.loads((pipeline / "reports/calibration_report.json").read_text())
+    assert calibration["fitted_on"]["source"] == "out_of_fold"
+    assert calibration["calibrator"]["n_fit"] == calibration["fitted_on"]["rows"] == len(held_out)
     table = pd.read_csv(pipeline / "reports/scorecard/table.csv")
     assert {"variable", "bin", "woe", "iv", "points"} <= set(table.columns)
 

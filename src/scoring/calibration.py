@@ -1,4 +1,5 @@
-"""PD calibration on a split the model never trained on: isotonic, Platt or none.
+"""PD calibration on held-out predictions (a split the model never trained on, or out-of-fold
+predictions): isotonic, Platt or none.
 
 The calibrators are fitted with scikit-learn and stored as plain numbers, so the fitted
 calibrator is JSON and is applied with numpy at scoring time:
@@ -264,7 +265,7 @@ def fit_calibrator(
     settings: CalibrationSettings | None = None,
     seed: int = 0,
 ) -> Calibrator:
-    """Fit the calibrator on a labelled split the model never trained on.
+    """Fit the calibrator on labelled predictions from models that never trained on those rows.
 
     With ``method="auto"`` the candidates' out-of-fold log losses (see the module docstring)
     are kept in ``Calibrator.candidate_log_loss`` for the report; the lowest wins, an exact tie

@@ -306,8 +306,8 @@ class ChampionConfig(StrictModel):
 
     selection: Literal["cv", "valid"] = Field(
         "cv",
-        description="cv: out-of-fold AUC over the train split (both models refitted per fold); "
-        "valid: AUC on the validation split",
+        description="cv: out-of-fold AUC over the rows the final models are fitted on (both models "
+        "refitted per fold); valid: AUC on the validation split (only with train.fit_on: train)",
     )
     cv_folds: int = Field(5, ge=2, description="stratified folds of the cv selection")
     blend_weights: list[float] = Field(
@@ -336,13 +336,31 @@ class TrainConfig(StrictModel):
     xgboost: XGBoostConfig = XGBoostConfig()
     scorecard: ScorecardConfig = ScorecardConfig()
     champion: ChampionConfig = ChampionConfig()
+    fit_on: Literal["train_valid", "train"] = Field(
+        "train_valid",
+        description="rows the exported models are fitted on. train_valid: train and valid together, "
+        "after early stopping on valid has fixed the challenger's round count; calibration and the "
+        "master scale are then fitted on the champion's out-of-fold predictions over those rows. "
+        "train: the models never see valid, and calibration is fitted on valid",
+    )
+
+    @model_validator(mode="after")
+    def _selection_fits_the_rows(self) -> TrainConfig:
+        if self.fit_on == "train_valid" and self.champion.selection != "cv":
+            raise ValueError(
+                f"train.champion.selection={self.champion.selection!r} with train.fit_on='train_valid': "
+                "a choice on the valid split cannot stand once the models are refitted on it; "
+                "expected selection 'cv' (out-of-fold over train+valid) or fit_on 'train'"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- calibrate
 
 
 class CalibrateConfig(StrictModel):
-    """PD calibration on the validation split, the master scale, and the supervisory tests."""
+    """PD calibration and the master scale on held-out predictions (see ``train.fit_on``), and the
+    supervisory tests."""
 
     calibration: CalibrationSettings = CalibrationSettings()
     master_scale: MasterScaleSettings = MasterScaleSettings()

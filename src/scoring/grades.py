@@ -377,7 +377,7 @@ def _cut(sorted_pd: np.ndarray, position: int) -> float:
 def fit_master_scale(
     pd_: npt.ArrayLike, y: npt.ArrayLike, settings: MasterScaleSettings | None = None
 ) -> MasterScale:
-    """Master scale from labelled calibrated PDs of a split the model never trained on.
+    """Master scale from labelled calibrated PDs of rows the model never trained on (held out or out of fold).
 
     With ``settings.boundaries`` the boundaries are used as given (the fitting rows only set
     the central PDs; unmet share or monotonicity constraints are noted, not corrected).

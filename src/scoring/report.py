@@ -728,6 +728,9 @@ def _champion_section(r: ReviewReport) -> str:
             )
         )
     rows = []
+    # Splits the exported models were fitted on score in-sample there; say so beside the figure.
+    fit_splits = c.get("fit_splits")
+    fitted_on = {str(s) for s in fit_splits} if isinstance(fit_splits, list) else {"train"}
     for model, by_split in sorted(r.model_metrics.items()):
         for split in ("train", "valid", "test", "oot"):
             m = by_split.get(split)
@@ -736,7 +739,7 @@ def _champion_section(r: ReviewReport) -> str:
             rows.append(
                 [
                     _esc(model),
-                    _esc(_label(split)),
+                    _esc(_label(split) + (" (fitted on: in-sample)" if split in fitted_on else "")),
                     _num(m.get("n")),
                     _num(m.get("auc")),
                     _num(m.get("gini")),

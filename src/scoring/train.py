@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
-from scoring.config import ChampionConfig, ScorecardConfig, XGBoostConfig
+from scoring.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
 
 if TYPE_CHECKING:
     from scoring.scorecard import ScorecardModel
@@ -379,3 +379,124 @@ def select_champion(
     labels = _labels(y_valid, "valid")
     z_sc, z_x = scorecard.log_odds(X_valid), booster_log_odds(booster, X_valid)
     return decide_champion(labels, z_sc, z_x, config, "valid")
+
+
+# --------------------------------------------------------------------------- the final fit
+
+FitOn = Literal["train", "train_valid"]
+CALIBRATION_COLUMNS = ("split", "target", "scorecard", "xgboost", "champion")
+
+
+def champion_log_odds(
+    decision: ChampionDecision, z_scorecard: npt.ArrayLike, z_xgboost: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """The champion's log-odds from both models' log-odds (the blend at the chosen weight)."""
+    weight = {"scorecard": 1.0, "xgboost": 0.0, "blend": decision.blend_weight}[decision.champion]
+    return blend_log_odds(z_scorecard, z_xgboost, weight)
+
+
+@dataclass(frozen=True)
+class FittedCandidates:
+    """The candidates as exported, the champion decision, and the rows calibration is fitted on.
+
+    ``calibration`` has one row per held-out prediction, columns :data:`CALIBRATION_COLUMNS`:
+    the split the row came from, its target, and each model's and the champion's uncalibrated
+    log-odds, from a model that was not fitted on that row: out-of-fold over train+valid with
+    ``fit_on="train_valid"``, the final models on valid with ``fit_on="train"``.
+    """
+
+    scorecard: ScorecardModel
+    booster: xgb.Booster
+    challenger: TrainResult  # the early-stopped fit on train that fixed the round count
+    decision: ChampionDecision
+    fit_on: FitOn
+    n_fit: int
+    calibration: pd.DataFrame
+    calibration_source: Literal["out_of_fold", "valid"]
+
+
+def fit_candidates(
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_valid: pd.DataFrame,
+    y_valid: pd.Series,
+    config: TrainConfig,
+    xgb_config: XGBoostConfig,
+    seed: int,
+) -> FittedCandidates:
+    """The training protocol of the train stage, as one function the benchmarks run too.
+
+    1. The challenger is trained on train with early stopping on valid: this fixes its round
+       count (the only thing valid decides).
+    2. ``fit_on="train_valid"`` (default): train and valid are pooled; both models are refitted
+       per fold of a stratified ``config.champion.cv_folds``-fold split of the pooled rows; the
+       champion rule reads the out-of-fold AUCs; the scorecard and the booster (for the fixed
+       round count) are refitted on all pooled rows. Every exported model thus sees 100% of the
+       modelling data, and calibration gets out-of-fold predictions over the same rows, the
+       pattern of scikit-learn's ``CalibratedClassifierCV(ensemble=False)``.
+    3. ``fit_on="train"``: the models are the ones fitted on train, the rule as
+       ``config.champion`` says (out-of-fold over train, or on valid), and calibration is
+       fitted on the models' predictions on valid.
+    """
+    monotone = monotone_constraints(X_train, config.monotone_risk)
+    challenger = train_xgboost(X_train, y_train, X_valid, y_valid, xgb_config, seed, monotone)
+    recipe = CandidateRecipe(
+        xgboost=xgb_config,
+        n_rounds=challenger.n_trees,
+        scorecard=config.scorecard,
+        monotone_risk=config.monotone_risk,
+        seed=seed,
+    )
+    if config.fit_on == "train":
+        scorecard = train_scorecard(X_train, y_train, config.scorecard, config.monotone_risk, seed)
+        decision = select_champion(
+            config.champion, recipe, X_train, y_train, X_valid, y_valid, scorecard, challenger.booster
+        )
+        z_card = np.asarray(scorecard.log_odds(X_valid), dtype=np.float64)
+        z_booster = booster_log_odds(challenger.booster, X_valid)
+        calibration = _calibration_frame(
+            np.full(len(X_valid), "valid"), _labels(y_valid, "valid"), z_card, z_booster, decision
+        )
+        return FittedCandidates(
+            scorecard, challenger.booster, challenger, decision, "train", len(X_train), calibration, "valid"
+        )
+
+    X_fit = pd.concat([X_train, X_valid], ignore_index=True)
+    y_fit = pd.Series(
+        np.concatenate([_labels(y_train, "train"), _labels(y_valid, "valid")]), index=X_fit.index
+    )
+    splits = np.concatenate([np.full(len(X_train), "train"), np.full(len(X_valid), "valid")])
+    oof = out_of_fold_log_odds(X_fit, y_fit, recipe, config.champion.cv_folds, config.champion.n_jobs)
+    labels = y_fit.to_numpy(dtype=np.float64)
+    decision = decide_champion(labels, oof["scorecard"], oof["xgboost"], config.champion, "cv")
+    scorecard = train_scorecard(X_fit, y_fit, config.scorecard, config.monotone_risk, seed)
+    booster = train_booster_rounds(X_fit, y_fit, xgb_config, challenger.n_trees, seed, monotone)
+    logger.info(
+        "final fit on train+valid (%d rows): scorecard and booster (%d rounds); champion %s",
+        len(X_fit),
+        challenger.n_trees,
+        decision.champion,
+    )
+    calibration = _calibration_frame(splits, labels, oof["scorecard"], oof["xgboost"], decision)
+    return FittedCandidates(
+        scorecard, booster, challenger, decision, "train_valid", len(X_fit), calibration, "out_of_fold"
+    )
+
+
+def _calibration_frame(
+    splits: npt.NDArray[np.str_],
+    labels: npt.NDArray[np.float64],
+    z_scorecard: npt.NDArray[np.float64],
+    z_xgboost: npt.NDArray[np.float64],
+    decision: ChampionDecision,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "split": splits,
+            "target": labels.astype(np.int8),
+            "scorecard": z_scorecard,
+            "xgboost": z_xgboost,
+            "champion": champion_log_odds(decision, z_scorecard, z_xgboost),
+        },
+        columns=list(CALIBRATION_COLUMNS),
+    )
