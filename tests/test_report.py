@@ -332,6 +332,44 @@ def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> N
         assert text in page
 
 
+def test_report_says_what_the_models_and_the_calibrator_were_fitted_on(small_report: ReviewReport) -> None:
+    from dataclasses import replace
+
+    # Models refitted on train+valid: their train and valid figures are in-sample, and the
+    # calibrator was fitted out of fold.
+    refitted = replace(
+        small_report,
+        champion={**small_report.champion, "fit_splits": ["train", "valid"]},
+        model_metrics={
+            "xgboost": {
+                "train": {"n": 1000, "auc": 0.9},
+                "valid": {"n": 200, "auc": 0.88},
+                "test": {"n": 600, "auc": 0.8},
+            }
+        },
+        calibration_report={
+            **small_report.calibration_report,
+            "fitted_on": {"rows": 1200, "by_split": {"train": 1000, "valid": 200}, "source": "out_of_fold"},
+        },
+    )
+    page = render_html(refitted)
+    assert "train (fitted on: in-sample)" in page and "validation (fitted on: in-sample)" in page
+    assert "test (fitted on" not in page
+    assert "fitted on 1,200 out-of-fold predictions (train 1,000, validation 200)" in page
+    # Models fitted on train only: only train is in-sample, calibration on the validation split.
+    train_only = replace(
+        refitted,
+        champion={**small_report.champion, "fit_splits": ["train"]},
+        calibration_report={
+            **small_report.calibration_report,
+            "fitted_on": {"rows": 200, "by_split": {"valid": 200}, "source": "valid"},
+        },
+    )
+    page = render_html(train_only)
+    assert "train (fitted on: in-sample)" in page and "validation (fitted on" not in page
+    assert "fitted on 200 predictions on the validation split (validation 200)" in page
+
+
 def test_report_is_self_contained(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     parsed = _parse(page)

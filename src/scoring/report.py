@@ -804,6 +804,14 @@ def _grades_section(r: ReviewReport) -> str:
             f"PD floor {_pct(calibrator.get('pd_floor'), 3)}; master scale of "
             f"{_num(len(scale.get('central_pd', [])))} grades.</p>"
         )
+    fitted_on = r.calibration_report.get("fitted_on")
+    if isinstance(fitted_on, Mapping) and isinstance(fitted_on.get("by_split"), Mapping):
+        kind = {"out_of_fold": "out-of-fold predictions", "valid": "predictions on the validation split"}
+        parts = ", ".join(f"{_esc(_label(str(k)))} {_num(v)}" for k, v in fitted_on["by_split"].items())
+        out.append(
+            f"<p>Calibrator and master scale fitted on {_num(fitted_on.get('rows'))} "
+            f"{_esc(kind.get(str(fitted_on.get('source')), 'held-out predictions'))} ({parts}).</p>"
+        )
     if not r.grade_tables:
         return "".join(out) + _missing("No grade tables.")
     for split, table in r.grade_tables.items():
