@@ -24,7 +24,9 @@ Measured:
    (bounded memory: the peak should not grow with the file), and the resident size of a process
    that only imports the package and MLflow and loads the model.
 3. **Single-application latency**, p50 and p99 over ``--latency-requests`` calls of one row each
-   (after a warm-up): the library ``Scorer.score`` with reasons, the loaded MLflow pyfunc model
+   (after a warm-up), for the booster and, in process, for the blend of scorecard and booster
+   (scorecard weight 0.1) that the default pipeline ships as champion: the library
+   ``Scorer.score`` with and without reasons, the loaded MLflow pyfunc model
    (``predict``, schema enforcement included), and HTTP (``mlflow models serve --env-manager local``
    on loopback, one sequential client, request encoding and decoding included).
 
@@ -32,6 +34,7 @@ The machine is shared (see ``load_average``): figures are wall-clock on it.
 Results go to benchmarks/results/serving.json (and are printed).
 
     python benchmarks/bench_serving.py [--rows 100000] [--batch-rows 1000000] [--seed 20261128]
+    python benchmarks/bench_serving.py --only latency-in-process   # a quick look while iterating
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serving.json"
+# Parts of the benchmark (--only); "latency-in-process" is "latency" without the HTTP server.
+PARTS = ("throughput", "batch", "latency", "latency-in-process")
 
 
 def _best(fn: Any, repeats: int) -> float:
@@ -76,18 +81,21 @@ def _percentiles(times: list[float]) -> dict[str, float]:
     }
 
 
-def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path]:
+BLEND_SCORECARD_WEIGHT = 0.1  # the default pipeline's champion: this blend (README, reports/train.json)
+
+
+def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Path]:
     from scoring.config import load_params
     from scoring.contract import SYNTHETIC_SPEC
     from scoring.explain import ReasonCoder
     from scoring.export import export_model
     from scoring.features import ApplicationFeatures
     from scoring.io import write_json
-    from scoring.model import BoosterEstimator, PDModel
+    from scoring.model import BlendEstimator, BoosterEstimator, PDModel
     from scoring.risk import fit_risk_layer
     from scoring.scorer import model_info
     from scoring.synthetic import generate_portfolio
-    from scoring.train import train_xgboost
+    from scoring.train import train_scorecard, train_xgboost
 
     params = load_params(REPO / "params.yaml")
     config = params.data.synthetic.model_copy(update={"n_applications": train_rows, "immature_months": 0})
@@ -106,21 +114,31 @@ def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path]:
         seed=seed,
         monotone=monotone,
     )
-    model = PDModel(features, BoosterEstimator(result.booster))
-    model_dir = root / "models"
-    model.save(model_dir)
-    layer = fit_risk_layer(
-        model.predict_pd(valid), valid[target].to_numpy(dtype=float), params.calibrate, seed
+    booster = BoosterEstimator(result.booster)
+    card = train_scorecard(
+        features.transform(train), train[target], params.train.scorecard, params.train.monotone_risk, seed
     )
-    write_json(model_dir / "calibrator.json", layer.calibrator.to_dict())
-    write_json(model_dir / "master_scale.json", layer.scale.to_dict())
-    write_json(model_dir / "reasons.json", ReasonCoder.fit(model, train, params.reasons).to_dict())
     run_id = "bench" + "0" * 27
-    write_json(model_dir / "run.json", {"run_id": run_id})
-    out = export_model(
-        model_dir, root / "pd_model", SYNTHETIC_SPEC, valid, model_info(params, {"run_id": run_id}), params
-    )
-    return model_dir, out
+    exported = []
+    for name, model in (
+        ("pd_model", PDModel(features, booster)),
+        ("pd_model_blend", PDModel(features, BlendEstimator(card, booster, BLEND_SCORECARD_WEIGHT), "blend")),
+    ):
+        model_dir = root / f"models_{name}"
+        model.save(model_dir)
+        layer = fit_risk_layer(
+            model.predict_pd(valid), valid[target].to_numpy(dtype=float), params.calibrate, seed
+        )
+        write_json(model_dir / "calibrator.json", layer.calibrator.to_dict())
+        write_json(model_dir / "master_scale.json", layer.scale.to_dict())
+        write_json(model_dir / "reasons.json", ReasonCoder.fit(model, train, params.reasons).to_dict())
+        write_json(model_dir / "run.json", {"run_id": run_id})
+        exported.append(
+            export_model(
+                model_dir, root / name, SYNTHETIC_SPEC, valid, model_info(params, {"run_id": run_id}), params
+            )
+        )
+    return root / "models_pd_model", exported[0], exported[1]
 
 
 def throughput(model_path: Path, rows: int, seed: int, repeats: int) -> dict[str, Any]:
@@ -256,7 +274,9 @@ write_parquet(r"{source}", apps)
     }
 
 
-def latency(model_path: Path, n: int, seed: int) -> dict[str, Any]:
+def latency(
+    model_path: Path, n: int, seed: int, http: bool = True, blend_path: Path | None = None
+) -> dict[str, Any]:
     import mlflow.pyfunc
 
     from scoring.config import SyntheticDataConfig
@@ -285,6 +305,19 @@ def latency(model_path: Path, n: int, seed: int) -> dict[str, Any]:
     results["in_process_scorer_with_reasons"] = timed(lambda r: scorer.score(r))
     results["in_process_scorer_without_reasons"] = timed(lambda r: scorer.score(r, with_reasons=False))
     results["in_process_mlflow_pyfunc_with_reasons"] = timed(lambda r: pyfunc.predict(r))
+    if blend_path is not None:
+        # What the default pipeline ships: the blend reads the scorecard as well as the booster.
+        blend = load_scorer(files_dir(blend_path))
+        blend_pyfunc = mlflow.pyfunc.load_model(str(blend_path))
+        results["blend_scorecard_weight"] = BLEND_SCORECARD_WEIGHT
+        results["blend_in_process_scorer_with_reasons"] = timed(lambda r: blend.score(r))
+        results["blend_in_process_scorer_without_reasons"] = timed(
+            lambda r: blend.score(r, with_reasons=False)
+        )
+        results["blend_in_process_mlflow_pyfunc_with_reasons"] = timed(lambda r: blend_pyfunc.predict(r))
+    results["target_in_process_p50_ms"] = 10.0
+    if not http:
+        return results
     bodies = {id(r): dataframe_split(r) for r in rows}
     start = time.perf_counter()
     process, url = start_server(model_path)
@@ -300,7 +333,6 @@ def latency(model_path: Path, n: int, seed: int) -> dict[str, Any]:
     finally:
         stop_server(process)
     results["http_server_startup_seconds"] = round(startup, 1)
-    results["target_in_process_p50_ms"] = 10.0
     return results
 
 
@@ -317,13 +349,24 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable; default: all). A partial run prints its figures and "
+        "writes --out only when --out is given, so the results file keeps one full run.",
+    )
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
+    partial = not {"throughput", "batch", "latency"} <= parts
+    if partial and args.out == RESULTS:
+        args.out = None
 
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         root = Path(tmp)
-        _, model_path = build_model(root, args.train_rows, args.seed)
+        _, model_path, blend_path = build_model(root, args.train_rows, args.seed)
         result: dict[str, Any] = {
             "machine": {
                 "cpus": os.cpu_count(),
@@ -335,18 +378,24 @@ def main() -> None:
             "train_rows": args.train_rows,
             "command": "python benchmarks/bench_serving.py " + " ".join(sys.argv[1:]),
         }
-        result["throughput"] = throughput(model_path, args.rows, args.seed, args.repeats)
-        print(json.dumps(result["throughput"], indent=2), flush=True)
-        result["batch_1m"] = batch_scoring(
-            model_path, root, args.batch_rows, args.bad_share, args.chunk_rows, args.seed
-        )
-        print(json.dumps(result["batch_1m"], indent=2), flush=True)
-        result["latency"] = latency(model_path, args.latency_requests, args.seed)
+        if "throughput" in parts:
+            result["throughput"] = throughput(model_path, args.rows, args.seed, args.repeats)
+            print(json.dumps(result["throughput"], indent=2), flush=True)
+        if "batch" in parts:
+            result["batch_1m"] = batch_scoring(
+                model_path, root, args.batch_rows, args.bad_share, args.chunk_rows, args.seed
+            )
+            print(json.dumps(result["batch_1m"], indent=2), flush=True)
+        if "latency" in parts or "latency-in-process" in parts:
+            result["latency"] = latency(
+                model_path, args.latency_requests, args.seed, http="latency" in parts, blend_path=blend_path
+            )
     result["machine"]["load_average_before"] = [round(v, 2) for v in load_before]
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     result["total_seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

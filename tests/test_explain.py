@@ -463,3 +463,82 @@ def test_explain_stage_writes_coder_summary_and_plots_and_explains_every_decline
     client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
     logged = {a.path for a in client.list_artifacts(run_id, "explain")}
     assert {"explain/reasons.json", "explain/summary.json", "explain/beeswarm.png"} <= logged
+
+
+def test_array_paths_give_the_frame_paths_values(
+    shallow: PDModel, portfolio: pd.DataFrame, reasons_config: ReasonsConfig
+) -> None:
+    """The scorer's NumPy path: predictions, contributions and reasons without frames."""
+    from scoring.treeshap import feature_array
+
+    apps = portfolio.iloc[:300]
+    assert isinstance(shallow.estimator, BoosterEstimator)
+    matrix = shallow.feature_matrix(apps)
+    values = feature_array(matrix)
+    names = [str(c) for c in matrix.columns]
+    types = ["c" if isinstance(t, pd.CategoricalDtype) else "q" for t in matrix.dtypes]
+    np.testing.assert_array_equal(
+        shallow.estimator.predict_pd_values(values, names, types), shallow.estimator.predict_pd(matrix)
+    )
+    contributions = shallow.estimator.contribution_values(values)
+    np.testing.assert_array_equal(contributions, shallow.estimator.contributions(matrix).to_numpy())
+    coder = ReasonCoder.fit(shallow, portfolio, reasons_config)
+    codes, texts = coder.reason_values(contributions)
+    expected = coder.reasons(shallow, matrix)
+    assert codes.tolist() == expected[CODE_COLUMNS].to_numpy().tolist()
+    assert texts.tolist() == expected[TEXT_COLUMNS].to_numpy().tolist()
+    with pytest.raises(ReasonConfigError, match="expected"):
+        coder.reason_values(contributions[:, :-2])
+
+
+def test_blend_array_paths_and_the_scorer_over_a_blend_give_the_frame_values(
+    scorecard: PDModel, deep: PDModel, portfolio: pd.DataFrame, reasons_config: ReasonsConfig
+) -> None:
+    """The blend's NumPy path (the booster on float32 values, the scorecard on float64 values), and
+    the scorer's output over a blend, equal the DataFrame functions exactly."""
+    from scoring.config import CalibrateConfig
+    from scoring.contract import SYNTHETIC_SPEC
+    from scoring.limits import LimitSettings
+    from scoring.model import BlendEstimator
+    from scoring.policy import PolicySettings
+    from scoring.risk import RiskLayer, decide_and_limit, fit_risk_layer
+    from scoring.scorer import Scorer, ScoreScaling
+    from scoring.treeshap import feature_array
+
+    assert isinstance(deep.estimator, BoosterEstimator)
+    blend = PDModel(deep.features, BlendEstimator(scorecard.estimator, deep.estimator, 0.3), kind="blend")  # type: ignore[arg-type]
+    estimator = blend.estimator
+    assert isinstance(estimator, BlendEstimator)
+    apps = portfolio.iloc[:400]
+    matrix = blend.feature_matrix(apps)
+    values = feature_array(matrix)
+    names = [str(c) for c in matrix.columns]
+    types = ["c" if isinstance(t, pd.CategoricalDtype) else "q" for t in matrix.dtypes]
+    card = estimator.scorecard.values_path(blend.features.matrix_columns, blend.features.categories_)
+    matrix64 = blend.features.feature_values(blend.features.input_arrays(apps))
+    np.testing.assert_array_equal(
+        estimator.predict_pd_values(values, names, types, card, matrix64), estimator.predict_pd(matrix)
+    )
+    np.testing.assert_array_equal(
+        estimator.contribution_values(values, card, matrix64), estimator.contributions(matrix).to_numpy()
+    )
+
+    layer = fit_risk_layer(blend.predict_pd(portfolio), portfolio["default_12m"], CalibrateConfig(), SEED)
+    coder = ReasonCoder.fit(blend, portfolio, reasons_config)
+    policy, limits = PolicySettings(), LimitSettings()
+    scorer = Scorer(
+        blend, layer.calibrator, layer.scale, policy, limits, ScoreScaling(), SYNTHETIC_SPEC, reasons=coder
+    )
+    raw = apps.drop(columns="default_12m")
+    out = scorer.score(raw)
+    risk = decide_and_limit(
+        raw, blend.predict_pd(raw), RiskLayer(layer.calibrator, layer.scale), policy, limits
+    )
+    np.testing.assert_array_equal(out["pd"].to_numpy(), risk["pd"].to_numpy())
+    assert out["decision"].tolist() == risk["decision"].tolist()
+    assert out["limit_constraint"].tolist() == risk["binding_constraint"].tolist()
+    expected = coder.reasons(blend, matrix)
+    for column in (*CODE_COLUMNS, *TEXT_COLUMNS):
+        assert out[column].tolist() == expected[column].tolist(), column
+    one_by_one = pd.concat([scorer.score(raw.iloc[[i]]) for i in range(0, 400, 37)], ignore_index=True)
+    pd.testing.assert_frame_equal(one_by_one, out.iloc[::37].reset_index(drop=True), check_exact=True)

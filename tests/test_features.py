@@ -163,3 +163,22 @@ def test_categorical_with_only_rare_levels_is_left_out() -> None:
     transformer = fitted(frame, min_category_count=2)
     assert "dealer_id" not in transformer.get_feature_names_out()
     assert "dealer_id" not in transformer.transform(frame).columns
+
+
+def test_feature_values_are_the_matrix_as_the_booster_reads_it() -> None:
+    from scoring.treeshap import feature_array
+
+    transformer = fitted()
+    frame = applications()
+    frame.loc[1, "vehicle_use"] = "spaceship"  # unseen: missing
+    frame.loc[2, "channel"] = None
+    values = transformer.feature_values(transformer.input_arrays(frame))
+    matrix = transformer.transform(frame)
+    assert values.shape == matrix.shape and list(matrix.columns) == transformer.matrix_columns
+    pd.testing.assert_frame_equal(transformer.frame(values, frame.index), matrix, check_exact=True)
+    np.testing.assert_array_equal(values.astype(np.float32), feature_array(matrix))
+    column = transformer.matrix_columns.index("vehicle_use")
+    assert np.isnan(values[1, column]) and values[0, column] == transformer.categories_["vehicle_use"].index(
+        "private"
+    )
+    assert np.isnan(values[2, transformer.matrix_columns.index("channel")])

@@ -16,6 +16,7 @@ from scoring.finance import annuity_payment, equal_principal_first_payment, mont
 from scoring.limits import (
     LIMIT_COLUMNS,
     LimitSettings,
+    limit_values,
     max_principal_for_payment,
     portfolio_view,
     rate_table,
@@ -592,3 +593,34 @@ def test_first_equal_principal_payment_is_never_below_the_annuity(
         [payment, payment], annual_rate, term, ["equal_principal", "equal_installment"]
     )
     assert principal[0] <= principal[1] * (1 + 1e-12)
+
+
+# --------------------------------------------------------------------------- arrays by column
+
+
+def test_limit_values_from_arrays_and_decision_codes_equal_the_frame() -> None:
+    rows = [
+        applicant(),
+        applicant(repayment_method="equal_principal", annual_rate=0.0),
+        applicant(monthly_income=np.nan),
+        applicant(existing_monthly_debt=9_000.0),
+        applicant(repayment_method=None),
+        applicant(vehicle_price=50_000.0),
+    ]
+    settings = LimitSettings()
+    grades, decisions = [1, 3, 5, 2, 10, 4], ["approve", "refer", "approve", "approve", "decline", "refer"]
+    pds, market = [0.01, 0.03, 0.05, 0.02, 0.4, 0.04], [0.8, 0.7, 0.8, 0.85, 0.8, 0.7]
+    expected = limits_for(
+        *rows, limit_settings=settings, pd_values=pds, grades=grades, decisions=decisions, market_ltv=market
+    )
+    table = pd.DataFrame(rows)
+    arrays = {
+        name: table[name].to_numpy(dtype=object if name == "repayment_method" else np.float64)
+        for name in table.columns
+    }
+    codes = np.array([["approve", "refer", "decline"].index(d) for d in decisions], dtype=np.int64)
+    values = limit_values(arrays, pds, grades, codes, settings, market, coded=True)
+    assert list(values) == list(LIMIT_COLUMNS)
+    for column in LIMIT_COLUMNS:
+        np.testing.assert_array_equal(values[column], expected[column].to_numpy(), err_msg=column)
+    assert values["binding_constraint"].dtype == object

@@ -21,6 +21,8 @@ from scoring.policy import (
     MarketLtvCaps,
     PolicySettings,
     decide,
+    decision_values,
+    knock_out_codes,
     knock_out_reasons,
     level_codes,
     max_ltv_for,
@@ -379,3 +381,39 @@ def test_a_worse_grade_never_gets_a_better_decision(grades: list[int], cut: int,
     )
     ranks = [rank[d] for d in out["decision"]]
     assert ranks == sorted(ranks)
+
+
+# --------------------------------------------------------------------------- arrays by column
+
+
+def test_knock_outs_and_decisions_from_arrays_equal_those_from_the_frame() -> None:
+    rows = frame(
+        applicant(),
+        applicant(age=17, monthly_income=2_000.0),
+        applicant(employment_type="self_employed", income_verified=None),
+        applicant(employment_type="self_employed", income_verified=False),
+        applicant(vehicle_segment=None, max_dpd_24m=None, delinquencies_24m=None),
+        applicant(vehicle_condition="used", term_months=48, down_payment=25_000.0),
+        applicant(vehicle_use="spaceship", max_dpd_24m=120, delinquencies_24m=5),
+    )
+    # what the scorer hands over: numbers as float64, booleans as 0/1/NaN, categories as objects
+    arrays = {
+        name: rows[name].to_numpy(dtype=object)
+        if not pd.api.types.is_numeric_dtype(rows[name].dtype) and name != "income_verified"
+        else rows[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        for name in rows.columns
+    }
+    assert np.isnan(arrays["income_verified"][2])
+    expected = knock_out_reasons(rows, DEFAULTS)
+    codes = knock_out_codes(arrays, DEFAULTS)
+    assert codes.dtype == object and codes.tolist() == expected.tolist()
+    assert codes.tolist() == knock_out_codes(arrays, DEFAULTS, max_ltv_for(arrays, DEFAULTS)).tolist()
+    np.testing.assert_array_equal(max_ltv_for(arrays, DEFAULTS), max_ltv_for(rows, DEFAULTS))
+    grades = np.array([1, 7, 9, 2, 3, 4, 10], dtype=np.int64)
+    decided = decide(grades, expected, DEFAULTS)
+    decision, reasons_ = decision_values(grades, codes, DEFAULTS)
+    assert decision.tolist() == decided["decision"].tolist()
+    assert reasons_.tolist() == decided["policy_reasons"].tolist()
+    # booleans that are not 0/1 go the frame's way: refused
+    with pytest.raises(ValueError, match="income_verified: expected booleans"):
+        knock_out_codes({**arrays, "income_verified": np.array([0.5] * len(rows))}, DEFAULTS)

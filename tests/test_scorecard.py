@@ -365,3 +365,39 @@ def test_categorical_and_text_inputs_fall_in_the_same_bins(
     np.testing.assert_array_equal(feature.bin_index(as_categorical["cat"]), feature.bin_index(fresh["cat"]))
     assert {len(feature.bins), len(feature.bins) + 1} <= set(feature.bin_index(fresh["cat"]).tolist())
     np.testing.assert_array_equal(model.log_odds(as_categorical), model.log_odds(fresh))
+
+
+def test_values_path_equals_the_frame_path_bit_for_bit(
+    data: tuple[pd.DataFrame, pd.Series], model: ScorecardModel
+) -> None:
+    """The serving path (one float64 array, category codes, NaN missing) gives the DataFrame
+    path's log-odds, PDs and contributions exactly, on split edges, missing and unseen levels."""
+    X, _ = data
+    fresh = new_data(X, model)
+    levels = [*LEVELS, "zz"]  # "zz" is a level of the matrix the scorecard never saw
+    frame = fresh.assign(cat=pd.Categorical(fresh["cat"], categories=levels))
+    columns = list(frame.columns)
+    codes = frame["cat"].cat.codes.to_numpy()
+    matrix = np.column_stack(
+        [
+            np.where(codes < 0, np.nan, codes).astype(np.float64)
+            if c == "cat"
+            else frame[c].to_numpy(np.float64)
+            for c in columns
+        ]
+    )
+    path = model.values_path(columns, {"cat": levels})
+    assert model.values_path(columns, {"cat": levels}) is path  # built once per layout
+    np.testing.assert_array_equal(path.log_odds(matrix), model.log_odds(frame))
+    np.testing.assert_array_equal(path.predict_pd(matrix), model.predict_pd(frame))
+    np.testing.assert_array_equal(path.contributions(matrix), model.contributions(frame).to_numpy())
+    assert np.isnan(matrix[:, columns.index("cat")]).any() and (codes == levels.index("zz")).any()
+
+    with pytest.raises(ScorecardError, match="missing feature columns"):
+        model.values_path([c for c in columns if c != "driver"], {"cat": levels})
+    with pytest.raises(ScorecardError, match="categorical in the matrix, numeric in the scorecard"):
+        model.values_path(columns, {"cat": levels, "driver": ["x"]})
+    with pytest.raises(ScorecardError, match="numeric in the matrix, categorical in the scorecard"):
+        model.values_path(columns, {})
+    with pytest.raises(ScorecardError, match=r"expected \(rows, 4\)"):
+        path.log_odds(matrix[:, :3])

@@ -219,3 +219,111 @@ def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
     assert out["default_12m"].tolist() == raw["default_12m"].astype(float).tolist()
     np.testing.assert_array_equal(out["pd_raw"].to_numpy(), scorer.model.predict_pd(raw))
     pd.testing.assert_frame_equal(out[list(OUTPUT_COLUMNS)], scorer.score(raw.reset_index(drop=True)))
+
+
+# ---------------------------------------------------------- the array path against the frame functions
+
+GOLDEN = Path(__file__).parent / "data" / "golden_applications.csv"
+
+
+def _through_frame_functions(scorer: Scorer, applications: pd.DataFrame) -> pd.DataFrame:
+    """The output assembled from the public DataFrame functions, row by row of the checked frame:
+    features.transform, the estimator's predict_pd, decide_and_limit and ReasonCoder.reasons (the
+    reference for the scorer's NumPy path)."""
+    checked = scorer.check(applications)
+    valid = checked.frame.loc[~checked.rejected]
+    matrix = scorer.model.feature_matrix(valid)
+    risk = decide_and_limit(
+        valid,
+        scorer.model.estimator.predict_pd(matrix),
+        RiskLayer(scorer.calibrator, scorer.scale),
+        scorer.policy,
+        scorer.limits,
+    )
+    assert scorer.reasons is not None
+    reasons = scorer.reasons.reasons(scorer.model, matrix)
+    ids = valid[scorer.spec.id_column]
+    pd_cal = risk["pd"].to_numpy(dtype=np.float64)
+    columns: dict[str, pd.Series | np.ndarray] = {
+        "application_id": ids.astype(str).to_numpy(dtype=object),
+        "pd": pd_cal,
+        "score": scorer.scaling.points(pd_cal),
+        "grade": risk["grade"].to_numpy(dtype=np.int64),
+        "decision": risk["decision"].to_numpy(dtype=object),
+        "policy_reasons": risk["policy_reasons"].to_numpy(dtype=object),
+        "suggested_limit": risk["suggested_limit"].to_numpy(dtype=np.float64),
+        "limit_constraint": risk["binding_constraint"].to_numpy(dtype=object),
+        **{c: reasons[c].to_numpy(dtype=object) for c in reasons.columns},
+        "model_version": np.full(len(valid), scorer.model_version, dtype=object),
+    }
+    return pd.DataFrame(
+        {c: pd.Series(columns[c], dtype=object) if c in _TEXT else columns[c] for c in OUTPUT_COLUMNS}
+    )
+
+
+_TEXT = {c for c in OUTPUT_COLUMNS if c not in {"pd", "score", "grade", "suggested_limit"}}
+
+
+def _mixed_batch(raw: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every kind of trouble: rejected ones and odd-but-scorable ones (JSON-like objects)."""
+    mixed = raw.head(60).astype({"age": "float64", "term_months": object, "income_verified": object})
+    mixed.loc[[2, 9], "age"] = [150.0, np.nan]  # rejected: out of range, null in a required field
+    mixed.loc[4, "term_months"] = "36"  # rejected: text in a number
+    mixed.loc[5, "term_months"] = 36.0  # an integral float in an int field: accepted
+    mixed.loc[6, "income_verified"] = "yes"  # rejected
+    mixed.loc[7, "income_verified"] = None  # rejected: a required field
+    mixed.loc[8, "monthly_income"] = 0.0  # rejected: must be above 0
+    mixed.loc[11, "application_id"] = ""  # rejected: empty id
+    mixed.loc[12, "region"] = "R99"  # unseen level: scored as missing
+    mixed.loc[13, "vehicle_segment"] = None  # required category null: rejected
+    mixed.loc[14, ["bureau_score", "dealer_id"]] = [np.nan, None]  # optional nulls: scored
+    mixed.loc[15, "employment_type"] = "astronaut"  # outside the contract: KO_DATA_MISSING
+    mixed.loc[16, "income_verified"] = 1  # 1 for true: accepted
+    return mixed
+
+
+def test_the_array_path_gives_the_frame_functions_output_on_golden_and_a_mixed_batch(
+    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+) -> None:
+    golden = pd.read_csv(GOLDEN)
+    pd.testing.assert_frame_equal(
+        scorer.score(golden), _through_frame_functions(scorer, golden), check_exact=True
+    )
+    mixed = _mixed_batch(built[1])
+    scores, rejected = scorer.score_batch(mixed)
+    assert rejected["row"].tolist() == [2, 4, 6, 7, 8, 9, 11, 13]
+    assert len(scores) + len(rejected) == len(mixed)
+    pd.testing.assert_frame_equal(scores, _through_frame_functions(scorer, mixed), check_exact=True)
+    assert (scores["policy_reasons"].str.contains("KO_DATA_MISSING")).sum() == 1  # the astronaut
+    without = scorer.score_batch(mixed, with_reasons=False)[0]
+    reason_columns = [c for c in OUTPUT_COLUMNS if c.startswith("reason_")]
+    pd.testing.assert_frame_equal(
+        without.drop(columns=reason_columns), scores.drop(columns=reason_columns), check_exact=True
+    )
+    assert (without[reason_columns] == "").all().all()
+
+
+def test_one_application_at_a_time_scores_as_the_batch(scorer: Scorer) -> None:
+    golden = pd.read_csv(GOLDEN)
+    batch = scorer.score(golden)
+    one_by_one = pd.concat([scorer.score(golden.iloc[[i]]) for i in range(len(golden))], ignore_index=True)
+    pd.testing.assert_frame_equal(one_by_one, batch, check_exact=True)
+    assert scorer.score(golden.iloc[:0]).columns.tolist() == list(OUTPUT_COLUMNS)
+
+
+def test_json_like_object_columns_score_as_typed_columns(scorer: Scorer) -> None:
+    golden = pd.read_csv(GOLDEN)
+    as_json = golden.astype(object).where(golden.notna(), None)  # what a JSON decoder hands over
+    pd.testing.assert_frame_equal(scorer.score(as_json), scorer.score(golden), check_exact=True)
+
+
+def test_the_checked_frame_checks_again_to_the_same_values(scorer: Scorer) -> None:
+    golden = pd.read_csv(GOLDEN).drop(columns=["bureau_score"])  # an absent optional field
+    first = scorer.check(golden)
+    again = scorer.check(first.frame)
+    assert first.values.keys() == again.values.keys()
+    for name, values in first.values.items():
+        np.testing.assert_array_equal(again.values[name], values, err_msg=name)
+    assert np.isnan(first.values["bureau_score"]).all()
+    assert first.frame["income_verified"].dtype == golden["income_verified"].dtype  # bool kept as given
+    pd.testing.assert_frame_equal(scorer.score_valid(first.frame), scorer.score(golden), check_exact=True)

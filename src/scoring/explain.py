@@ -250,14 +250,37 @@ class ReasonCoder:
 
     def reasons_from_contributions(self, contributions: pd.DataFrame) -> pd.DataFrame:
         """Reason codes and texts from a contributions frame (features, then ``bias``)."""
-        ranks = self.rank(self._grouped(contributions))
-        pad = len(self.groups)
-        full = np.full((len(ranks), MAX_REASON_COLUMNS), pad, dtype=np.intp)
-        full[:, : ranks.shape[1]] = ranks
-        table = np.concatenate([self._codes[full], self._texts[full]], axis=1)
+        codes, texts = self._reason_table(self._grouped(contributions))
+        table = np.concatenate([codes, texts], axis=1)
         return pd.DataFrame(
             table, index=contributions.index, columns=CODE_COLUMNS + TEXT_COLUMNS, dtype=object
         )
+
+    def reason_values(
+        self, contributions: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+        """Codes and texts, each ``(n_rows, 4)`` ("" pads), from a contributions array.
+
+        The array is laid out as the contributions frame of :attr:`features` then ``bias``
+        (``BoosterEstimator.contribution_values``); the same reasons as
+        :meth:`reasons_from_contributions` without building frames (the scorer's path).
+        """
+        values = np.asarray(contributions, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != len(self.features) + 1:
+            raise ReasonConfigError(
+                f"contributions of shape {values.shape}: expected (rows, {len(self.features) + 1}), "
+                f"the features {self.features} then bias"
+            )
+        return self._reason_table(np.asarray(values[:, :-1] @ self._membership, dtype=np.float64))
+
+    def _reason_table(
+        self, grouped: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+        ranks = self.rank(grouped)
+        pad = len(self.groups)
+        full = np.full((len(ranks), MAX_REASON_COLUMNS), pad, dtype=np.intp)
+        full[:, : ranks.shape[1]] = ranks
+        return self._codes[full], self._texts[full]
 
     def rank(self, grouped: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
         """Indices into the groups of each row's reasons, best first; ``len(groups)`` pads.

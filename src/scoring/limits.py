@@ -36,7 +36,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scoring.contract import REPAYMENT_METHODS
 from scoring.finance import annuity_payment, equal_principal_first_payment
-from scoring.policy import APPROVE, DECISIONS, DECLINE, REASON_SEPARATOR, REFER, as_grades, level_codes
+from scoring.policy import (
+    APPROVE,
+    DECISIONS,
+    DECLINE,
+    REASON_SEPARATOR,
+    REFER,
+    Table,
+    _numeric,
+    as_grades,
+    level_codes,
+    n_rows,
+)
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -125,16 +136,19 @@ class LimitSettings(BaseModel):
 
 def _methods(repayment_method: pd.Series | npt.ArrayLike, strict: bool) -> tuple[BoolArray, BoolArray]:
     """(is equal_principal, is missing) per value; unknown methods raise if strict, else count as missing."""
-    if isinstance(repayment_method, pd.Series):
-        series = repayment_method
-    else:
-        series = pd.Series(np.asarray(repayment_method, dtype=object).ravel())
+    values = (
+        repayment_method
+        if isinstance(repayment_method, pd.Series)
+        else np.asarray(repayment_method, dtype=object).ravel()
+    )
     shape = np.shape(repayment_method)
-    codes = level_codes(series, REPAYMENT_METHODS)
-    unknown = (codes < 0) & series.notna().to_numpy(dtype=bool)
-    if strict and unknown.any():
-        found = sorted({str(m) for m in series[unknown].unique()[:5]})
-        raise ValueError(f"repayment_method: got {found}, expected one of {list(REPAYMENT_METHODS)}")
+    codes = level_codes(values, REPAYMENT_METHODS)
+    if strict and (codes < 0).any():
+        series = pd.Series(values)
+        unknown = (codes < 0) & series.notna().to_numpy(dtype=bool)
+        if unknown.any():
+            found = sorted({str(m) for m in series[unknown].unique()[:5]})
+            raise ValueError(f"repayment_method: got {found}, expected one of {list(REPAYMENT_METHODS)}")
     is_ep = codes == REPAYMENT_METHODS.index("equal_principal")
     return is_ep.reshape(shape), (codes < 0).reshape(shape)
 
@@ -181,11 +195,6 @@ def _payment(principal: FloatArray, rate: FloatArray, term: FloatArray, is_ep: B
 
 
 # --------------------------------------------------------------------------- limits
-
-
-def _numeric(applications: pd.DataFrame, column: str) -> FloatArray:
-    values = pd.to_numeric(applications[column], errors="coerce")
-    return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def _decision_codes(decisions: pd.DataFrame | pd.Series | npt.ArrayLike, n: int) -> IntArray:
@@ -250,15 +259,53 @@ def suggested_limits(
     bounds before rounding (``max_by_*``), its binding constraint, expected loss, suggested rate
     and the affordability payment at the limit (0 for a zero limit).
     """
-    missing_columns = [c for c in (*_LIMIT_INPUTS, "repayment_method") if c not in applications.columns]
+    values = limit_values(applications, pd_values, grades, decisions, settings, market_ltv, grade_pd)
+    return pd.DataFrame(
+        {
+            "suggested_limit": values["suggested_limit"],
+            "binding_constraint": pd.Series(values["binding_constraint"], dtype=str).to_numpy(),
+            "expected_loss": values["expected_loss"],
+            "suggested_rate": values["suggested_rate"],
+            "payment_at_limit": values["payment_at_limit"],
+            "max_by_dti": values["max_by_dti"],
+            "max_by_ltv": values["max_by_ltv"],
+            "max_by_grade_cap": values["max_by_grade_cap"],
+        },
+        index=applications.index,
+    )
+
+
+def limit_values(
+    applications: Table,
+    pd_values: npt.ArrayLike,
+    grades: npt.ArrayLike,
+    decisions: pd.DataFrame | pd.Series | npt.ArrayLike,
+    settings: LimitSettings,
+    market_ltv: npt.ArrayLike,
+    grade_pd: npt.ArrayLike | None = None,
+    *,
+    coded: bool = False,
+) -> dict[str, npt.NDArray[Any]]:
+    """:func:`suggested_limits` as arrays by column, for a DataFrame or arrays by column.
+
+    ``coded``: ``decisions`` are already positions in ``DECISIONS`` (0 approve, 1 refer,
+    2 decline), an integer array. ``binding_constraint`` is an object array of text.
+    """
+    present = applications.columns if isinstance(applications, pd.DataFrame) else applications
+    missing_columns = [c for c in (*_LIMIT_INPUTS, "repayment_method") if c not in present]
     if missing_columns:
         raise ValueError(f"suggested_limits: missing columns {missing_columns}")
-    n = len(applications)
+    n = n_rows(applications)
     pds = _pd_values(pd_values, n)
     grade = as_grades(grades, settings.n_grades)
     if len(grade) != n:
         raise ValueError(f"grades has {len(grade)} rows, expected {n}")
-    decision = _decision_codes(decisions, n)
+    if coded:
+        decision = np.asarray(decisions, dtype=np.int64).ravel()
+        if len(decision) != n:
+            raise ValueError(f"decisions has {len(decision)} rows, expected {n}")
+    else:
+        decision = _decision_codes(decisions, n)
     market = np.broadcast_to(np.asarray(market_ltv, dtype=np.float64), (n,))
 
     income, debt, price, rate, term = (_numeric(applications, c) for c in _LIMIT_INPUTS)
@@ -306,19 +353,16 @@ def suggested_limits(
         declined, np.nan, settings.funding_cost + rate_pd * settings.lgd + settings.margin
     )
 
-    return pd.DataFrame(
-        {
-            "suggested_limit": limit,
-            "binding_constraint": pd.Series(binding, dtype=str).to_numpy(),
-            "expected_loss": expected_loss,
-            "suggested_rate": suggested_rate,
-            "payment_at_limit": payment,
-            "max_by_dti": by_dti,
-            "max_by_ltv": by_ltv,
-            "max_by_grade_cap": by_grade,
-        },
-        index=applications.index,
-    )
+    return {
+        "suggested_limit": limit,
+        "binding_constraint": binding,
+        "expected_loss": expected_loss,
+        "suggested_rate": suggested_rate,
+        "payment_at_limit": payment,
+        "max_by_dti": by_dti,
+        "max_by_ltv": by_ltv,
+        "max_by_grade_cap": by_grade,
+    }
 
 
 def rate_table(settings: LimitSettings, grade_pd: npt.ArrayLike) -> pd.DataFrame:

@@ -22,7 +22,8 @@ from scoring.features import ApplicationFeatures
 from scoring.io import atomic_path, write_json
 
 if TYPE_CHECKING:
-    from scoring.scorecard import ScorecardModel
+    from scoring.scorecard import ScorecardModel, ScorecardValues
+    from scoring.treeshap import TreeTables
 
 BOOSTER_FILE = "booster.ubj"
 SCORECARD_FILE = "scorecard.json"
@@ -60,9 +61,13 @@ def prediction_matrix(matrix: pd.DataFrame) -> xgb.DMatrix:
     from scoring.treeshap import feature_array
 
     types = ["c" if isinstance(dtype, pd.CategoricalDtype) else "q" for dtype in matrix.dtypes]
-    return xgb.DMatrix(
-        feature_array(matrix), feature_names=[str(c) for c in matrix.columns], feature_types=types, nthread=1
-    )
+    return values_dmatrix(feature_array(matrix), [str(c) for c in matrix.columns], types)
+
+
+def values_dmatrix(values: npt.NDArray[np.float32], names: list[str], types: list[str]) -> xgb.DMatrix:
+    """:func:`prediction_matrix` from the matrix's float32 values (``feature_array``), names and
+    types ("q" numeric, "c" categorical): the scorer's path, without a DataFrame."""
+    return xgb.DMatrix(values, feature_names=names, feature_types=types, nthread=1)
 
 
 @dataclass
@@ -76,6 +81,12 @@ class BoosterEstimator:
     def predict_pd(self, matrix: pd.DataFrame) -> npt.NDArray[np.float64]:
         return np.asarray(self.booster.predict(prediction_matrix(matrix)), dtype=np.float64)
 
+    def predict_pd_values(
+        self, values: npt.NDArray[np.float32], names: list[str], types: list[str]
+    ) -> npt.NDArray[np.float64]:
+        """:meth:`predict_pd` from the matrix's float32 values (see :func:`values_dmatrix`)."""
+        return np.asarray(self.booster.predict(values_dmatrix(values, names, types)), dtype=np.float64)
+
     def contributions(self, matrix: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP per feature plus ``bias``, on the margin (log-odds) scale.
 
@@ -83,12 +94,24 @@ class BoosterEstimator:
         :mod:`scoring.treeshap` (per-leaf tables, the same values as XGBoost's
         ``pred_contribs``, which :meth:`reference_contributions` returns).
         """
-        from scoring.treeshap import TreeTables, build_tables, tree_shap
+        from scoring.treeshap import tree_shap
+
+        values = tree_shap(self.booster, matrix, tables=self.shap_tables())
+        return pd.DataFrame(values, index=matrix.index, columns=[*matrix.columns, BIAS_COLUMN])
+
+    def contribution_values(self, values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """:meth:`contributions` as an array ``(n_rows, n_features + 1)`` from the float32 values."""
+        from scoring.treeshap import tree_shap_tables
+
+        return tree_shap_tables(self.shap_tables(), values)
+
+    def shap_tables(self) -> TreeTables:
+        """The booster's TreeSHAP tables, built on first use."""
+        from scoring.treeshap import TreeTables, build_tables
 
         if not isinstance(self._shap_tables, TreeTables):
             self._shap_tables = build_tables(self.booster)
-        values = tree_shap(self.booster, matrix, tables=self._shap_tables)
-        return pd.DataFrame(values, index=matrix.index, columns=[*matrix.columns, BIAS_COLUMN])
+        return self._shap_tables
 
     def reference_contributions(self, matrix: pd.DataFrame) -> pd.DataFrame:
         """XGBoost's own exact TreeSHAP (``pred_contribs``): the reference for the fast path."""
@@ -124,12 +147,39 @@ class BlendEstimator:
     def predict_pd(self, matrix: pd.DataFrame) -> npt.NDArray[np.float64]:
         return np.asarray(1.0 / (1.0 + np.exp(-self.log_odds(matrix))), dtype=np.float64)
 
+    def predict_pd_values(
+        self,
+        values: npt.NDArray[np.float32],
+        names: list[str],
+        types: list[str],
+        card: ScorecardValues,
+        matrix: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """:meth:`predict_pd` from the feature arrays: the booster reads the float32 ``values``, the
+        scorecard the float64 ``matrix`` through ``card`` (:meth:`ScorecardModel.values_path`)."""
+        margin = np.asarray(
+            self.booster.booster.predict(values_dmatrix(values, names, types), output_margin=True),
+            dtype=np.float64,
+        )
+        w = self.scorecard_weight
+        log_odds = np.asarray(w * card.log_odds(matrix) + (1.0 - w) * margin, dtype=np.float64)
+        return np.asarray(1.0 / (1.0 + np.exp(-log_odds)), dtype=np.float64)
+
     def contributions(self, matrix: pd.DataFrame) -> pd.DataFrame:
         """The parts' contributions weighted as their log-odds are: rows sum to the blend's log-odds."""
         w = self.scorecard_weight
         card = self.scorecard.contributions(matrix)
         trees = self.booster.contributions(matrix)
         return w * card + (1.0 - w) * trees[card.columns]
+
+    def contribution_values(
+        self, values: npt.NDArray[np.float32], card: ScorecardValues, matrix: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """:meth:`contributions` as an array (the matrix's columns, then bias) from the feature
+        arrays, as :meth:`predict_pd_values` reads them."""
+        w = self.scorecard_weight
+        parts = w * card.contributions(matrix) + (1.0 - w) * self.booster.contribution_values(values)
+        return np.asarray(parts, dtype=np.float64)
 
     def to_dict(self) -> dict[str, object]:
         return {

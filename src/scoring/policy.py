@@ -46,7 +46,8 @@ and worse grades decline (``GRADE_DECLINE``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -197,25 +198,44 @@ class PolicySettings(_Settings):
 # --------------------------------------------------------------------------- column access
 
 
-def _require(applications: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in applications.columns]
+Table = pd.DataFrame | Mapping[str, npt.NDArray[Any]]
+"""Applications: a DataFrame, or columns by name as NumPy arrays (the scorer's path: numbers as
+float64, booleans as float64 0/1/NaN or bool, categories as object arrays)."""
+
+
+def n_rows(applications: Table) -> int:
+    """The number of applications in a :data:`Table`."""
+    if isinstance(applications, pd.DataFrame):
+        return len(applications)
+    return len(next(iter(applications.values()))) if applications else 0
+
+
+def _require(applications: Table, columns: tuple[str, ...], what: str) -> None:
+    present = applications.columns if isinstance(applications, pd.DataFrame) else applications
+    missing = [c for c in columns if c not in present]
     if missing:
         raise ValueError(f"{what}: missing columns {missing} (expected the data contract's columns)")
 
 
-def _numeric(applications: pd.DataFrame, column: str) -> FloatArray:
+def _numeric(applications: Table, column: str) -> FloatArray:
     """A column as float64; nulls and non-numeric values become NaN."""
-    values = pd.to_numeric(applications[column], errors="coerce")
+    raw = applications[column]
+    if isinstance(raw, np.ndarray):
+        if raw.dtype == np.float64:
+            return raw
+        raw = pd.Series(raw)
+    values = pd.to_numeric(raw, errors="coerce")
     return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def level_codes(values: pd.Series | npt.ArrayLike, levels: tuple[str, ...]) -> IntArray:
     """Position of each value in ``levels``; -1 for nulls and values outside ``levels``.
 
-    Hash-based (one factorize, then a lookup per distinct value), so fast on a million rows.
+    Hash-based (one factorize, then a lookup per distinct value), so fast on a million rows
+    and on one.
     """
-    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object).ravel())
-    codes, uniques = pd.factorize(series)
+    data = values if isinstance(values, pd.Series) else np.asarray(values, dtype=object).ravel()
+    codes, uniques = pd.factorize(data)
     position = {level: i for i, level in enumerate(levels)}
     lookup = np.array(
         [position.get(u, -1) if isinstance(u, str) else -1 for u in uniques] + [-1], dtype=np.int64
@@ -224,13 +244,20 @@ def level_codes(values: pd.Series | npt.ArrayLike, levels: tuple[str, ...]) -> I
     return np.asarray(lookup[codes], dtype=np.int64)
 
 
-def _level(applications: pd.DataFrame, column: str, levels: tuple[str, ...]) -> IntArray:
+def _level(applications: Table, column: str, levels: tuple[str, ...]) -> IntArray:
     return level_codes(applications[column], levels)
 
 
-def _is_true(applications: pd.DataFrame, column: str) -> BoolArray:
+def _is_true(applications: Table, column: str) -> BoolArray:
     """True only where the value is true; null counts as false, values that are not booleans raise."""
-    series = applications[column]
+    raw = applications[column]
+    if isinstance(raw, np.ndarray):
+        if raw.dtype == np.bool_:
+            return raw
+        if raw.dtype == np.float64 and ((raw == 0.0) | (raw == 1.0) | np.isnan(raw)).all():
+            return np.asarray(raw == 1.0, dtype=bool)  # 0/1/NaN, as the boolean conversion reads them
+        raw = pd.Series(raw)
+    series = raw
     if series.dtype == np.bool_:
         return np.asarray(series.to_numpy(dtype=bool), dtype=bool)
     try:
@@ -242,9 +269,8 @@ def _is_true(applications: pd.DataFrame, column: str) -> BoolArray:
     return np.asarray(flags.to_numpy(dtype=bool, na_value=False), dtype=bool)
 
 
-def _join_codes(flags: list[tuple[str, BoolArray]], index: pd.Index) -> pd.Series:
+def _joined_codes(flags: list[tuple[str, BoolArray]], n: int) -> npt.NDArray[np.object_]:
     """';'-joined codes per row; builds one string per distinct combination, not per row."""
-    n = len(index)
     bits = np.zeros(n, dtype=np.int64)
     for position, (_, mask) in enumerate(flags):
         bits |= mask.astype(np.int64) << position
@@ -256,7 +282,7 @@ def _join_codes(flags: list[tuple[str, BoolArray]], index: pd.Index) -> pd.Serie
         ],
         dtype=object,
     )
-    return pd.Series(labels[inverse.reshape(-1)], index=index, dtype=str)
+    return np.asarray(labels[inverse.reshape(-1)], dtype=object)
 
 
 def _knock_out_settings(settings: PolicySettings | KnockOutSettings) -> KnockOutSettings:
@@ -268,7 +294,7 @@ def _knock_out_settings(settings: PolicySettings | KnockOutSettings) -> KnockOut
 _PRODUCT_COLUMNS = ("vehicle_condition", "vehicle_segment", "vehicle_use")
 
 
-def max_ltv_for(applications: pd.DataFrame, settings: PolicySettings | KnockOutSettings) -> FloatArray:
+def max_ltv_for(applications: Table, settings: PolicySettings | KnockOutSettings) -> FloatArray:
     """The market's maximum loan share of the vehicle price for each row.
 
     Used cars get ``used``; new cars get the private/commercial, conventional/new-energy cap.
@@ -324,6 +350,20 @@ def knock_out_reasons(applications: pd.DataFrame, settings: PolicySettings | Kno
     The result is a string Series on the applications' index, named ``knock_out_reasons``.
     See the module docstring for the codes and for how missing values are handled.
     """
+    return pd.Series(
+        knock_out_codes(applications, settings), index=applications.index, dtype=str, name="knock_out_reasons"
+    )
+
+
+def knock_out_codes(
+    applications: Table,
+    settings: PolicySettings | KnockOutSettings,
+    market_ltv: FloatArray | None = None,
+) -> npt.NDArray[np.object_]:
+    """:func:`knock_out_reasons` as an object array of text, for a DataFrame or arrays by column.
+
+    ``market_ltv``: :func:`max_ltv_for` of the same rows when the caller has it already.
+    """
     ko = _knock_out_settings(settings)
     loan_column = "down_payment" if ko.ltv_basis == "price_less_down_payment" else "loan_amount"
     _require(applications, (*_KNOCK_OUT_COLUMNS, loan_column), "knock_out_reasons")
@@ -357,7 +397,7 @@ def knock_out_reasons(applications: pd.DataFrame, settings: PolicySettings | Kno
     with np.errstate(divide="ignore", invalid="ignore"):
         # a non-positive price makes any loan an infinite share (it fails the cap); NaN stays NaN
         share = np.where(price > 0, loan / price, np.where(np.isnan(price), np.nan, np.inf))
-    market_cap = max_ltv_for(applications, ko)
+    market_cap = max_ltv_for(applications, ko) if market_ltv is None else market_ltv
     product_known = (condition >= 0) & (segment >= 0) & (use >= 0)
     max_term = np.where(
         condition == VEHICLE_CONDITIONS.index("used"), ko.max_term_months_used, ko.max_term_months_new
@@ -382,7 +422,7 @@ def knock_out_reasons(applications: pd.DataFrame, settings: PolicySettings | Kno
             (KO_DELINQ_COUNT, delinquencies > ko.max_delinquencies_24m),
         ]
     flags = [(code, np.asarray(mask, dtype=bool)) for code, mask in flags]
-    return _join_codes(flags, applications.index).rename("knock_out_reasons")
+    return _joined_codes(flags, len(age))
 
 
 # --------------------------------------------------------------------------- decisions
@@ -390,10 +430,11 @@ def knock_out_reasons(applications: pd.DataFrame, settings: PolicySettings | Kno
 
 def as_grades(grades: npt.ArrayLike, n_grades: int | None = None) -> IntArray:
     """Grades as int64, checked: whole numbers from 1 (to ``n_grades`` when given)."""
-    values = np.asarray(
-        pd.to_numeric(pd.Series(np.asarray(grades).ravel()), errors="coerce"), dtype=np.float64
-    )
+    raw = np.asarray(grades).ravel()
     upper = np.inf if n_grades is None else n_grades
+    if raw.dtype.kind in "iu" and ((raw >= 1) & (raw <= upper)).all():
+        return raw.astype(np.int64)  # integers in range: what the checks below would accept
+    values = np.asarray(pd.to_numeric(pd.Series(raw), errors="coerce"), dtype=np.float64)
     bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 1) | (values > upper)
     if bad.any():
         found = sorted({str(v) for v in np.asarray(grades).ravel()[bad][:5]})
@@ -410,24 +451,31 @@ def decide(
     Columns ``decision`` (approve / refer / decline) and ``policy_reasons``: the knock-out codes
     when any fired, else ``GRADE_REFER`` or ``GRADE_DECLINE`` by the grade cut-offs, else ''.
     """
+    reasons = knock_outs.astype(str).where(knock_outs.notna(), "")
+    decision, policy_reasons = decision_values(grades, reasons.to_numpy(dtype=object), settings)
+    return pd.DataFrame(
+        {
+            "decision": pd.Series(decision, index=knock_outs.index, dtype=str),
+            "policy_reasons": pd.Series(policy_reasons, index=knock_outs.index, dtype=str),
+        },
+        index=knock_outs.index,
+    )
+
+
+def decision_values(
+    grades: npt.ArrayLike, knock_outs: npt.NDArray[np.object_], settings: PolicySettings | DecisionSettings
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+    """:func:`decide` as object arrays (decision, policy_reasons) from knock-out codes as text ('' none)."""
     cut = settings.decisions if isinstance(settings, PolicySettings) else settings
     grade = as_grades(grades)
     if len(grade) != len(knock_outs):
         raise ValueError(f"grades has {len(grade)} rows, knock_outs {len(knock_outs)}: expected the same")
-    reasons = knock_outs.astype(str).where(knock_outs.notna(), "")
-    knocked_out = reasons.ne("").to_numpy(dtype=bool)
+    knocked_out = np.asarray(knock_outs != "", dtype=bool)
     # 0 approve, 1 refer, 2 decline (the order of DECISIONS)
     by_grade = np.where(grade <= cut.approve_max_grade, 0, np.where(grade <= cut.refer_max_grade, 1, 2))
     decision = np.where(knocked_out, 2, by_grade)
     grade_reasons = np.array(["", GRADE_REFER, GRADE_DECLINE], dtype=object)[by_grade]
-    return pd.DataFrame(
-        {
-            "decision": pd.Series(
-                np.array(DECISIONS, dtype=object)[decision], index=knock_outs.index, dtype=str
-            ),
-            "policy_reasons": reasons.where(
-                knocked_out, pd.Series(grade_reasons, index=knock_outs.index, dtype=str)
-            ),
-        },
-        index=knock_outs.index,
+    return (
+        np.asarray(np.array(DECISIONS, dtype=object)[decision], dtype=object),
+        np.asarray(np.where(knocked_out, knock_outs, grade_reasons), dtype=object),
     )

@@ -806,11 +806,11 @@ def _grades_section(r: ReviewReport) -> str:
         )
     fitted_on = r.calibration_report.get("fitted_on")
     if isinstance(fitted_on, Mapping) and isinstance(fitted_on.get("by_split"), Mapping):
-        kind = {"out_of_fold": "out-of-fold predictions", "valid": "predictions on the validation split"}
+        sources = {"out_of_fold": "out-of-fold predictions", "valid": "predictions on the validation split"}
         parts = ", ".join(f"{_esc(_label(str(k)))} {_num(v)}" for k, v in fitted_on["by_split"].items())
         out.append(
             f"<p>Calibrator and master scale fitted on {_num(fitted_on.get('rows'))} "
-            f"{_esc(kind.get(str(fitted_on.get('source')), 'held-out predictions'))} ({parts}).</p>"
+            f"{_esc(sources.get(str(fitted_on.get('source')), 'held-out predictions'))} ({parts}).</p>"
         )
     if not r.grade_tables:
         return "".join(out) + _missing("No grade tables.")

@@ -1,9 +1,9 @@
 """From PD to decision: calibration, grades, policy and limits for a set of applications.
 
-:func:`fit_risk_layer` fits the calibrator and the master scale on a split the model never
-trained on (the validation split); :func:`assess` applies them with the credit policy and
-the limit rules to any split and measures the result against outcomes (and the truth, for
-the synthetic portfolio).
+:func:`fit_risk_layer` fits the calibrator and the master scale on held-out predictions
+(out-of-fold over train+valid, or the validation split; see params train.fit_on);
+:func:`assess` applies them with the credit policy and the limit rules to any split and
+measures the result against outcomes (and the truth, for the synthetic portfolio).
 """
 
 from __future__ import annotations
@@ -18,8 +18,18 @@ import pandas as pd
 from scoring.calibration import Calibrator, calibration_metrics, fit_calibrator
 from scoring.config import CalibrateConfig
 from scoring.grades import MasterScale, fit_master_scale, grade_table, validation_tests
-from scoring.limits import LimitSettings, portfolio_view, suggested_limits
-from scoring.policy import PolicySettings, decide, knock_out_reasons, max_ltv_for
+from scoring.limits import LimitSettings, limit_values, portfolio_view, suggested_limits
+from scoring.policy import (
+    DECLINE,
+    REFER,
+    PolicySettings,
+    Table,
+    decide,
+    decision_values,
+    knock_out_codes,
+    knock_out_reasons,
+    max_ltv_for,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,30 @@ def decide_and_limit(
         [out, decisions.set_index(applications.index), limit_frame.set_index(applications.index)], axis=1
     )
     return out
+
+
+def risk_values(
+    applications: Table,
+    pd_raw: npt.ArrayLike,
+    layer: RiskLayer,
+    policy: PolicySettings,
+    limits: LimitSettings,
+) -> dict[str, npt.NDArray[Any]]:
+    """:func:`decide_and_limit` as arrays by column, for a DataFrame or arrays by column.
+
+    Keys: ``pd``, ``grade``, ``decision`` and ``policy_reasons`` (object arrays of text), and
+    the limit columns of :func:`scoring.limits.limit_values` (``suggested_limit``,
+    ``binding_constraint``, ...). The same values as :func:`decide_and_limit`, without frames:
+    the scorer's path.
+    """
+    pd_cal = layer.calibrator.predict(pd_raw)
+    grades = layer.scale.grade(pd_cal)
+    market = max_ltv_for(applications, policy)
+    decision, reasons = decision_values(grades, knock_out_codes(applications, policy, market), policy)
+    codes = np.where(decision == DECLINE, 2, np.where(decision == REFER, 1, 0))  # positions in DECISIONS
+    central = np.asarray(layer.scale.central_pd, dtype=np.float64)
+    limit = limit_values(applications, pd_cal, grades, codes, limits, market, grade_pd=central, coded=True)
+    return {"pd": pd_cal, "grade": grades, "decision": decision, "policy_reasons": reasons, **limit}
 
 
 def assess(

@@ -52,7 +52,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -368,6 +368,65 @@ class FeatureCard:
                 )
 
 
+@dataclass(frozen=True)
+class ScorecardValues:
+    """The scorecard over the feature matrix as one float64 array, for the serving path.
+
+    The array is :meth:`scoring.features.ApplicationFeatures.feature_values`: one column per
+    name in ``columns``, numbers as they are, categorical columns as the code of the fitted
+    level (NaN for null or unseen). Built once per scorecard and column layout by
+    :meth:`ScorecardModel.values_path`, it gives :meth:`ScorecardModel.log_odds` and
+    :meth:`ScorecardModel.contributions` bit for bit, without a DataFrame (whose per-call cost
+    is most of a one-row score).
+    """
+
+    columns: tuple[str, ...]
+    intercept: float
+    positions: tuple[int, ...]  # column of each selected feature, in the scorecard's order
+    splits: tuple[npt.NDArray[np.float64] | None, ...]  # numeric features' split points
+    code_bins: tuple[npt.NDArray[np.intp] | None, ...]  # categorical: bin per level code, then missing
+    missing_bins: tuple[int, ...]  # index of the Missing bin (numeric features)
+    contribution_tables: tuple[NumericFeatures, ...]  # coefficient x WoE per bin (all_bins order)
+
+    def _bins(self, k: int, matrix: NumericFeatures) -> npt.NDArray[np.intp]:
+        x = matrix[:, self.positions[k]]
+        splits, code_bins = self.splits[k], self.code_bins[k]
+        if splits is not None:
+            index = np.searchsorted(splits, x, side="right")  # as FeatureCard.bin_index
+            return np.asarray(np.where(np.isnan(x), self.missing_bins[k], index), dtype=np.intp)
+        assert code_bins is not None
+        codes = np.where(np.isnan(x), len(code_bins) - 1, x).astype(np.intp)
+        return np.asarray(code_bins[codes], dtype=np.intp)
+
+    def _check(self, matrix: NumericFeatures) -> None:
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.columns):
+            raise ScorecardError(
+                f"feature values of shape {matrix.shape}: expected (rows, {len(self.columns)}) "
+                f"for the columns {list(self.columns)}"
+            )
+
+    def log_odds(self, matrix: NumericFeatures) -> NumericFeatures:
+        """:meth:`ScorecardModel.log_odds` of the rows of ``matrix``."""
+        self._check(matrix)
+        total = np.full(len(matrix), self.intercept, dtype=np.float64)
+        for k, table in enumerate(self.contribution_tables):
+            total += table[self._bins(k, matrix)]
+        return total
+
+    def predict_pd(self, matrix: NumericFeatures) -> NumericFeatures:
+        """:meth:`ScorecardModel.predict_pd` of the rows of ``matrix``."""
+        return _sigmoid(self.log_odds(matrix))
+
+    def contributions(self, matrix: NumericFeatures) -> NumericFeatures:
+        """:meth:`ScorecardModel.contributions` as an array ``(rows, len(columns) + 1)``, bias last."""
+        self._check(matrix)
+        out = np.zeros((len(matrix), len(self.columns) + 1), dtype=np.float64)
+        for k, table in enumerate(self.contribution_tables):
+            out[:, self.positions[k]] = table[self._bins(k, matrix)]
+        out[:, -1] = self.intercept
+        return out
+
+
 class ScorecardModel:
     """JSON-serialisable fitted scorecard.
 
@@ -448,6 +507,59 @@ class ScorecardModel:
     def predict_pd(self, X: pd.DataFrame) -> NumericFeatures:
         """Probability of default (class 1) per row."""
         return _sigmoid(self.log_odds(X))
+
+    def values_path(self, columns: Sequence[str], categories: Mapping[str, Sequence[str]]) -> ScorecardValues:
+        """The scorecard over feature arrays laid out as ``columns`` (see :class:`ScorecardValues`).
+
+        ``categories`` holds the fitted levels of each categorical column (a code indexes them);
+        every other column is numeric. Cached per layout.
+        """
+        key = (tuple(columns), tuple((name, tuple(levels)) for name, levels in sorted(categories.items())))
+        cache: dict[Any, ScorecardValues] = self.__dict__.setdefault("_values_paths", {})
+        if key in cache:
+            return cache[key]
+        names = [str(c) for c in columns]
+        missing = [f.name for f in self.features if f.name not in names]
+        if missing:
+            raise ScorecardError(f"missing feature columns {missing}; the scorecard uses them")
+        positions: list[int] = []
+        splits: list[npt.NDArray[np.float64] | None] = []
+        code_bins: list[npt.NDArray[np.intp] | None] = []
+        missing_bins: list[int] = []
+        tables: list[NumericFeatures] = []
+        for f in self.features:
+            positions.append(names.index(f.name))
+            n_bins = len(f.bins)
+            missing_bins.append(n_bins)
+            # The same products as FeatureCard.woe times the coefficient, so sums match exactly.
+            tables.append(f.coefficient * np.array([b.woe for b in f.all_bins()], dtype=np.float64))
+            if f.kind == "numeric":
+                if f.name in categories:
+                    raise ScorecardError(
+                        f"feature {f.name!r}: categorical in the matrix, numeric in the scorecard"
+                    )
+                splits.append(np.asarray(f.splits, dtype=np.float64))
+                code_bins.append(None)
+            else:
+                if f.name not in categories:
+                    raise ScorecardError(
+                        f"feature {f.name!r}: numeric in the matrix, categorical in the scorecard"
+                    )
+                lookup = {level: i for i, group in enumerate(f.groups) for level in group}
+                per_code = [lookup.get(str(level), n_bins + 1) for level in categories[f.name]]
+                splits.append(None)
+                code_bins.append(np.array([*per_code, n_bins], dtype=np.intp))
+        path = ScorecardValues(
+            columns=tuple(names),
+            intercept=self.intercept,
+            positions=tuple(positions),
+            splits=tuple(splits),
+            code_bins=tuple(code_bins),
+            missing_bins=tuple(missing_bins),
+            contribution_tables=tuple(tables),
+        )
+        cache[key] = path
+        return path
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Log-odds contribution of every column of ``X`` plus ``bias``: rows sum to :meth:`log_odds`.

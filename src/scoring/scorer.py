@@ -45,10 +45,18 @@ from scoring.calibration import Calibrator
 from scoring.contract import SYNTHETIC_SPEC, DatasetSpec
 from scoring.grades import MasterScale
 from scoring.limits import LimitSettings
-from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, FEATURES_FILE, PDModel
+from scoring.model import (
+    CHAMPION_FILE,
+    ESTIMATOR_FILES,
+    FEATURES_FILE,
+    BlendEstimator,
+    BoosterEstimator,
+    PDModel,
+)
 from scoring.policy import PolicySettings
-from scoring.risk import RiskLayer, decide_and_limit
-from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text, is_text
+from scoring.risk import RiskLayer, risk_values
+from scoring.scorecard import ScorecardModel, ScorecardValues
+from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -279,7 +287,7 @@ class Scorer:
         checked = self.check(applications)
         if checked.n_rejected:
             raise InputRejected(checked)
-        return self.score_valid(checked.frame, with_reasons=with_reasons)
+        return self._score_values(checked.values, checked.id_is_text, with_reasons)
 
     def score_batch(
         self, applications: pd.DataFrame, with_reasons: bool = True
@@ -290,49 +298,131 @@ class Scorer:
         """
         checked = self.check(applications)
         keep = ~checked.rejected
-        frame = checked.frame if keep.all() else checked.frame.loc[keep]
-        scores = self.score_valid(frame, with_reasons=with_reasons)
+        values = checked.values if keep.all() else checked.take(keep)
+        scores = self._score_values(values, checked.id_is_text, with_reasons)
         return scores, checked.rejected_rows(self.spec.id_column)
 
     def score_valid(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
-        """Score rows that already passed :meth:`check` (its ``frame``); the output has a fresh index."""
-        n = len(applications)
-        matrix = self.model.feature_matrix(applications)
-        pd_raw = np.asarray(self.model.estimator.predict_pd(matrix), dtype=np.float64)
-        risk = decide_and_limit(
-            applications, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits
-        )
-        pd_cal = risk["pd"].to_numpy(dtype=np.float64)
-        ids = applications[self.spec.id_column]
+        """Score rows that already passed :meth:`check` (e.g. its ``frame``); the output has a fresh index.
+
+        The rows are read through the value layer again (cheap), so a row that does not pass
+        raises :class:`InputRejected` rather than being scored on values it refuses.
+        """
+        return self.score(applications, with_reasons=with_reasons)
+
+    def _score_values(
+        self, values: dict[str, npt.NDArray[Any]], id_is_text: bool, with_reasons: bool
+    ) -> pd.DataFrame:
+        """The output for checked rows, from :attr:`InputCheck.values`: NumPy arrays throughout,
+        one DataFrame at the end (pandas costs more per call than the arithmetic on one row)."""
+        n = len(values[self.spec.id_column])
+        features = self.model.features
+        matrix = features.feature_values(values)
+        estimator = self.model.estimator
+        matrix32: npt.NDArray[np.float32] | None = None
+        if n == 0:
+            pd_raw = np.empty(0, dtype=np.float64)  # nothing to predict (XGBoost warns on no rows)
+        elif isinstance(estimator, BoosterEstimator | BlendEstimator):
+            # the booster reads the float32 values directly (see scoring.model.values_dmatrix)
+            names = features.matrix_columns
+            types = ["c" if name in features.categories_ else "q" for name in names]
+            matrix32 = np.ascontiguousarray(matrix, dtype=np.float32)
+            if isinstance(estimator, BoosterEstimator):
+                pd_raw = estimator.predict_pd_values(matrix32, names, types)
+            else:
+                pd_raw = estimator.predict_pd_values(matrix32, names, types, self._card_values(), matrix)
+        elif isinstance(estimator, ScorecardModel):
+            pd_raw = self._card_values().predict_pd(matrix)
+        else:  # any other estimator reads the matrix DataFrame
+            pd_raw = np.asarray(
+                estimator.predict_pd(features.frame(matrix, pd.RangeIndex(n))), dtype=np.float64
+            )
+        risk = risk_values(values, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits)
+        pd_cal = risk["pd"]
         out: dict[str, Any] = {
-            "application_id": ids.astype(str).to_numpy(dtype=object)
-            if is_text(ids)
-            else ids.map(id_text).to_numpy(dtype=object),
+            "application_id": _id_texts(values[self.spec.id_column], id_is_text),
             "pd": pd_cal,
             "score": self.scaling.points(pd_cal),
-            "grade": risk["grade"].to_numpy(dtype=np.int64),
-            "decision": risk["decision"].to_numpy(dtype=object),
-            "policy_reasons": risk["policy_reasons"].to_numpy(dtype=object),
-            "suggested_limit": risk["suggested_limit"].to_numpy(dtype=np.float64),
-            "limit_constraint": risk["binding_constraint"].to_numpy(dtype=object),
+            "grade": np.asarray(risk["grade"], dtype=np.int64),
+            "decision": risk["decision"],
+            "policy_reasons": risk["policy_reasons"],
+            "suggested_limit": np.asarray(risk["suggested_limit"], dtype=np.float64),
+            "limit_constraint": np.asarray(risk["binding_constraint"], dtype=object),
         }
         if with_reasons and self.reasons is not None and n:
-            reasons = self.reasons.reasons(self.model, matrix)
-            for column in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS):
-                out[column] = reasons[column].fillna("").astype(str).to_numpy(dtype=object)
+            codes, texts = self._reason_values(matrix32, matrix)
+            for i, column in enumerate(REASON_CODE_COLUMNS):
+                out[column] = codes[:, i]
+            for i, column in enumerate(REASON_TEXT_COLUMNS):
+                out[column] = texts[:, i]
         else:
             blank = np.full(n, "", dtype=object)
             for column in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS):
                 out[column] = blank
         out["model_version"] = np.full(n, self.model_version, dtype=object)
-        # Text columns as object Series: pandas would otherwise infer (and convert to) its
-        # Arrow-backed string dtype, a copy of every string that no caller needs.
-        return pd.DataFrame(
-            {
-                name: pd.Series(out[name], dtype=object) if OUTPUT_TYPES[name] == "string" else out[name]
-                for name in OUTPUT_COLUMNS
-            }
+        return _output_frame(out, n)
+
+    def _card_values(self) -> ScorecardValues:
+        """The champion's scorecard (alone or in the blend) over the feature arrays, built once."""
+        estimator = self.model.estimator
+        card = estimator.scorecard if isinstance(estimator, BlendEstimator) else estimator
+        assert isinstance(card, ScorecardModel)
+        features = self.model.features
+        return card.values_path(features.matrix_columns, features.categories_)
+
+    def _reason_values(
+        self, matrix32: npt.NDArray[np.float32] | None, matrix: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+        """Reason codes and texts ``(n, 4)`` each, the coder's reasons for the feature matrix."""
+        coder = self.reasons
+        assert coder is not None
+        estimator = self.model.estimator
+        if list(coder.features) == self.model.features.matrix_columns:
+            # else the coder's own column check (below) raises
+            contributions: npt.NDArray[np.float64] | None = None
+            if isinstance(estimator, BoosterEstimator) and matrix32 is not None:
+                contributions = estimator.contribution_values(matrix32)
+            elif isinstance(estimator, BlendEstimator) and matrix32 is not None:
+                contributions = estimator.contribution_values(matrix32, self._card_values(), matrix)
+            elif isinstance(estimator, ScorecardModel):
+                contributions = self._card_values().contributions(matrix)
+            if contributions is not None:
+                return coder.reason_values(contributions)  # type: ignore[no-any-return]
+        frame = self.model.features.frame(matrix, pd.RangeIndex(len(matrix)))
+        reasons = coder.reasons(self.model, frame)
+        codes = np.column_stack(
+            [reasons[c].fillna("").astype(str).to_numpy(dtype=object) for c in REASON_CODE_COLUMNS]
         )
+        texts = np.column_stack(
+            [reasons[c].fillna("").astype(str).to_numpy(dtype=object) for c in REASON_TEXT_COLUMNS]
+        )
+        return codes, texts
+
+
+def _id_texts(raw: npt.NDArray[Any], id_is_text: bool) -> npt.NDArray[np.object_]:
+    """The ids as the output's text: ``str`` of text ids, :func:`id_text` of numbers (45.0 -> "45")."""
+    if id_is_text:
+        if pd.api.types.infer_dtype(raw, skipna=False) == "string":
+            return raw  # text already: str() would give the same strings
+        return np.asarray(pd.Series(raw, dtype=object).astype(str).to_numpy(dtype=object), dtype=object)
+    return np.array([id_text(v) for v in raw], dtype=object)
+
+
+def _output_frame(out: dict[str, Any], n: int) -> pd.DataFrame:
+    """:data:`OUTPUT_COLUMNS` in order; text columns as object (not pandas' Arrow strings, a copy
+    of every string that no caller needs), numbers as float64 / int64."""
+    index = pd.RangeIndex(n)
+    # One index object for the frame and every Series: pandas then aligns nothing.
+    return pd.DataFrame(
+        {
+            name: pd.Series(out[name], index=index, dtype=object, copy=False)
+            if OUTPUT_TYPES[name] == "string"
+            else out[name]
+            for name in OUTPUT_COLUMNS
+        },
+        index=index,
+        copy=False,
+    )
 
 
 def scored_predictions(

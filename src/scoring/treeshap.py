@@ -445,12 +445,19 @@ def _compile() -> Any:
 
 
 def tree_shap_tables(
-    tables: TreeTables, matrix: pd.DataFrame, n_threads: int | None = None
+    tables: TreeTables, matrix: pd.DataFrame | npt.NDArray[np.float32], n_threads: int | None = None
 ) -> npt.NDArray[np.float64]:
-    """TreeSHAP values ``(n_rows, n_features + 1)`` (last column: bias) from precomputed tables."""
+    """TreeSHAP values ``(n_rows, n_features + 1)`` (last column: bias) from precomputed tables.
+
+    ``matrix``: the feature matrix, or its :func:`feature_array` (float32, category codes).
+    """
     import numba
 
-    x = feature_array(matrix)
+    x = (
+        np.ascontiguousarray(matrix, dtype=np.float32)
+        if isinstance(matrix, np.ndarray)
+        else feature_array(matrix)
+    )
     if x.shape[1] != tables.n_features:
         raise TreeShapError(f"matrix has {x.shape[1]} columns; the booster has {tables.n_features} features")
     out = np.zeros((len(x), tables.n_features + 1), dtype=np.float64)

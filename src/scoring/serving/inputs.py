@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -114,15 +115,55 @@ def _shown(value: Any) -> str:
 
 @dataclass
 class InputCheck:
-    """The outcome of :meth:`InputRules.check` on a frame of applications."""
+    """The outcome of :meth:`InputRules.check` on a frame of applications.
 
-    frame: pd.DataFrame  # the input, numeric fields as float64, absent optional fields added as null
+    ``values`` holds, by name, the id and every model field as one NumPy array each (the
+    scorer reads these, not a DataFrame): the id's raw values; numbers as float64 (NaN for
+    null and for what was rejected); booleans as float64 0/1 (NaN for null); categories as an
+    object array of their raw values (None for any null). An absent optional field is all null.
+    """
+
+    source: pd.DataFrame  # the input as given
+    rules: InputRules
+    values: dict[str, npt.NDArray[Any]]
     rejected: npt.NDArray[np.bool_]
     reasons: pd.Series  # per row: '' or the field messages joined with '; '
+    id_is_text: bool  # the id column holds text (object or string dtype)
 
     @property
     def n_rejected(self) -> int:
         return int(self.rejected.sum())
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The input as a DataFrame with the checked fields cleaned: numbers as float64,
+        booleans as pandas booleans, text categories as objects, absent optional fields as null.
+        Built on first use (scoring reads :attr:`values`)."""
+        index = self.source.index
+        columns: dict[str, pd.Series] = {name: self.source[name] for name in self.source.columns}
+        for rule in self.rules.fields:
+            if rule.name not in columns:
+                columns[rule.name] = (
+                    pd.Series(None, index=index, dtype=object)
+                    if rule.kind == "category"
+                    else pd.Series(np.nan, index=index, dtype=np.float64)
+                )
+                continue
+            series = columns[rule.name]
+            if rule.kind == "category":
+                if isinstance(series.dtype, pd.StringDtype):
+                    columns[rule.name] = series.astype(object)
+            elif rule.kind == "bool":
+                if not pd.api.types.is_bool_dtype(series.dtype):
+                    values = pd.Series(self.values[rule.name], index=index)
+                    columns[rule.name] = values.map({0.0: False, 1.0: True}).astype("boolean")
+            elif series.dtype != np.float64:
+                columns[rule.name] = pd.Series(self.values[rule.name], index=index, dtype=np.float64)
+        return pd.DataFrame(columns, index=index, copy=False)
+
+    def take(self, rows: npt.NDArray[np.bool_]) -> dict[str, npt.NDArray[Any]]:
+        """:attr:`values` of the rows where ``rows`` is true."""
+        return {name: values[rows] for name, values in self.values.items()}
 
     def rejected_rows(self, id_column: str) -> pd.DataFrame:
         """The rejected input rows with their id, position and reasons."""
@@ -204,30 +245,28 @@ class InputRules:
                 f"({'; '.join(f'{m}: {self.describe()[m]}' for m in missing)})"
             )
         n = len(applications)
-        columns: dict[str, pd.Series] = {name: applications[name] for name in applications.columns}
+        values: dict[str, npt.NDArray[Any]] = {}
         messages: list[tuple[npt.NDArray[np.bool_], str, pd.Series, str]] = []
 
         ids = applications[self.id_column]
-        bad_id = ids.isna().to_numpy(dtype=bool) | (ids.astype(str).str.len() == 0).to_numpy(dtype=bool)
+        raw_ids = ids.to_numpy(dtype=object)
+        bad_id = np.asarray(pd.isna(raw_ids), dtype=bool)
+        present = ~bad_id
+        bad_id[present] = np.asarray(raw_ids[present] == "", dtype=bool)  # an empty id
+        values[self.id_column] = raw_ids
         messages.append((bad_id, self.id_column, ids, "a non-empty id"))
 
         for rule in self.fields:
-            if rule.name not in columns:
+            if rule.name not in applications.columns:
                 # an absent optional field: all null (required ones were refused above)
-                columns[rule.name] = (
-                    pd.Series(None, index=applications.index, dtype=object)
-                    if rule.kind == "category"
-                    else pd.Series(np.nan, index=applications.index, dtype=np.float64)
+                values[rule.name] = (
+                    np.full(n, None, dtype=object) if rule.kind == "category" else np.full(n, np.nan)
                 )
                 continue
             series = applications[rule.name]
-            bad, cleaned = _check_field(rule, series)
-            if cleaned is not None:
-                columns[rule.name] = cleaned
+            bad, values[rule.name] = _check_field(rule, series)
             if bad.any():
                 messages.append((bad, rule.name, series, rule.expectation()))
-        # One construction rather than a column insert per cleaned field (costly on one row).
-        work = pd.DataFrame(columns, index=applications.index, copy=False)
 
         rejected = np.zeros(n, dtype=bool)
         for bad, *_ in messages:
@@ -238,7 +277,14 @@ class InputRules:
                 for i in np.flatnonzero(bad):
                     text = f"{name}: got {_shown(series.iloc[i])}, expected {expectation}"
                     reasons[i] = text if not reasons[i] else reasons[i] + REJECT_SEPARATOR + text
-        return InputCheck(work, rejected, pd.Series(reasons, index=applications.index, dtype=object))
+        return InputCheck(
+            applications,
+            self,
+            values,
+            rejected,
+            pd.Series(reasons, index=applications.index, dtype=object),
+            is_text(ids),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,15 +326,29 @@ def is_text(series: pd.Series) -> bool:
     return bool(pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype))
 
 
-def _as_numbers(series: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Float values and a mask of entries that are present but not numbers (text, booleans)."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        values = np.full(len(series), np.nan)
-        return values, series.notna().to_numpy(dtype=bool)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(series), dtype=bool)
+def _as_numbers(
+    series: pd.Series, raw: npt.NDArray[Any] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Float values, a mask of entries that are present but not numbers (text, booleans), and
+    the nulls. ``raw``: the column as an object array, when the caller has it."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        present = series.notna().to_numpy(dtype=bool)
+        return np.full(len(series), np.nan), present, ~present
+    if dtype == np.float64:
+        values = series.to_numpy()
+        return values, np.zeros(len(values), dtype=bool), np.isnan(values)
+    if pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, np.dtype):  # NumPy integers and floats: no nulls but NaN
+            values = np.asarray(series.to_numpy(), dtype=np.float64)
+            null = np.isnan(values) if dtype.kind == "f" else np.zeros(len(values), dtype=bool)
+        else:  # nullable extension types know their nulls
+            values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+            null = series.isna().to_numpy(dtype=bool)
+        return values, np.zeros(len(values), dtype=bool), null
     # object: numbers mixed with nulls (JSON) pass; text and booleans do not
-    raw = series.to_numpy(dtype=object)
+    if raw is None:
+        raw = series.to_numpy(dtype=object)
     is_number = np.fromiter(
         (
             isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
@@ -297,37 +357,45 @@ def _as_numbers(series: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray
         dtype=bool,
         count=len(raw),
     )
-    present = series.notna().to_numpy(dtype=bool)
+    null = np.asarray(pd.isna(raw), dtype=bool)
     values = np.full(len(raw), np.nan)
     if is_number.any():
         values[is_number] = raw[is_number].astype(np.float64)
-    return values, present & ~is_number
+    return values, ~null & ~is_number, null
 
 
-def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.bool_], pd.Series | None]:
-    null = series.isna().to_numpy(dtype=bool)
+def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.bool_], npt.NDArray[Any]]:
+    """Rows that fail ``rule`` and the field's cleaned values (see :class:`InputCheck`)."""
     if rule.kind == "category":
+        raw = series.to_numpy(dtype=object)
+        null = np.asarray(pd.isna(raw), dtype=bool)
+        if null.any():
+            raw = raw.copy()  # to_numpy may return the column's own (read-only) array
+            raw[null] = None
         bad = null if rule.required else np.zeros(len(series), dtype=bool)
-        # Arrow-backed strings as plain objects, once: the feature, policy and limit code
-        # downstream would otherwise convert them again on each access.
-        return bad, (series.astype(object) if isinstance(series.dtype, pd.StringDtype) else None)
+        return bad, raw
     if rule.kind == "bool":
         if pd.api.types.is_bool_dtype(series.dtype):
-            bad = null if rule.required else np.zeros(len(series), dtype=bool)
-            return bad, None
-        values, not_number = _as_numbers(series)
-        if is_text(series):
-            raw = series.to_numpy(dtype=object)
-            flags = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), dtype=bool, count=len(raw))
-            values[flags] = raw[flags].astype(np.float64)
+            values = (
+                np.asarray(series.to_numpy(), dtype=np.float64)  # NumPy booleans: never null
+                if isinstance(series.dtype, np.dtype)
+                else np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+            )
+            bad = np.isnan(values) if rule.required else np.zeros(len(series), dtype=bool)
+            return bad, values
+        text = series.to_numpy(dtype=object) if is_text(series) else None
+        values, not_number, null = _as_numbers(series, text)
+        if text is not None:
+            flags = np.fromiter((isinstance(v, bool | np.bool_) for v in text), dtype=bool, count=len(text))
+            values[flags] = text[flags].astype(np.float64)
             not_number &= ~flags
         with np.errstate(invalid="ignore"):
             bad = not_number | (~null & ~np.isin(values, (0.0, 1.0)))
         if rule.required:
             bad |= null
-        cleaned = pd.Series(values, index=series.index).map({0.0: False, 1.0: True}).astype("boolean")
-        return bad, cleaned
-    values, not_number = _as_numbers(series)
+        # what is not 0/1 (rejected) is null, as the boolean column of InputCheck.frame reads it
+        return bad, np.where((values == 0.0) | (values == 1.0), values, np.nan)
+    values, not_number, null = _as_numbers(series)
     with np.errstate(invalid="ignore"):
         bad = not_number | (~null & ~np.isfinite(values) & ~not_number)
         if rule.kind == "int":
@@ -338,6 +406,4 @@ def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.boo
             bad |= values > rule.max
     if rule.required:
         bad |= null
-    if series.dtype == np.float64:
-        return np.asarray(bad, dtype=bool), None
-    return np.asarray(bad, dtype=bool), pd.Series(values, index=series.index, dtype=np.float64)
+    return np.asarray(bad, dtype=bool), values
