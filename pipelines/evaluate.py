@@ -79,6 +79,9 @@ def main() -> None:
     metrics: dict[str, object] = {
         **result.metrics,
         "champion": champion["champion"],
+        # Splits the exported models were fitted on (train.fit_on): their figures there are
+        # in-sample; the held-out figures of the choice are reports/train.json's cv_auc / oof.
+        "in_sample_splits": list(champion.get("fit_splits", ["train"])),
         "models": {kind: r.metrics for kind, r in by_model.items()},
     }
     metrics["calibrated"] = calibrated_against_truth(

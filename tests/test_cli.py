@@ -49,14 +49,19 @@ def test_summary_prints_every_model_and_split(tmp_path: Path) -> None:
     metrics = {
         "champion": "scorecard",
         "test": entry,
-        "models": {"scorecard": {"test": entry, "oot": entry}, "xgboost": {"test": {**entry, "auc": 0.8456}}},
+        "in_sample_splits": ["train", "valid"],
+        "models": {
+            "scorecard": {"valid": entry, "test": entry, "oot": entry},
+            "xgboost": {"test": {**entry, "auc": 0.8456}},
+        },
     }
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics))
     result = runner.invoke(app, ["summary", "--metrics", str(path)])
     assert result.exit_code == 0, result.output
     assert "champion: scorecard" in result.output
-    assert result.output.count("scorecard") >= 3 and "0.8456" in result.output and "0.8123" in result.output
+    assert result.output.count("scorecard") >= 4 and "0.8456" in result.output and "0.8123" in result.output
+    assert "valid*" in result.output and "test*" not in result.output and "* in-sample" in result.output
     missing = runner.invoke(app, ["summary", "--metrics", str(tmp_path / "none.json")])
     assert missing.exit_code == 1 and "run the pipeline first" in missing.output
 

@@ -184,7 +184,7 @@ def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: P
     # fit_on train_valid (params default): chosen out of fold over train+valid, refitted there,
     # and calibrated on exactly those out-of-fold predictions.
     assert champion["fit_on"] == train["fit_on"] == "train_valid"
-    assert champion["fit_splits"] == ["train", "valid"]
+    assert champion["fit_splits"] == metrics["in_sample_splits"] == ["train", "valid"]
     assert champion["n_fit"] == champion["n_rows"] == train["n_train"] + train["n_valid"]
     held_out = pd.read_parquet(pipeline / "data/scores/calibration_set.parquet")
     counts = held_out["split"].value_counts().to_dict()

@@ -86,14 +86,18 @@ def summary(
     def fmt(value: object, digits: int = 4) -> str:
         return "-" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
+    in_sample = set(data.get("in_sample_splits", []))  # the models were fitted on these rows
     for name, splits in models.items():
         for split in ("train", "valid", "test", "oot"):
             if split in splits:
                 m = splits[split]
+                label = f"{split}*" if split in in_sample else split
                 table.add_row(
-                    name, split, f"{m['n']:,}", fmt(m["default_rate"]), fmt(m["auc"]),
+                    name, label, f"{m['n']:,}", fmt(m["default_rate"]), fmt(m["auc"]),
                     fmt(m.get("true_pd_auc")), fmt(m["ks"]), fmt(m["brier"]),
                 )  # fmt: skip
+    if in_sample:
+        table.caption = "* in-sample: the exported models were fitted on these rows"
     Console().print(table)
 
 
