@@ -106,7 +106,7 @@ def main() -> None:
                 else {}
             ),
             "fit_on": fitted.fit_on,
-            "fit_splits": ["train", "valid"] if fitted.fit_on == "train_valid" else ["train"],
+            "fit_splits": fitted.fit_splits,
             "n_fit": fitted.n_fit,
             "n_rounds": challenger.n_trees,
         },

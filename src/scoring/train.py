@@ -412,7 +412,15 @@ class FittedCandidates:
     fit_on: FitOn
     n_fit: int
     calibration: pd.DataFrame
-    calibration_source: Literal["out_of_fold", "valid"]
+
+    @property
+    def fit_splits(self) -> list[str]:
+        """The splits the exported models were fitted on (their figures there are in-sample)."""
+        return ["train", "valid"] if self.fit_on == "train_valid" else ["train"]
+
+    @property
+    def calibration_source(self) -> Literal["out_of_fold", "valid"]:
+        return "out_of_fold" if self.fit_on == "train_valid" else "valid"
 
 
 def fit_candidates(
@@ -458,7 +466,7 @@ def fit_candidates(
             np.full(len(X_valid), "valid"), _labels(y_valid, "valid"), z_card, z_booster, decision
         )
         return FittedCandidates(
-            scorecard, challenger.booster, challenger, decision, "train", len(X_train), calibration, "valid"
+            scorecard, challenger.booster, challenger, decision, "train", len(X_train), calibration
         )
 
     X_fit = pd.concat([X_train, X_valid], ignore_index=True)
@@ -478,9 +486,7 @@ def fit_candidates(
         decision.champion,
     )
     calibration = _calibration_frame(splits, labels, oof["scorecard"], oof["xgboost"], decision)
-    return FittedCandidates(
-        scorecard, booster, challenger, decision, "train_valid", len(X_fit), calibration, "out_of_fold"
-    )
+    return FittedCandidates(scorecard, booster, challenger, decision, "train_valid", len(X_fit), calibration)
 
 
 def _calibration_frame(
