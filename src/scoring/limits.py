@@ -27,6 +27,7 @@ PD) and may not loosen as the grade worsens, so a worse grade never gets a highe
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any, Self
 
 import numpy as np
@@ -40,6 +41,7 @@ from scoring.policy import (
     APPROVE,
     DECISIONS,
     DECLINE,
+    PRODUCT_COLUMNS,
     REASON_SEPARATOR,
     REFER,
     Table,
@@ -59,6 +61,7 @@ BINDING_GRADE_CAP = "grade_cap"
 BINDING_DECLINED = "declined"
 BINDING_NO_CAPACITY = "no_capacity"
 BINDING_MISSING_DATA = "missing_data"
+BINDING_NO_DATA = "no_data"
 BINDING_CONSTRAINTS: tuple[str, ...] = (
     BINDING_DTI,
     BINDING_LTV,
@@ -66,7 +69,40 @@ BINDING_CONSTRAINTS: tuple[str, ...] = (
     BINDING_DECLINED,
     BINDING_NO_CAPACITY,
     BINDING_MISSING_DATA,
+    BINDING_NO_DATA,
 )
+
+CONSTRAINT_COLUMNS: dict[str, tuple[str, ...]] = {
+    BINDING_DTI: (
+        "monthly_income",
+        "existing_monthly_debt",
+        "annual_rate",
+        "term_months",
+        "repayment_method",
+    ),
+    BINDING_LTV: ("vehicle_price", *PRODUCT_COLUMNS),
+    BINDING_GRADE_CAP: (),
+}
+"""The columns each limit constraint reads (the LTV cap's market cap reads the product columns)."""
+
+
+def constraint_scope(columns: Collection[str]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(constraints in force, {constraint switched off: the columns it lacks}) for data with ``columns``.
+
+    The grade's amount cap needs no data, but alone it says nothing about the applicant: with
+    neither the DTI nor the LTV constraint in force no limit is suggested (``no_data``).
+    """
+    present = set(columns)
+    in_force: list[str] = []
+    off: dict[str, tuple[str, ...]] = {}
+    for name, needs in CONSTRAINT_COLUMNS.items():
+        lacking = tuple(c for c in needs if c not in present)
+        if lacking:
+            off[name] = lacking
+        else:
+            in_force.append(name)
+    return tuple(in_force), off
+
 
 LIMIT_COLUMNS: tuple[str, ...] = (
     "suggested_limit",
@@ -231,8 +267,9 @@ def suggested_limits(
     grades: npt.ArrayLike,
     decisions: pd.DataFrame | pd.Series | npt.ArrayLike,
     settings: LimitSettings,
-    market_ltv: npt.ArrayLike,
+    market_ltv: npt.ArrayLike | None,
     grade_pd: npt.ArrayLike | None = None,
+    constraints: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Suggested limit, its binding constraint, expected loss, suggested rate and payment per row.
 
@@ -252,6 +289,8 @@ def suggested_limits(
     grade_pd
         Optional central PD per grade (grade 1 first) from the master scale: the suggested rate
         then uses it (one rate per grade); without it, the row's PD.
+    constraints
+        The constraints in force (:func:`constraint_scope`); ``None`` = all (see :func:`limit_values`).
 
     Returns
     -------
@@ -259,7 +298,9 @@ def suggested_limits(
     bounds before rounding (``max_by_*``), its binding constraint, expected loss, suggested rate
     and the affordability payment at the limit (0 for a zero limit).
     """
-    values = limit_values(applications, pd_values, grades, decisions, settings, market_ltv, grade_pd)
+    values = limit_values(
+        applications, pd_values, grades, decisions, settings, market_ltv, grade_pd, constraints=constraints
+    )
     return pd.DataFrame(
         {
             "suggested_limit": values["suggested_limit"],
@@ -281,18 +322,32 @@ def limit_values(
     grades: npt.ArrayLike,
     decisions: pd.DataFrame | pd.Series | npt.ArrayLike,
     settings: LimitSettings,
-    market_ltv: npt.ArrayLike,
+    market_ltv: npt.ArrayLike | None,
     grade_pd: npt.ArrayLike | None = None,
     *,
     coded: bool = False,
+    constraints: Collection[str] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """:func:`suggested_limits` as arrays by column, for a DataFrame or arrays by column.
 
     ``coded``: ``decisions`` are already positions in ``DECISIONS`` (0 approve, 1 refer,
     2 decline), an integer array. ``binding_constraint`` is an object array of text.
+    ``constraints``: the constraints in force (:func:`constraint_scope`); ``None`` = all three.
+    Only their columns are read (and required); a constraint switched off bounds nothing and
+    its ``max_by_*`` is NaN. Without DTI and LTV, rows that are not declined get no limit
+    (NaN, binding ``no_data``).
     """
+    active = set(CONSTRAINT_COLUMNS) if constraints is None else set(constraints)
+    unknown = sorted(active - set(CONSTRAINT_COLUMNS))
+    if unknown:
+        raise ValueError(
+            f"suggested_limits: constraints {unknown} unknown; expected {list(CONSTRAINT_COLUMNS)}"
+        )
     present = applications.columns if isinstance(applications, pd.DataFrame) else applications
-    missing_columns = [c for c in (*_LIMIT_INPUTS, "repayment_method") if c not in present]
+    needed = [c for name in CONSTRAINT_COLUMNS if name in active for c in CONSTRAINT_COLUMNS[name]]
+    # the market cap arrives as market_ltv: the LTV bound itself reads only the price
+    needed = [c for c in dict.fromkeys(needed) if c not in PRODUCT_COLUMNS]
+    missing_columns = [c for c in needed if c not in present]
     if missing_columns:
         raise ValueError(f"suggested_limits: missing columns {missing_columns}")
     n = n_rows(applications)
@@ -306,45 +361,54 @@ def limit_values(
             raise ValueError(f"decisions has {len(decision)} rows, expected {n}")
     else:
         decision = _decision_codes(decisions, n)
-    market = np.broadcast_to(np.asarray(market_ltv, dtype=np.float64), (n,))
+    # no market cap (None) where no LTV constraint is in force to read it
+    market = np.broadcast_to(np.asarray(np.nan if market_ltv is None else market_ltv, dtype=np.float64), (n,))
 
-    income, debt, price, rate, term = (_numeric(applications, c) for c in _LIMIT_INPUTS)
-    is_ep, method_missing = _methods(applications["repayment_method"], strict=False)
+    def numeric(column: str) -> FloatArray:
+        return _numeric(applications, column) if column in present else np.full(n, np.nan)
+
+    income, debt, price, rate, term = (numeric(c) for c in _LIMIT_INPUTS)
+    if "repayment_method" in present:
+        is_ep, method_missing = _methods(applications["repayment_method"], strict=False)
+    else:
+        is_ep, method_missing = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
     index = grade - 1
+    use_dti, use_ltv = BINDING_DTI in active, BINDING_LTV in active
 
     capacity = np.asarray(settings.dti_cap)[index] * income - debt
-    by_dti = _principal(np.maximum(capacity, 0.0), rate, term, is_ep)
-    by_ltv = np.minimum(np.asarray(settings.ltv_cap)[index], market) * price
+    by_dti = _principal(np.maximum(capacity, 0.0), rate, term, is_ep) if use_dti else np.full(n, np.nan)
+    by_ltv = (
+        np.minimum(np.asarray(settings.ltv_cap)[index], market) * price if use_ltv else np.full(n, np.nan)
+    )
     by_grade = np.asarray(settings.amount_cap, dtype=np.float64)[index]
 
     bounds = np.column_stack([by_dti, by_ltv, by_grade])
-    unusable = (
-        method_missing
-        | ~np.isfinite(bounds).all(axis=1)
-        | ~(income > 0)
-        | ~(debt >= 0)
-        | ~(price > 0)
-        | ~(rate >= 0)
-        | ~(term >= 1)
-        | ~(market > 0)
-    )
-    safe_bounds = np.where(np.isfinite(bounds), bounds, np.inf)
+    in_force = np.array([use_dti, use_ltv, True])
+    unusable = ~np.isfinite(bounds[:, in_force]).all(axis=1)
+    if use_dti:
+        unusable |= method_missing | ~(income > 0) | ~(debt >= 0) | ~(rate >= 0) | ~(term >= 1)
+    if use_ltv:
+        unusable |= ~(price > 0) | ~(market > 0)
+    safe_bounds = np.where(np.isfinite(bounds) & in_force, bounds, np.inf)
     tightest = np.argmin(safe_bounds, axis=1)  # the first minimum: ties go to dti, then ltv
     raw = safe_bounds[np.arange(n), tightest]
     declined = decision == DECISIONS.index(DECLINE)
-    no_capacity = ~declined & ~unusable & ~(capacity > 0)
-    gets_limit = ~declined & ~unusable & ~no_capacity
+    # the grade cap alone knows nothing of the applicant: no limit without DTI or LTV
+    no_data = ~declined & np.full(n, not (use_dti or use_ltv))
+    no_capacity = ~declined & ~no_data & ~unusable & (~(capacity > 0) if use_dti else False)
+    gets_limit = ~declined & ~no_data & ~unusable & ~no_capacity
 
     unit = settings.rounding_unit
     rounded = np.floor(np.where(gets_limit, raw, 0.0) / unit + _ROUNDING_SLACK) * unit
-    limit = np.where(gets_limit, np.maximum(rounded, 0.0), 0.0)
+    limit = np.where(gets_limit, np.maximum(rounded, 0.0), np.where(no_data, np.nan, 0.0))
 
     binding = np.asarray([BINDING_DTI, BINDING_LTV, BINDING_GRADE_CAP], dtype=object)[tightest]
     binding = np.where(no_capacity, BINDING_NO_CAPACITY, binding)
     binding = np.where(unusable, BINDING_MISSING_DATA, binding)
+    binding = np.where(no_data, BINDING_NO_DATA, binding)
     binding = np.where(declined, BINDING_DECLINED, binding)
 
-    payment = np.where(limit > 0, _payment(limit, rate, term, is_ep), 0.0)
+    payment = np.where(limit > 0, _payment(limit, rate, term, is_ep), np.where(no_data, np.nan, 0.0))
     expected_loss = pds * settings.lgd * limit
     rate_pd = pds
     if grade_pd is not None:

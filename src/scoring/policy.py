@@ -27,7 +27,10 @@ KO_DELINQ_COUNT    delinquencies_24m > ``max_delinquencies_24m``
 Missing values (one documented rule):
 
 * A *column* a rule needs that is absent from the frame is an error (ValueError naming it):
-  a policy never silently skips a rule.
+  a policy never silently skips a rule. A dataset that lacks some of the contract's columns
+  (a bring-your-own file) runs the rules its columns support: :func:`knock_out_scope` says
+  which are in force and which are switched off for want of which columns, the caller passes
+  the first to :func:`knock_out_codes` and reports the second.
 * Two fields have a meaning when null, so a null never declines on its own:
   ``income_verified`` null means no proof was supplied (counts as not verified), and the
   bureau fields ``delinquencies_24m`` / ``max_dpd_24m`` null mean no bureau record (a thin
@@ -46,7 +49,7 @@ and worse grades decline (``GRADE_DECLINE``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
@@ -291,7 +294,8 @@ def _knock_out_settings(settings: PolicySettings | KnockOutSettings) -> KnockOut
 
 # --------------------------------------------------------------------------- market caps
 
-_PRODUCT_COLUMNS = ("vehicle_condition", "vehicle_segment", "vehicle_use")
+PRODUCT_COLUMNS: tuple[str, ...] = ("vehicle_condition", "vehicle_segment", "vehicle_use")
+"""The columns that name the product (new or used, segment, use): they set the market LTV cap."""
 
 
 def max_ltv_for(applications: Table, settings: PolicySettings | KnockOutSettings) -> FloatArray:
@@ -301,7 +305,7 @@ def max_ltv_for(applications: Table, settings: PolicySettings | KnockOutSettings
     A missing or unknown condition, segment or use gives the lowest cap among the products the
     row could be, so an incomplete record never gets a looser cap.
     """
-    _require(applications, _PRODUCT_COLUMNS, "max_ltv_for")
+    _require(applications, PRODUCT_COLUMNS, "max_ltv_for")
     caps = _knock_out_settings(settings).max_ltv
     condition = _level(applications, "vehicle_condition", VEHICLE_CONDITIONS)
     segment = _level(applications, "vehicle_segment", VEHICLE_SEGMENTS)
@@ -331,73 +335,141 @@ def max_ltv_for(applications: Table, settings: PolicySettings | KnockOutSettings
 
 # --------------------------------------------------------------------------- knock-outs
 
-_KNOCK_OUT_COLUMNS = (
-    "age",
-    "term_months",
-    "monthly_income",
-    "employment_type",
-    "income_verified",
-    "vehicle_price",
-    *_PRODUCT_COLUMNS,
-    "max_dpd_24m",
-    "delinquencies_24m",
-)
 
-
-def knock_out_reasons(applications: pd.DataFrame, settings: PolicySettings | KnockOutSettings) -> pd.Series:
+def knock_out_reasons(
+    applications: pd.DataFrame,
+    settings: PolicySettings | KnockOutSettings,
+    rules: Collection[str] | None = None,
+) -> pd.Series:
     """Knock-out reason codes per application: '' when none fires, else codes joined with ';'.
 
     The result is a string Series on the applications' index, named ``knock_out_reasons``.
-    See the module docstring for the codes and for how missing values are handled.
+    See the module docstring for the codes and for how missing values are handled; ``rules``
+    as in :func:`knock_out_codes`.
     """
     return pd.Series(
-        knock_out_codes(applications, settings), index=applications.index, dtype=str, name="knock_out_reasons"
+        knock_out_codes(applications, settings, rules=rules),
+        index=applications.index,
+        dtype=str,
+        name="knock_out_reasons",
     )
+
+
+def knock_out_rule_columns(settings: PolicySettings | KnockOutSettings) -> dict[str, tuple[str, ...]]:
+    """The columns each knock-out rule reads (``KO_DATA_MISSING`` aside), in code order."""
+    ko = _knock_out_settings(settings)
+    loan_column = "down_payment" if ko.ltv_basis == "price_less_down_payment" else "loan_amount"
+    return {
+        KO_AGE_MIN: ("age",),
+        KO_AGE_MAX: ("age",),
+        KO_AGE_MATURITY: ("age", "term_months"),
+        KO_INCOME_MIN: ("monthly_income",),
+        KO_INCOME_PROOF: ("employment_type", "income_verified"),
+        KO_LTV_MAX: ("vehicle_price", loan_column, *PRODUCT_COLUMNS),
+        KO_TERM_MAX: ("term_months", "vehicle_condition"),
+        KO_DPD_SEVERE: ("max_dpd_24m",),
+        KO_DELINQ_COUNT: ("delinquencies_24m",),
+    }
+
+
+def knock_out_scope(
+    columns: Collection[str], settings: PolicySettings | KnockOutSettings
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(rules in force, {rule switched off: the columns it lacks}) for data with ``columns``.
+
+    A dataset without some of the data contract's columns (a bring-your-own file) cannot run
+    the rules that read them: they are switched off, never silently skipped, and the caller
+    reports the second element. ``KO_DATA_MISSING`` is in force whenever another rule is.
+    """
+    present = set(columns)
+    in_force: list[str] = []
+    off: dict[str, tuple[str, ...]] = {}
+    for code, needs in knock_out_rule_columns(settings).items():
+        lacking = tuple(c for c in needs if c not in present)
+        if lacking:
+            off[code] = lacking
+        else:
+            in_force.append(code)
+    if in_force:
+        in_force.insert(0, KO_DATA_MISSING)
+    return tuple(in_force), off
+
+
+# Fields whose null adds KO_DATA_MISSING (see the module docstring): every rule input except the
+# three whose null has a meaning of its own.
+_NULL_MEANS_NOTHING = frozenset({"income_verified", "max_dpd_24m", "delinquencies_24m"})
 
 
 def knock_out_codes(
     applications: Table,
     settings: PolicySettings | KnockOutSettings,
     market_ltv: FloatArray | None = None,
+    rules: Collection[str] | None = None,
 ) -> npt.NDArray[np.object_]:
     """:func:`knock_out_reasons` as an object array of text, for a DataFrame or arrays by column.
 
     ``market_ltv``: :func:`max_ltv_for` of the same rows when the caller has it already.
+    ``rules``: the codes in force (:func:`knock_out_scope`); ``None`` = every rule. The
+    columns of the rules in force are required (a ValueError names the absent ones).
     """
     ko = _knock_out_settings(settings)
-    loan_column = "down_payment" if ko.ltv_basis == "price_less_down_payment" else "loan_amount"
-    _require(applications, (*_KNOCK_OUT_COLUMNS, loan_column), "knock_out_reasons")
+    rule_columns = knock_out_rule_columns(ko)
+    active = set(KNOCK_OUT_CODES) if rules is None else set(rules)
+    unknown = sorted(active - set(KNOCK_OUT_CODES))
+    if unknown:
+        raise ValueError(
+            f"knock_out_codes: rules {unknown} are not knock-out codes; expected {KNOCK_OUT_CODES}"
+        )
+    needed = tuple(dict.fromkeys(c for code, cols in rule_columns.items() if code in active for c in cols))
+    _require(applications, needed, "knock_out_reasons")
+    n = n_rows(applications)
+    loan_column = rule_columns[KO_LTV_MAX][1]
+    levels = {
+        "employment_type": EMPLOYMENT_TYPES,
+        "vehicle_condition": VEHICLE_CONDITIONS,
+        "vehicle_segment": VEHICLE_SEGMENTS,
+        "vehicle_use": VEHICLE_USES,
+    }
 
-    age = _numeric(applications, "age")
-    term = _numeric(applications, "term_months")
-    income = _numeric(applications, "monthly_income")
-    price = _numeric(applications, "vehicle_price")
-    loan_input = _numeric(applications, loan_column)
-    employment = _level(applications, "employment_type", EMPLOYMENT_TYPES)
-    condition = _level(applications, "vehicle_condition", VEHICLE_CONDITIONS)
-    segment = _level(applications, "vehicle_segment", VEHICLE_SEGMENTS)
-    use = _level(applications, "vehicle_use", VEHICLE_USES)
-    verified = _is_true(applications, "income_verified")
-    dpd = _numeric(applications, "max_dpd_24m")
-    delinquencies = _numeric(applications, "delinquencies_24m")
+    def numeric(column: str) -> FloatArray:
+        return _numeric(applications, column) if column in needed else np.full(n, np.nan)
 
-    missing = (
-        np.isnan(age)
-        | np.isnan(term)
-        | np.isnan(income)
-        | np.isnan(price)
-        | np.isnan(loan_input)
-        | (employment < 0)
-        | (condition < 0)
-        | (segment < 0)
-        | (use < 0)
-    )
+    def level(column: str) -> IntArray:
+        return _level(applications, column, levels[column]) if column in needed else np.full(n, -1)
+
+    age, term, income = numeric("age"), numeric("term_months"), numeric("monthly_income")
+    price, loan_input = numeric("vehicle_price"), numeric(loan_column)
+    employment, condition = level("employment_type"), level("vehicle_condition")
+    segment, use = level("vehicle_segment"), level("vehicle_use")
+    verified = _is_true(applications, "income_verified") if "income_verified" in needed else np.zeros(n, bool)
+    dpd, delinquencies = numeric("max_dpd_24m"), numeric("delinquencies_24m")
+
+    values: dict[str, FloatArray | IntArray] = {
+        "age": age,
+        "term_months": term,
+        "monthly_income": income,
+        "vehicle_price": price,
+        loan_column: loan_input,
+        "employment_type": employment,
+        "vehicle_condition": condition,
+        "vehicle_segment": segment,
+        "vehicle_use": use,
+    }
+    missing = np.zeros(n, dtype=bool)
+    for column in needed:
+        if column in _NULL_MEANS_NOTHING:
+            continue
+        column_values = values[column]
+        missing |= np.isnan(column_values) if column_values.dtype.kind == "f" else column_values < 0
 
     loan = price - loan_input if loan_column == "down_payment" else loan_input
     with np.errstate(divide="ignore", invalid="ignore"):
         # a non-positive price makes any loan an infinite share (it fails the cap); NaN stays NaN
         share = np.where(price > 0, loan / price, np.where(np.isnan(price), np.nan, np.inf))
-    market_cap = max_ltv_for(applications, ko) if market_ltv is None else market_ltv
+    if KO_LTV_MAX not in active:
+        market_cap: FloatArray = np.full(n, np.inf)
+    else:
+        market_cap = max_ltv_for(applications, ko) if market_ltv is None else market_ltv
     product_known = (condition >= 0) & (segment >= 0) & (use >= 0)
     max_term = np.where(
         condition == VEHICLE_CONDITIONS.index("used"), ko.max_term_months_used, ko.max_term_months_new
@@ -421,8 +493,8 @@ def knock_out_codes(
             (KO_DPD_SEVERE, dpd >= ko.severe_dpd_days),
             (KO_DELINQ_COUNT, delinquencies > ko.max_delinquencies_24m),
         ]
-    flags = [(code, np.asarray(mask, dtype=bool)) for code, mask in flags]
-    return _joined_codes(flags, len(age))
+    flags = [(code, np.asarray(mask, dtype=bool)) for code, mask in flags if code in active]
+    return _joined_codes(flags, n)
 
 
 # --------------------------------------------------------------------------- decisions

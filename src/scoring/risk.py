@@ -8,6 +8,7 @@ measures the result against outcomes (and the truth, for the synthetic portfolio
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,18 @@ import pandas as pd
 from scoring.calibration import Calibrator, calibration_metrics, fit_calibrator
 from scoring.config import CalibrateConfig
 from scoring.grades import MasterScale, fit_master_scale, grade_table, validation_tests
-from scoring.limits import LimitSettings, limit_values, portfolio_view, suggested_limits
+from scoring.limits import (
+    BINDING_DTI,
+    BINDING_LTV,
+    LimitSettings,
+    constraint_scope,
+    limit_values,
+    portfolio_view,
+    suggested_limits,
+)
 from scoring.policy import (
     DECLINE,
+    KO_LTV_MAX,
     REFER,
     PolicySettings,
     Table,
@@ -28,14 +38,70 @@ from scoring.policy import (
     decision_values,
     knock_out_codes,
     knock_out_reasons,
+    knock_out_scope,
     max_ltv_for,
 )
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class RiskLayer:
     calibrator: Calibrator
     scale: MasterScale
+
+
+@dataclass(frozen=True)
+class RuleScope:
+    """Which knock-out rules and limit constraints a dataset's columns can run.
+
+    The auto-loan contract's data runs them all; a bring-your-own file runs those whose
+    columns it has (after ``data.file.roles`` mapped its names onto the contract's). The
+    scope is a function of the columns the model reads, so the pipeline, the exported
+    model and every report agree on it. ``None`` in the functions below means every rule.
+    """
+
+    knock_outs: tuple[str, ...]
+    knock_outs_off: dict[str, tuple[str, ...]]
+    constraints: tuple[str, ...]
+    constraints_off: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def for_columns(cls, columns: Collection[str], policy: PolicySettings) -> RuleScope:
+        rules, rules_off = knock_out_scope(columns, policy)
+        constraints, constraints_off = constraint_scope(columns)
+        return cls(rules, rules_off, constraints, constraints_off)
+
+    @property
+    def complete(self) -> bool:
+        """Every rule and constraint is in force."""
+        return not self.knock_outs_off and not self.constraints_off
+
+    def describe(self) -> list[str]:
+        """One line per switched-off rule or constraint, naming the columns it lacks."""
+        lines = [
+            f"knock-out rule {code} switched off: no column {', '.join(columns)}"
+            for code, columns in self.knock_outs_off.items()
+        ]
+        lines += [
+            f"limit constraint {name} switched off: no column {', '.join(columns)}"
+            for name, columns in self.constraints_off.items()
+        ]
+        if BINDING_DTI not in self.constraints and BINDING_LTV not in self.constraints:
+            lines.append(
+                "no limit is suggested (binding constraint no_data): neither DTI nor LTV can be computed"
+            )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "complete": self.complete,
+            "knock_outs_in_force": list(self.knock_outs),
+            "knock_outs_switched_off": {k: list(v) for k, v in self.knock_outs_off.items()},
+            "limit_constraints_in_force": list(self.constraints),
+            "limit_constraints_switched_off": {k: list(v) for k, v in self.constraints_off.items()},
+            "notes": self.describe(),
+        }
 
 
 def fit_risk_layer(pd_raw: npt.ArrayLike, y: npt.ArrayLike, config: CalibrateConfig, seed: int) -> RiskLayer:
@@ -58,14 +124,26 @@ def decide_and_limit(
     layer: RiskLayer,
     policy: PolicySettings,
     limits: LimitSettings,
+    scope: RuleScope | None = None,
 ) -> pd.DataFrame:
-    """Per application: calibrated PD, grade, decision with policy reasons, limit and its constraint."""
+    """Per application: calibrated PD, grade, decision with policy reasons, limit and its constraint.
+
+    ``scope``: the rules and constraints in force (:class:`RuleScope`); ``None`` = all.
+    """
     pd_cal = layer.calibrator.predict(pd_raw)
     grades = layer.scale.grade(pd_cal)
-    decisions = decide(grades, knock_out_reasons(applications, policy), policy)
+    rules, constraints = (None, None) if scope is None else (scope.knock_outs, scope.constraints)
+    decisions = decide(grades, knock_out_reasons(applications, policy, rules), policy)
     central = np.asarray(layer.scale.central_pd, dtype=np.float64)
     limit_frame = suggested_limits(
-        applications, pd_cal, grades, decisions, limits, max_ltv_for(applications, policy), grade_pd=central
+        applications,
+        pd_cal,
+        grades,
+        decisions,
+        limits,
+        _market_ltv(applications, policy, constraints, rules),
+        grade_pd=central,
+        constraints=constraints,
     )
     out = pd.DataFrame({"pd": pd_cal, "grade": grades}, index=applications.index)
     out = pd.concat(
@@ -80,6 +158,7 @@ def risk_values(
     layer: RiskLayer,
     policy: PolicySettings,
     limits: LimitSettings,
+    scope: RuleScope | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """:func:`decide_and_limit` as arrays by column, for a DataFrame or arrays by column.
 
@@ -90,12 +169,34 @@ def risk_values(
     """
     pd_cal = layer.calibrator.predict(pd_raw)
     grades = layer.scale.grade(pd_cal)
-    market = max_ltv_for(applications, policy)
-    decision, reasons = decision_values(grades, knock_out_codes(applications, policy, market), policy)
+    rules, constraints = (None, None) if scope is None else (scope.knock_outs, scope.constraints)
+    market = _market_ltv(applications, policy, constraints, rules)
+    decision, reasons = decision_values(grades, knock_out_codes(applications, policy, market, rules), policy)
     codes = np.where(decision == DECLINE, 2, np.where(decision == REFER, 1, 0))  # positions in DECISIONS
     central = np.asarray(layer.scale.central_pd, dtype=np.float64)
-    limit = limit_values(applications, pd_cal, grades, codes, limits, market, grade_pd=central, coded=True)
+    limit = limit_values(
+        applications,
+        pd_cal,
+        grades,
+        codes,
+        limits,
+        market,
+        grade_pd=central,
+        coded=True,
+        constraints=constraints,
+    )
     return {"pd": pd_cal, "grade": grades, "decision": decision, "policy_reasons": reasons, **limit}
+
+
+def _market_ltv(
+    applications: Table,
+    policy: PolicySettings,
+    constraints: Collection[str] | None,
+    rules: Collection[str] | None,
+) -> FloatArray | None:
+    """The market LTV cap per row, where an LTV rule or constraint is in force to read it."""
+    wanted = (constraints is None or BINDING_LTV in constraints) or (rules is None or KO_LTV_MAX in rules)
+    return max_ltv_for(applications, policy) if wanted else None
 
 
 def assess(
@@ -107,9 +208,10 @@ def assess(
     policy: PolicySettings,
     limits: LimitSettings,
     true_pd: npt.ArrayLike | None = None,
+    scope: RuleScope | None = None,
 ) -> Assessment:
     """Decisions for every row, the grade table, and the calibration and concentration tests."""
-    rows = decide_and_limit(applications, pd_raw, layer, policy, limits)
+    rows = decide_and_limit(applications, pd_raw, layer, policy, limits, scope)
     labels = np.asarray(y, dtype=np.float64)
     pd_cal = rows["pd"].to_numpy()
     report: dict[str, Any] = {
