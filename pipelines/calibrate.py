@@ -12,6 +12,7 @@ default), or on the validation split when they are fitted on train only.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from scoring.grades import flat_metrics
 from scoring.io import atomic_path, read_json, read_parquet, write_json
 from scoring.limits import swap_set
 from scoring.model import CHAMPION_FILE, PDModel
-from scoring.risk import assess, fit_risk_layer
+from scoring.risk import RuleScope, assess, fit_risk_layer
 from scoring.runtime import run_stage
 from scoring.tracking import log_metrics, mlflow_run
 
 ASSESSED = ("test", "oot")
+
+logger = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -50,6 +53,9 @@ def main() -> None:
     champion_info = read_json(model_dir / CHAMPION_FILE)
     champion = champion_info["champion"]
     model = PDModel.load(model_dir)
+    scope = RuleScope.for_columns(spec.role_columns(model.features.input_columns_), params.policy)
+    for line in scope.describe():
+        logger.warning("calibrate: %s", line)
 
     held_out = read_parquet(args.calibration_set)
     layer = fit_risk_layer(
@@ -70,6 +76,7 @@ def main() -> None:
             "by_split": {str(k): int(v) for k, v in held_out["split"].value_counts().sort_index().items()},
             "source": "out_of_fold" if champion_info.get("fit_on") == "train_valid" else "valid",
         },
+        "rule_scope": scope.to_dict(),
     }
     tables_dir = Path(args.tables_dir)
     for name in ASSESSED:
@@ -78,7 +85,14 @@ def main() -> None:
             continue
         y = frame[spec.target_column].to_numpy(dtype=np.float64)
         result = assess(
-            frame, model.predict_pd(frame), y, layer, params.calibrate, params.policy, params.limits
+            frame,
+            model.predict_pd(frame),
+            y,
+            layer,
+            params.calibrate,
+            params.policy,
+            params.limits,
+            scope=scope,
         )
         with atomic_path(tables_dir / f"grades_{name}.csv") as tmp:
             result.grade_table.to_csv(tmp, index=False)

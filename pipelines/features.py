@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from scoring.config import load_params
@@ -11,6 +12,8 @@ from scoring.features import ApplicationFeatures, feature_summary
 from scoring.io import read_parquet, write_json
 from scoring.leakage import SuspectedLeakError, leakage_report
 from scoring.runtime import run_stage
+
+logger = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -33,6 +36,8 @@ def main() -> None:
     ).fit(train)
     matrix = transformer.transform(train)
     summary = feature_summary(transformer, matrix)
+    for name, lacking in summary["derived_not_computed"].items():
+        logger.warning("features: derived feature %s not computed: no column %s", name, ", ".join(lacking))
     # Before the transformer is written: with stop_on_suspected_leak, a leak stops here.
     summary["leakage"] = leakage_report(matrix, train[spec.target_column], params.validate_.leakage)
     write_json(args.summary, summary)

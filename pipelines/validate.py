@@ -8,6 +8,7 @@ quarantined, checked and recorded in the summary.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from scoring.config import load_params
@@ -39,6 +40,15 @@ def main() -> None:
     frame = read_parquet(args.applications)
     prepared_spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
     spec = with_leaky_columns_dropped(prepared_spec, list(frame.columns), config.leakage)
+    # The declared bounds travel with the dataset, so the exported model checks them too.
+    spec = replace(
+        spec,
+        value_ranges={
+            column: {"min": rule.min, "max": rule.max}
+            for column, rule in sorted(config.ranges.items())
+            if column in frame.columns
+        },
+    )
     report = validate_frame(frame, spec, config, docs_dir=Path(args.docs))
     write_text(args.results_page, results_redirect(Path(args.docs), Path(args.results_page).parent))
     # Written before the gate decides, so a stopped run still leaves the full outcome to read.

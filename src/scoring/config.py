@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoring.calibration import CalibrationSettings
+from scoring.contract import AUTO_LOAN_BY_NAME
 from scoring.grades import MasterScaleSettings, ValidationTestSettings
 from scoring.limits import LimitSettings
 from scoring.policy import PolicySettings
@@ -82,6 +83,30 @@ class FileDataConfig(StrictModel):
     positive_label: int | str | None = Field(
         None, description="target value that means default when the target is not already 0/1"
     )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="data contract column -> the file's column holding it, e.g. {monthly_income: "
+        "MonthlyIncome}: the contract's derived features, policy rules and limit constraints "
+        "then use it; roles left out switch off what needs them",
+    )
+    na_values: list[str] = Field(
+        default_factory=lambda: ["?"],
+        description="CSV cells read as missing, besides pandas' defaults (empty, NA, NaN, null, ...)",
+    )
+
+    @model_validator(mode="after")
+    def _roles_are_contract_columns(self) -> FileDataConfig:
+        unknown = sorted(set(self.roles) - set(AUTO_LOAN_BY_NAME))
+        if unknown:
+            raise ValueError(
+                f"roles: {unknown} are not data contract columns; expected names from "
+                f"{sorted(AUTO_LOAN_BY_NAME)}"
+            )
+        sources = list(self.roles.values())
+        repeated = sorted({c for c in sources if sources.count(c) > 1})
+        if repeated:
+            raise ValueError(f"roles: columns {repeated} are given more than one role; expected one each")
+        return self
 
 
 class DataConfig(StrictModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from typing import Any, Literal
 
 ColumnKind = Literal["string", "date", "int", "float", "bool", "category"]
@@ -91,6 +92,17 @@ class DatasetSpec:
     drop_columns: tuple[str, ...] = ()
     source: str = "synthetic"
     follows_auto_loan_contract: bool = False
+    value_ranges: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Declared inclusive bounds per column ({"min": .., "max": ..}; params validate.ranges): the
+    gate quarantines values outside them and the exported model rejects them."""
+    generated_id: bool = False
+    """The file had no id column: ``id_column`` numbers its rows in file order (:func:`row_ids`),
+    and the exported model numbers the rows of an input without that column the same way."""
+    na_values: tuple[str, ...] = ()
+    """CSV cells the file reads as missing besides pandas' defaults; batch scoring reads the same."""
+    roles: dict[str, str] = field(default_factory=dict)
+    """Contract role -> the file's own column name (params data.file.roles); the stages see the
+    role names, and the exported model renames the file's columns the same way."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,6 +110,17 @@ class DatasetSpec:
         """Columns that identify, date or label a row, or were declared unusable."""
         roles = [self.id_column, self.target_column, self.date_column, self.customer_column]
         return tuple(c for c in roles if c is not None) + tuple(self.drop_columns)
+
+    def role_columns(self, columns: Iterable[str]) -> list[str]:
+        """Those of ``columns`` that hold what the data contract means by their name.
+
+        All of them for the contract's own data; for any other file only the roles mapped in
+        ``data.file.roles`` (``age: age`` counts a column already named so): the policy's rules
+        and the limit constraints read these, never a column that merely shares a name.
+        """
+        if self.follows_auto_loan_contract:
+            return list(columns)
+        return [c for c in columns if c in self.roles]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -107,7 +130,17 @@ class DatasetSpec:
         raw = json.loads(text)
         raw["categorical_columns"] = tuple(raw.get("categorical_columns", ()))
         raw["drop_columns"] = tuple(raw.get("drop_columns", ()))
+        raw["na_values"] = tuple(raw.get("na_values", ()))
         return cls(**raw)
+
+
+ROW_ID_COLUMN = "row_id"
+"""The id column of a file that has none of its own."""
+
+
+def row_ids(n: int, start: int = 0) -> list[str]:
+    """Ids for rows ``start`` .. ``start + n - 1`` (0-based) of a file: R00000001 for the first."""
+    return [f"R{i:08d}" for i in range(start + 1, start + n + 1)]
 
 
 SYNTHETIC_SPEC = DatasetSpec(

@@ -50,12 +50,14 @@ def build_signature(scorer: Scorer) -> Any:
     from mlflow.types.schema import AnyType
 
     rules = scorer.rules
-    inputs = [ColSpec("string", rules.id_column, required=True)]
+    # A dataset that numbered its rows has no id to require; fields go by their raw file names.
+    inputs = [ColSpec("string", rules.id_column, required=not scorer.spec.generated_id)]
     for rule in rules.fields:
+        name = scorer.raw_name(rule.name)
         if rule.kind == "category":
-            inputs.append(ColSpec("string", rule.name, required=rule.required))
+            inputs.append(ColSpec("string", name, required=rule.required))
         else:
-            inputs.append(ColSpec(AnyType(), rule.name, required=rule.required))  # type: ignore[no-untyped-call]
+            inputs.append(ColSpec(AnyType(), name, required=rule.required))  # type: ignore[no-untyped-call]
     outputs = Schema([ColSpec(OUTPUT_TYPES[name], name) for name in OUTPUT_COLUMNS])
     return ModelSignature(inputs=Schema(inputs), outputs=outputs)  # type: ignore[arg-type]
 
@@ -111,7 +113,10 @@ def export_model(
         # What the artifact will load must score exactly like the scorer built from models/.
         loaded = artifact.load_scorer(files)
         columns = [spec.id_column, *scorer.model.features.input_columns_]
-        input_example = _as_signature_types(example[columns].head(3).reset_index(drop=True))
+        raw = example[columns].head(3).reset_index(drop=True)
+        # as a caller sends it: the file's own column names, not the contract roles
+        raw = raw.rename(columns={role: column for role, column in spec.roles.items()})
+        input_example = _as_signature_types(raw)
         pd.testing.assert_frame_equal(scorer.score(input_example), loaded.score(input_example))
         target = staging / "model"
         mlflow.pyfunc.save_model(

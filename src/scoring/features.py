@@ -9,7 +9,8 @@ so serving computes exactly the same features without pickle.
 Documented rules for values the training data never showed:
 - a categorical level unseen in training, or seen fewer than ``min_category_count`` times,
   becomes missing (NaN), which the booster routes down its learned default branch;
-- a missing optional numeric value stays NaN (the booster's missing branch);
+- a missing optional numeric value stays NaN (the booster's missing branch), and so does an
+  infinite one (a ratio divided by zero upstream);
 - a derived feature whose inputs are missing or whose denominator is not positive is NaN.
 """
 
@@ -167,6 +168,28 @@ def level_positions(levels: npt.NDArray[Any], positions: Mapping[str, int]) -> n
     return np.asarray(lookup[codes], dtype=np.intp)
 
 
+def _numeric_profile(series: pd.Series) -> dict[str, Any]:
+    """What training showed of a numeric input column: its kind and range, and whether it had nulls.
+
+    ``kind`` is ``bool``, ``int`` (an integer dtype: a count, an age) or ``float``. The serving
+    checks of a dataset outside the auto-loan contract read it (:mod:`scoring.serving.inputs`).
+    """
+    if pd.api.types.is_bool_dtype(series.dtype):
+        kind = "bool"
+    elif pd.api.types.is_integer_dtype(series.dtype):
+        kind = "int"
+    else:
+        kind = "float"
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    return {
+        "kind": kind,
+        "min": float(finite.min()) if finite.size else None,
+        "max": float(finite.max()) if finite.size else None,
+        "has_nulls": bool(np.isnan(values).any()),
+    }
+
+
 def _is_categorical(series: pd.Series) -> bool:
     return bool(
         isinstance(series.dtype, pd.CategoricalDtype)
@@ -227,25 +250,39 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
                     )
             elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
                 numeric.append(column)
+            elif pd.api.types.is_datetime64_any_dtype(series.dtype):
+                # A calendar date ranks rows by time, not by risk: never a feature as it is.
+                logger.warning(
+                    "column '%s' holds dates: not used (declare it as data.file.date_column for an "
+                    "out-of-time split)",
+                    column,
+                )
             else:
                 raise FeatureInputError(
                     f"column '{column}': dtype {series.dtype} is neither numeric nor categorical; "
                     "declare it in data.file.categorical_columns or drop it in data.file.drop_columns"
                 )
-        available = set(inputs)
-        derived = [f.name for f in DERIVED_FEATURES if set(f.sources) <= available]
-        self.input_columns_ = inputs
+        used = set(numeric) | set(categories)
+        unused = [c for c in inputs if c not in used]
+        derived = [f.name for f in DERIVED_FEATURES if set(f.sources) <= used]
+        # Only the columns a feature reads are inputs: the exported model then neither requires
+        # nor checks a column it ignores (an id-like text column, a level-less category).
+        self.input_columns_ = [c for c in inputs if c in used]
+        self.unused_columns_ = unused
+        self.input_profile_ = {column: _numeric_profile(X[column]) for column in numeric}
         self.numeric_columns_ = numeric
         self.categories_ = categories
         self.__dict__.pop("_category_dtypes", None)
         self.__dict__.pop("_level_indexes", None)
         self.derived_columns_ = derived
         self.feature_names_out_ = np.array([*numeric, *derived, *categories], dtype=object)
-        self.n_features_in_ = len(inputs)
-        self.feature_names_in_ = np.array(inputs, dtype=object)
+        self.n_features_in_ = len(self.input_columns_)
+        self.feature_names_in_ = np.array(self.input_columns_, dtype=object)
         logger.info(
             "features: %d numeric, %d derived, %d categorical", len(numeric), len(derived), len(categories)
         )
+        if unused:
+            logger.warning("features: columns %s carry no usable values and are not model inputs", unused)
         return self
 
     def _levels(self, series: pd.Series) -> list[str]:
@@ -292,13 +329,15 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         :meth:`transform`; :func:`scoring.treeshap.feature_array` of that frame is this
         array in float32.
         """
-        n = len(columns[self.input_columns_[0]]) if self.input_columns_ else 0
+        n = len(next(iter(columns.values()))) if columns else 0
         names = self.matrix_columns
         out = np.empty((n, len(names)), dtype=np.float64, order="F")
         work: dict[str, npt.NDArray[Any]] = dict(columns)
         i = 0
         for column in self.numeric_columns_:
-            out[:, i] = columns[column]
+            values = columns[column]
+            # an infinite ratio (a division by zero upstream) says nothing a model can rank on
+            out[:, i] = np.where(np.isinf(values), np.nan, values)
             i += 1
         for name in self.derived_columns_:
             values = DERIVED_BY_NAME[name].compute(work)
@@ -375,6 +414,8 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
                 "min_category_count": self.min_category_count,
             },
             "input_columns": list(self.input_columns_),
+            "unused_columns": list(self.unused_columns_),
+            "input_profile": {k: dict(v) for k, v in self.input_profile_.items()},
             "numeric_columns": list(self.numeric_columns_),
             "derived_columns": list(self.derived_columns_),
             "categories": {k: list(v) for k, v in self.categories_.items()},
@@ -398,6 +439,8 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
             )
         self = cls(**spec["params"])
         self.input_columns_ = list(spec["input_columns"])
+        self.unused_columns_ = list(spec.get("unused_columns", []))
+        self.input_profile_ = {k: dict(v) for k, v in spec.get("input_profile", {}).items()}
         self.numeric_columns_ = list(spec["numeric_columns"])
         self.derived_columns_ = list(spec["derived_columns"])
         # JSON objects carry no order (the project writes them with sorted keys): the column
@@ -411,6 +454,17 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         self.n_features_in_ = len(self.input_columns_)
         self.feature_names_in_ = np.array(self.input_columns_, dtype=object)
         return self
+
+
+def derived_not_computed(transformer: ApplicationFeatures) -> dict[str, list[str]]:
+    """Each derived feature of the contract the fitted transformer does not compute, with the
+    source columns its data lacks."""
+    available = set(transformer.input_columns_)
+    return {
+        f.name: [c for c in f.sources if c not in available]
+        for f in DERIVED_FEATURES
+        if f.name not in transformer.derived_columns_
+    }
 
 
 def feature_summary(transformer: ApplicationFeatures, matrix: pd.DataFrame) -> dict[str, Any]:
@@ -432,4 +486,6 @@ def feature_summary(transformer: ApplicationFeatures, matrix: pd.DataFrame) -> d
         "n_derived": len(transformer.derived_columns_),
         "n_categorical": len(transformer.categories_),
         "features": per_feature,
+        "unused_columns": list(transformer.unused_columns_),
+        "derived_not_computed": derived_not_computed(transformer),
     }

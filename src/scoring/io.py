@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,11 @@ def infer_format(path: Path, declared: str | None) -> str:
     raise DataReadError(f"{path}: cannot tell the format from suffix '{suffix}'; expected .csv or .parquet")
 
 
-def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
-    """Read an analyst's CSV or Parquet file, refusing empty or unreadable files with the reason."""
+def read_table(path: str | Path, fmt: str | None = None, na_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Read an analyst's CSV or Parquet file, refusing empty or unreadable files with the reason.
+
+    ``na_values``: CSV cells read as missing besides pandas' defaults (``?`` in UCI exports).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
@@ -95,7 +98,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     if fmt == "parquet":
         return read_parquet(path)
     try:
-        frame = pd.read_csv(path, low_memory=False)
+        frame = pd.read_csv(path, low_memory=False, na_values=list(na_values) or None)
     except pd.errors.EmptyDataError:
         raise DataReadError(f"{path}: the file is empty (expected a header row and data rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -8,12 +8,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from scoring.config import DataConfig, FileDataConfig
-from scoring.contract import AUTO_LOAN_COLUMNS, SYNTHETIC_SPEC, TRUE_PD_COLUMN, DatasetSpec
+from scoring.contract import (
+    AUTO_LOAN_COLUMNS,
+    ROW_ID_COLUMN,
+    SYNTHETIC_SPEC,
+    TRUE_PD_COLUMN,
+    DatasetSpec,
+    row_ids,
+)
 from scoring.io import DataReadError, read_table
 
 logger = logging.getLogger(__name__)
-
-ROW_ID_COLUMN = "row_id"
 
 
 @dataclass(frozen=True)
@@ -54,16 +59,69 @@ def _follows_contract(columns: pd.Index, config: FileDataConfig) -> bool:
     return SYNTHETIC_SPEC.id_column in present and len(present) >= CONTRACT_DETECTION_SHARE * len(contract)
 
 
+def _with_roles(frame: pd.DataFrame, config: FileDataConfig) -> pd.DataFrame:
+    """The file's columns renamed to the contract roles that ``data.file.roles`` gives them."""
+    if not config.roles:
+        return frame
+    absent = {role: column for role, column in config.roles.items() if column not in frame.columns}
+    if absent:
+        listed = ", ".join(f"{role}: '{column}'" for role, column in absent.items())
+        raise DataReadError(
+            f"{config.path}: data.file.roles names columns not in the file ({listed}); "
+            f"the file has {list(frame.columns)[:30]}"
+        )
+    taken = sorted(role for role, column in config.roles.items() if role in frame.columns and role != column)
+    if taken:
+        raise DataReadError(
+            f"{config.path}: data.file.roles maps columns onto {taken}, which the file already has; "
+            "expected each role name free (drop or rename the file's own column)"
+        )
+    declared = {config.id_column, config.target_column, config.date_column, config.customer_column}
+    clash = sorted(column for column in config.roles.values() if column in declared)
+    if clash:
+        raise DataReadError(
+            f"{config.path}: data.file.roles maps {clash}, which are declared as the id, target, date "
+            "or customer column; expected feature columns only"
+        )
+    logger.info("roles: %s", ", ".join(f"{column} -> {role}" for role, column in config.roles.items()))
+    return frame.rename(columns={column: role for role, column in config.roles.items()})
+
+
+UNNAMED_FIRST_COLUMN = "Unnamed: 0"
+"""pandas' name for a CSV's first column with an empty header: a written DataFrame index."""
+
+
+def _written_index(frame: pd.DataFrame, config: FileDataConfig) -> str | None:
+    """The unnamed first column of a CSV when it is a unique, complete row key; else None.
+
+    Files saved from a DataFrame with its index carry it as a first column with no header
+    (Give Me Some Credit's cs-training.csv, for one). It identifies rows; as a feature it would
+    only encode the file's row order. Not taken when the analyst declared it for anything.
+    """
+    if frame.shape[1] == 0 or frame.columns[0] != UNNAMED_FIRST_COLUMN:
+        return None
+    if UNNAMED_FIRST_COLUMN in (*config.categorical_columns, *config.drop_columns, *config.roles.values()):
+        return None
+    column = frame[UNNAMED_FIRST_COLUMN]
+    if column.isna().any() or not column.is_unique:
+        return None
+    logger.info("no id_column declared: the unnamed first column (a saved row index) is the id")
+    return UNNAMED_FIRST_COLUMN
+
+
 def prepare_file(config: FileDataConfig) -> PreparedData:
     """Read the analyst's file and normalise only what every later stage relies on.
 
-    - no id column declared: rows are numbered in file order into ``row_id``;
+    - ``roles`` given: those columns are renamed to their contract roles;
+    - no id column declared: an unnamed first column that is a unique row key (a saved
+      DataFrame index) is the id, else rows are numbered in file order into ``row_id``;
     - ``positive_label`` given: the target becomes 1 where it equals that label, else 0;
     - the date column is parsed to dates, with a clear error for unparseable values.
     Everything else is left as found; the validation stage judges it.
     """
-    frame = read_table(config.path, config.format)
+    frame = read_table(config.path, config.format, config.na_values)
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _with_roles(frame, config)
     declared = {
         "target_column": config.target_column,
         "id_column": config.id_column,
@@ -90,10 +148,13 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
     date_column = config.date_column or (SYNTHETIC_SPEC.date_column if follows_contract else None)
     customer_column = config.customer_column or (SYNTHETIC_SPEC.customer_column if follows_contract else None)
     if id_column is None:
+        id_column = _written_index(frame, config)
+    generated_id = id_column is None
+    if id_column is None:
         if ROW_ID_COLUMN in frame.columns:
             raise DataReadError(f"{config.path}: no id_column declared and '{ROW_ID_COLUMN}' already exists")
         id_column = ROW_ID_COLUMN
-        frame.insert(0, ROW_ID_COLUMN, [f"R{i:08d}" for i in range(1, len(frame) + 1)])
+        frame.insert(0, ROW_ID_COLUMN, row_ids(len(frame)))
 
     target = config.target_column
     if config.positive_label is not None:
@@ -120,6 +181,9 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         drop_columns=tuple(config.drop_columns),
         source=str(config.path),
         follows_auto_loan_contract=follows_contract,
+        generated_id=generated_id,
+        na_values=tuple(config.na_values),
+        roles=dict(config.roles),
     )
     logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
     return PreparedData(frame, _empty_truth(), spec)

@@ -19,13 +19,16 @@ grade              master-scale grade, 1 (lowest PD) .. K
 decision           approve / refer / decline (:mod:`scoring.policy`)
 policy_reasons     knock-out codes, or GRADE_REFER / GRADE_DECLINE, joined with ';'
 suggested_limit    largest principal within the grade's DTI, LTV and amount caps (0 if declined)
-limit_constraint   the bound that set it: dti, ltv, grade_cap, declined, no_capacity, missing_data
+limit_constraint   the bound that set it: dti, ltv, grade_cap, declined, no_capacity, missing_data,
+                   no_data (the dataset has neither the DTI nor the LTV columns: no limit, NaN)
 reason_code_1..4   adverse-action reason codes from :mod:`scoring.explain` ('' where fewer,
 reason_text_1..4   or where the model has no reason coder or reasons were not asked for)
 model_version      the training run's id (first 12 characters)
 =================  ====================================================================
 
-Raw input goes through the value layer of :mod:`scoring.serving.inputs` first.
+Raw input goes through the value layer of :mod:`scoring.serving.inputs` first. Policy rules and
+limit constraints run where the model's input columns allow (:class:`scoring.risk.RuleScope`:
+all of them on the auto-loan contract; a bring-your-own dataset runs those its columns support).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.calibration import Calibrator
-from scoring.contract import SYNTHETIC_SPEC, DatasetSpec
+from scoring.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
 from scoring.grades import MasterScale
 from scoring.limits import LimitSettings
 from scoring.model import (
@@ -54,7 +57,7 @@ from scoring.model import (
     PDModel,
 )
 from scoring.policy import PolicySettings
-from scoring.risk import RiskLayer, risk_values
+from scoring.risk import RiskLayer, RuleScope, risk_values
 from scoring.scorecard import ScorecardModel, ScorecardValues
 from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text
 
@@ -204,9 +207,14 @@ class Scorer:
     info: dict[str, Any] = field(default_factory=dict)
     reasons: Any | None = None  # scoring.explain.ReasonCoder
     rules: InputRules = field(init=False)
+    scope: RuleScope = field(init=False)
 
     def __post_init__(self) -> None:
         self.rules = InputRules.for_model(self.model.features, self.spec)
+        # The policy and limit rules the model's input columns can run (all, on the contract).
+        self.scope = RuleScope.for_columns(self.spec.role_columns(self.model.features.input_columns_), self.policy)
+        for line in self.scope.describe():
+            logger.info("scorer: %s", line)
         if self.scale.n_grades > self.limits.n_grades:
             raise ValueError(
                 f"the master scale has {self.scale.n_grades} grades but the limit tables only "
@@ -278,9 +286,32 @@ class Scorer:
 
     # ------------------------------------------------------------------ scoring
 
-    def check(self, applications: pd.DataFrame) -> InputCheck:
+    def model_input(self, applications: pd.DataFrame, row_offset: int = 0) -> pd.DataFrame:
+        """Raw applications under the names the model reads.
+
+        A file whose columns were mapped onto contract roles (``data.file.roles``) arrives with
+        its own names: they are renamed as in training (a column already under the role name is
+        left as it is). A dataset that had no id column of its own numbered its rows in file
+        order (:func:`scoring.contract.row_ids`); an input without that column is numbered the
+        same way, ``row_offset`` being the position of its first row in the file.
+        """
+        renames = {
+            column: role
+            for role, column in self.spec.roles.items()
+            if column in applications.columns and role not in applications.columns
+        }
+        frame = applications.rename(columns=renames) if renames else applications
+        if self.spec.generated_id and self.spec.id_column not in frame.columns:
+            frame = frame.assign(**{self.spec.id_column: row_ids(len(frame), row_offset)})
+        return frame
+
+    def raw_name(self, field_name: str) -> str:
+        """The name a field has in the raw file (its column before the role mapping)."""
+        return self.spec.roles.get(field_name, field_name)
+
+    def check(self, applications: pd.DataFrame, row_offset: int = 0) -> InputCheck:
         """The value layer's verdict on each row (see :mod:`scoring.serving.inputs`)."""
-        return self.rules.check(applications)
+        return self.rules.check(self.model_input(applications, row_offset))
 
     def score(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
         """Score every row, refusing the whole frame (:class:`InputRejected`) if any row fails the checks."""
@@ -290,13 +321,13 @@ class Scorer:
         return self._score_values(checked.values, checked.id_is_text, with_reasons)
 
     def score_batch(
-        self, applications: pd.DataFrame, with_reasons: bool = True
+        self, applications: pd.DataFrame, with_reasons: bool = True, row_offset: int = 0
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Scores of the rows that pass the checks, and the rejected rows with their reasons.
 
-        ``len(scores) + len(rejected) == len(applications)``.
+        ``len(scores) + len(rejected) == len(applications)``. ``row_offset``: see :meth:`model_input`.
         """
-        checked = self.check(applications)
+        checked = self.check(applications, row_offset)
         keep = ~checked.rejected
         values = checked.values if keep.all() else checked.take(keep)
         scores = self._score_values(values, checked.id_is_text, with_reasons)
@@ -337,7 +368,9 @@ class Scorer:
             pd_raw = np.asarray(
                 estimator.predict_pd(features.frame(matrix, pd.RangeIndex(n))), dtype=np.float64
             )
-        risk = risk_values(values, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits)
+        risk = risk_values(
+            values, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits, self.scope
+        )
         pd_cal = risk["pd"]
         out: dict[str, Any] = {
             "application_id": _id_texts(values[self.spec.id_column], id_is_text),

@@ -84,10 +84,16 @@ def read_chunks(
         for batch in source.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
-    text = {scorer.rules.id_column, *(f.name for f in scorer.rules.fields if f.kind == "category")}
+    text = {
+        scorer.rules.id_column,
+        *(scorer.raw_name(f.name) for f in scorer.rules.fields if f.kind == "category"),
+    }
+    na_values = list(scorer.spec.na_values) or None  # as the training file was read
     try:
         first = True
-        with pd.read_csv(path, chunksize=chunk_rows, dtype={name: str for name in text}) as reader:
+        with pd.read_csv(
+            path, chunksize=chunk_rows, dtype={name: str for name in text}, na_values=na_values
+        ) as reader:
             for chunk in reader:
                 first = False
                 yield chunk
@@ -122,7 +128,7 @@ def score_file(
         ):
             for chunk in chunks:
                 chunk = chunk.reset_index(drop=True)
-                scores, rejected = scorer.score_batch(chunk, with_reasons=with_reasons)
+                scores, rejected = scorer.score_batch(chunk, with_reasons=with_reasons, row_offset=n_input)
                 rejected["row"] += n_input
                 if len(scores):
                     out_writer.write_table(

@@ -5,8 +5,11 @@ that is absent fails there) and types the text fields; this module is the value 
 every path goes through (the pipeline, the loaded artifact, ``scoring score`` and HTTP):
 
 * **Kinds and bounds** come from the data contract (:data:`scoring.contract.AUTO_LOAN_COLUMNS`)
-  for the auto-loan dataset; for a bring-your-own dataset, from the fitted feature spec
-  (numeric or categorical, every field optional, no bounds).
+  for the auto-loan dataset; for a bring-your-own dataset, from what training showed of each
+  column (the fitted feature spec's ``input_profile``: categorical, boolean, whole numbers
+  where the column was an integer column, a lower bound of 0 where training saw no negative
+  value; every field optional, no upper bound). Bounds declared in params
+  (``validate.ranges``, carried by the dataset spec) replace either, as in the gate.
 * **Numbers.** A numeric field takes a number (any integer or float dtype, or JSON number).
   For an *int* field an integral float is accepted (``45.0`` is 45: CSV readers and JSON
   encoders produce it for nullable integer columns); ``45.5`` is rejected. Text (``"45"``)
@@ -205,24 +208,32 @@ class InputRules:
     def for_model(cls, features: ApplicationFeatures, spec: DatasetSpec) -> InputRules:
         rules: list[FieldRule] = []
         categorical = set(features.categories_)
+        profiles = getattr(features, "input_profile_", {})
         for name in features.input_columns_:
             contract = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
+            declared = spec.value_ranges.get(name)
             if contract is not None:
                 kind: FieldKind = {"int": "int", "float": "float", "bool": "bool"}.get(
                     contract.kind, "category"
                 )  # type: ignore[assignment]
-                rules.append(
-                    FieldRule(
-                        name,
-                        kind,
-                        required=not contract.nullable,
-                        min=contract.min,
-                        max=contract.max,
-                        strict_min=name in STRICTLY_POSITIVE,
-                    )
+                rule = FieldRule(
+                    name,
+                    kind,
+                    required=not contract.nullable,
+                    min=contract.min,
+                    max=contract.max,
+                    strict_min=name in STRICTLY_POSITIVE,
                 )
+            elif name in categorical:
+                rule = FieldRule(name, "category", required=False)
             else:
-                rules.append(FieldRule(name, "category" if name in categorical else "float", required=False))
+                rule = _learnt_rule(name, profiles.get(name))
+            if declared is not None and rule.kind in ("int", "float"):
+                # declared bounds replace the contract's or the learnt ones, as in the gate
+                rule = FieldRule(
+                    rule.name, rule.kind, rule.required, declared.get("min"), declared.get("max")
+                )
+            rules.append(rule)
         return cls(spec.id_column, tuple(rules))
 
     @property
@@ -320,6 +331,22 @@ class InputRules:
                 for f in fields
             ),
         )
+
+
+def _learnt_rule(name: str, profile: Mapping[str, Any] | None) -> FieldRule:
+    """The rule of a numeric field outside the contract, from what training showed of it.
+
+    Its kind (an integer column takes whole numbers, a boolean true/false) and a lower bound of
+    0 where training never saw a negative value (an amount, a count, an age: a negative one is
+    a data error). No upper bound: a new maximum of a heavy-tailed amount is not an error.
+    Every such field is optional: a null is scored as missing.
+    """
+    if profile is None:
+        return FieldRule(name, "float", required=False)
+    kind: FieldKind = profile.get("kind", "float")
+    low = profile.get("min")
+    minimum = 0.0 if kind != "bool" and low is not None and low >= 0 else None
+    return FieldRule(name, kind, required=False, min=minimum)
 
 
 def is_text(series: pd.Series) -> bool:
