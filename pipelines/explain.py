@@ -10,10 +10,12 @@ Decisions come from the calibrator and master scale that `calibrate` wrote.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from scoring.calibration import Calibrator
 from scoring.config import load_params
@@ -23,17 +25,20 @@ from scoring.explain import (
     ReasonCoder,
     ReasonConfigError,
     explanation_summary,
+    fit_reason_map,
     plot_beeswarm,
     plot_dependence,
     plot_waterfall,
 )
 from scoring.grades import MasterScale
-from scoring.io import atomic_path, read_json, read_parquet, write_json
+from scoring.io import atomic_path, read_json, read_parquet, write_json, write_text
 from scoring.model import PDModel
 from scoring.policy import DECLINE, GRADE_DECLINE
-from scoring.risk import RiskLayer, decide_and_limit
+from scoring.risk import RiskLayer, RuleScope, decide_and_limit
 from scoring.runtime import run_stage
 from scoring.tracking import log_metrics, mlflow_run
+
+logger = logging.getLogger(__name__)
 
 N_DEPENDENCE = 4
 METHODS = {
@@ -87,7 +92,8 @@ def main() -> None:
         Calibrator.from_dict(read_json(model_dir / "calibrator.json")),
         MasterScale.from_dict(read_json(model_dir / "master_scale.json")),
     )
-    decisions = decide_and_limit(test, pd_raw, layer, params.policy, params.limits)
+    scope = RuleScope.for_columns(spec.role_columns(model.features.input_columns_), params.policy)
+    decisions = decide_and_limit(test, pd_raw, layer, params.policy, params.limits, scope)
     declined = (decisions["decision"] == DECLINE).to_numpy()
     method = METHODS.get(model.kind, f"{model.kind} contributions")
     summary = explanation_summary(
@@ -116,6 +122,7 @@ def main() -> None:
     )
     for i, row in enumerate(picked.tolist(), start=1):
         figures[f"waterfall_decline_{i}"] = waterfall(contributions, reasons, decisions, row, "declined")
+    summary["reason_map"] = reason_map_record(coder.features, params, spec, out_dir)
     summary["plots"] = sorted(f"{name}.png" for name in figures)
     summary["dependence_features"] = top
     for name, fig in figures.items():
@@ -136,6 +143,38 @@ def main() -> None:
         )
         mlflow.log_artifact(args.out, artifact_path="explain")
         mlflow.log_artifacts(str(out_dir), artifact_path="explain")
+
+
+REASON_MAP_FILE = "reason_map.yaml"
+
+
+def reason_map_record(features: list[str], params: Any, spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
+    """Where the reason codes came from; a generated map is written out for the analyst to edit.
+
+    The contract's own data must be covered by params (the coder is strict there). Another
+    dataset gets params' entries for the features it has and generated ones for the rest.
+    """
+    if spec.follows_auto_loan_contract:
+        return {"source": "params", "generated": [], "left_out": []}
+    fitted = fit_reason_map(features, params.reasons)
+    if not fitted.generated:
+        return {"source": "params", "generated": [], "left_out": list(fitted.left_out)}
+    path = out_dir / REASON_MAP_FILE
+    header = (
+        "# Reason codes generated for this dataset (the params' reason map did not cover every\n"
+        "# model feature). Edit the codes and texts, then put these keys under `reasons:` in\n"
+        "# params.yaml: a map that covers every feature wins over generation.\n"
+    )
+    write_text(path, header + yaml.safe_dump(fitted.document(), sort_keys=False, allow_unicode=True))
+    logger.warning(
+        "explain: generated reason codes for %d features, written to %s", len(fitted.generated), path
+    )
+    return {
+        "source": "generated" if len(fitted.generated) == len(features) else "params and generated",
+        "generated": list(fitted.generated),
+        "left_out": list(fitted.left_out),
+        "file": str(path),
+    }
 
 
 def waterfall(contributions: Any, reasons: Any, decisions: Any, row: int, what: str) -> Any:

@@ -24,6 +24,7 @@ from scoring.report import (
     ReviewReport,
     assess_performance,
     curve_images,
+    data_scope,
     decision_summary,
     explanations_from,
     render_html,
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--drift", required=True)
     parser.add_argument("--split-summary", required=True)
     parser.add_argument("--train-summary", required=True)
+    parser.add_argument("--features-summary", required=True)
     parser.add_argument("--metrics", required=True)
     parser.add_argument("--calibration-report", required=True)
     parser.add_argument("--grades-dir", required=True)
@@ -104,7 +106,9 @@ def main() -> None:
     }
     explanations_dir = Path(args.explanations_dir)
     images = {p.name: p.read_bytes() for p in sorted(explanations_dir.glob("*.png"))}
-    explanations = explanations_from(read_json(explanations_dir / "summary.json"), images)
+    explanation_summary = read_json(explanations_dir / "summary.json")
+    explanations = explanations_from(explanation_summary, images)
+    calibration_report = read_json(args.calibration_report)
 
     run_info = read_json(args.run_info)
     report = ReviewReport(
@@ -120,12 +124,13 @@ def main() -> None:
         model_metrics=metrics["models"],
         curves=curves,
         grade_tables=grade_tables,
-        calibration_report=read_json(args.calibration_report),
+        calibration_report=calibration_report,
         stability=stability,
         drift_config=params.validate_.drift,
         explanations=explanations,
         decisions=decision_summary(read_parquet(args.scores)),
         notes=_notes(spec, metrics),
+        scope=data_scope(spec, read_json(args.features_summary), calibration_report, explanation_summary),
     )
     write_text(args.out, render_html(report))
 

@@ -22,12 +22,14 @@ from scipy.stats import bootstrap
 from sklearn.metrics import roc_auc_score
 
 from scoring.config import DriftConfig
+from scoring.contract import AUTO_LOAN_COLUMNS
 from scoring.report import (
     SECTION_IDS,
     Explanations,
     ReviewReport,
     assess_performance,
     curve_images,
+    data_scope,
     decision_summary,
     delong_ci,
     delong_covariance,
@@ -39,6 +41,7 @@ from scoring.report import (
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
+AUTO_LOAN_COLUMN_NAMES = [c.name for c in AUTO_LOAN_COLUMNS]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -318,7 +321,7 @@ def _parse(page: str) -> _Page:
 def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     assert _parse(page).sections == list(SECTION_IDS)
-    assert len(SECTION_IDS) == 11
+    assert len(SECTION_IDS) == 12
     for text in (
         "Credit bureau score too low",
         "KO_INCOME_PROOF",
@@ -399,6 +402,53 @@ def test_report_without_explanations_still_shows_every_section(small_report: Rev
     page = render_html(replace(small_report, explanations=None, curves=[]))
     assert _parse(page).sections == list(SECTION_IDS)
     assert page.count("not available for this run") == 3
+
+
+def _section(page: str, sid: str) -> str:
+    return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) -> None:
+    from dataclasses import replace
+
+    from scoring.contract import DatasetSpec
+    from scoring.policy import PolicySettings
+    from scoring.risk import RuleScope
+
+    spec = DatasetSpec(id_column="row_id", target_column="BAD", source="hmeq.csv", generated_id=True,
+                       roles={"age": "AGE"})  # fmt: skip
+    features = {"unused_columns": ["note"], "derived_not_computed": {"loan_to_value": ["loan_amount"]}}
+    calibration = {"rule_scope": RuleScope.for_columns(["age"], PolicySettings()).to_dict()}
+    explained = {"reason_map": {"source": "generated", "generated": ["DEBTINC"], "left_out": ["credit_bureau"],
+                                "file": "reports/explanations/reason_map.yaml"}}  # fmt: skip
+    scope = data_scope(spec, features, calibration, explained)
+    section = _section(render_html(replace(small_report, scope=scope)), "scope")
+    for text in (
+        "does not follow the auto-loan data contract",
+        "rows numbered in file order",
+        "<td>age</td><td>AGE</td>",
+        "<td>knock-out rule</td><td>KO_INCOME_MIN</td><td>monthly_income</td>",
+        "<td>limit constraint</td><td>dti</td>",
+        "<td>derived feature</td><td>loan_to_value</td><td>loan_amount</td>",
+        "no limit is suggested",
+        "generated for 1 features (DEBTINC)",
+        "reason_map.yaml",
+        "left out for absent features: credit_bureau",
+        "not model inputs: note",
+        "In force: KO_DATA_MISSING, KO_AGE_MIN, KO_AGE_MAX, grade_cap",
+    ):
+        assert text in section, text
+    # the contract's own data: nothing switched off, and the page says so
+    full = RuleScope.for_columns(AUTO_LOAN_COLUMN_NAMES, PolicySettings()).to_dict()
+    contract = data_scope(
+        DatasetSpec(id_column="application_id", target_column="default_12m", follows_auto_loan_contract=True),
+        {"derived_not_computed": {}},
+        {"rule_scope": full},
+        {"reason_map": {"source": "params"}},
+    )
+    section = _section(render_html(replace(small_report, scope=contract)), "scope")
+    assert "Nothing: every derived feature, knock-out rule and limit constraint is in force." in section
+    assert "follows the auto-loan data contract" in section and "switched off" not in section
 
 
 def test_explanations_contract_is_checked() -> None:

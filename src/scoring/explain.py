@@ -32,6 +32,7 @@ Rules
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,11 +99,10 @@ def resolve_groups(
     ``strict`` (the data contract's own features): raises :class:`ReasonConfigError` for a
     group member or map key that is not a model feature (or group), and for a model feature
     the map does not cover. Not strict (a bring-your-own dataset, whose features the shipped
-    map cannot know): entries naming absent features are left out, and each uncovered
-    feature gets the generic code ``F_<feature>``; both are logged.
+    map cannot know): :func:`fit_reason_map` restricts and completes it (logged).
     """
     if not strict:
-        config = _fit_map_to(features, config)
+        config = fit_reason_map(features, config).config
     known = set(features)
     for group, members in config.groups.items():
         unknown = [m for m in members if m not in known]
@@ -137,31 +137,70 @@ def resolve_groups(
     return order, dict(config.reason_map)
 
 
-def _fit_map_to(features: list[str], config: ReasonsConfig) -> ReasonsConfig:
-    """The reason map restricted to ``features``, with a generic entry for each uncovered one."""
+@dataclass(frozen=True)
+class FittedReasonMap:
+    """The reason map a dataset gets: the configured one, restricted and completed (not strict mode)."""
+
+    config: ReasonsConfig
+    generated: tuple[str, ...]
+    """features that got a generated entry (no entry of their own or of a group)"""
+    left_out: tuple[str, ...]
+    """configured entries (and groups) for features this model does not have"""
+
+    def document(self) -> dict[str, Any]:
+        """The ``reasons:`` keys to paste into params.yaml and edit: groups and the whole map."""
+        return {
+            "groups": {g: list(members) for g, members in self.config.groups.items()},
+            "reason_map": {k: {"code": v.code, "text": v.text} for k, v in self.config.reason_map.items()},
+        }
+
+
+_CODE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_WORD_BREAKS = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])|[_.\-\s]+")
+
+
+def readable_name(column: str) -> str:
+    """A column name as words: ``NumberOfTimes90DaysLate`` -> "Number of times 90 days late",
+    ``BILL_AMT1`` -> "Bill amt 1"."""
+    words = [w for w in _WORD_BREAKS.split(column) if w]
+    text = " ".join(words).lower() or column
+    return text[0].upper() + text[1:]
+
+
+def fit_reason_map(features: list[str], config: ReasonsConfig) -> FittedReasonMap:
+    """The configured reason map restricted to ``features``, with a generated entry for each
+    feature it does not cover (directly or through its group).
+
+    A generated entry's code is ``F_`` and the feature's name (characters a code may not hold
+    become ``_``; a clash gets a number); its text is the feature's name as words. Group
+    members that the model lacks leave their group; a group left with one feature keeps it.
+    """
     known = set(features)
     groups = {g: [m for m in members if m in known] for g, members in config.groups.items()}
     groups = {g: members for g, members in groups.items() if members and g not in known}
     reason_map = {k: v for k, v in config.reason_map.items() if k in known or k in groups}
+    groups = {g: members for g, members in groups.items() if g in reason_map}
     grouped = {m: g for g, members in groups.items() for m in members}
     codes = {entry.code for entry in reason_map.values()}
-    generic = [f for f in features if grouped.get(f, f) not in reason_map]
-    for feature in generic:
-        code = f"F_{feature}"
-        if code in codes:
-            raise ReasonConfigError(
-                f"reasons.reason_map: code {code!r} is taken; expected it free for feature {feature}"
-            )
-        reason_map[feature] = ReasonEntry(code=code, text=f"Value of {feature}")
-    dropped = sorted(set(config.reason_map) - set(reason_map))
-    if generic or dropped:
+    generated = [f for f in features if grouped.get(f, f) not in reason_map]
+    for feature in generated:
+        base = "F_" + (_CODE_UNSAFE.sub("_", feature).strip("_") or "feature")
+        code, n = base, 1
+        while code in codes:
+            n += 1
+            code = f"{base}_{n}"
+        codes.add(code)
+        reason_map[feature] = ReasonEntry(code=code, text=readable_name(feature))
+    left_out = sorted((set(config.reason_map) | set(config.groups)) - set(reason_map) - set(groups))
+    if generated or left_out:
         logger.warning(
-            "reasons: the reason map does not describe this dataset; generic codes for %s, "
+            "reasons: the reason map does not describe this dataset; generated codes for %s, "
             "entries for absent features left out: %s",
-            generic,
-            dropped,
+            generated,
+            left_out,
         )
-    return config.model_copy(update={"groups": groups, "reason_map": reason_map})
+    fitted = config.model_copy(update={"groups": groups, "reason_map": reason_map})
+    return FittedReasonMap(fitted, tuple(generated), tuple(left_out))
 
 
 class ReasonCoder:

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.stats import norm, rankdata
 
 from scoring.config import DriftConfig
+from scoring.contract import DatasetSpec
 from scoring.metrics import calibration_table, ks_statistic
 from scoring.stability import flag as psi_flag
 from scoring.stability import psi
@@ -38,6 +39,7 @@ from scoring.stability import psi
 # Stable ids: the browser test and any link into the report rely on them.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("data", "Data and validation"),
+    ("scope", "What the data supports"),
     ("split", "Split sizes and default rates"),
     ("performance", "Performance with confidence intervals"),
     ("curves", "ROC, KS and calibration"),
@@ -519,6 +521,102 @@ class ReviewReport:
     explanations: Explanations | None = None
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+    scope: Mapping[str, Any] = field(default_factory=dict)
+    """:func:`data_scope`: what the dataset's columns switched off."""
+
+
+def data_scope(
+    spec: DatasetSpec,
+    features: Mapping[str, Any],
+    calibration_report: Mapping[str, Any],
+    explanation_summary: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What the dataset's columns support and what they switched off, from the stages' outputs.
+
+    ``features`` is the feature stage's summary (reports/features.json); the rule scope comes
+    from the calibrate report, the reason map's origin from the explanations summary.
+    """
+    return {
+        "source": spec.source,
+        "follows_auto_loan_contract": spec.follows_auto_loan_contract,
+        "id_column": spec.id_column,
+        "generated_id": spec.generated_id,
+        "roles": dict(spec.roles),
+        "unused_columns": list(features.get("unused_columns", [])),
+        "derived_not_computed": dict(features.get("derived_not_computed", {})),
+        "rules": dict(calibration_report.get("rule_scope", {})),
+        "reason_map": dict(explanation_summary.get("reason_map", {})),
+    }
+
+
+def _scope_section(r: ReviewReport) -> str:
+    s = r.scope
+    if not s:
+        return _missing("The stages recorded no scope for this run.")
+    rules = s.get("rules", {})
+    contract = (
+        "follows the auto-loan data contract"
+        if s.get("follows_auto_loan_contract")
+        else (
+            "does not follow the auto-loan data contract: rules, constraints and derived features "
+            "that need columns it lacks are switched off"
+        )
+    )
+    ident = f"id column {s.get('id_column')}" + (
+        " (rows numbered in file order)" if s.get("generated_id") else ""
+    )
+    out = [f"<p>Source {_esc(s.get('source'))}: {_esc(contract)}; {_esc(ident)}.</p>"]
+    roles = s.get("roles") or {}
+    rows: list[list[str]] = [[_esc(role), _esc(column)] for role, column in roles.items()]
+    out.append(
+        "<h3>Column roles</h3>"
+        + (
+            _table(["contract role", "file column"], rows)
+            if rows
+            else "<p>No roles mapped (data.file.roles).</p>"
+        )
+    )
+    off = {**rules.get("knock_outs_switched_off", {}), **rules.get("limit_constraints_switched_off", {})}
+    in_force = [*rules.get("knock_outs_in_force", []), *rules.get("limit_constraints_in_force", [])]
+    switched = [
+        ["derived feature", _esc(name), _esc(", ".join(lacking))]
+        for name, lacking in s.get("derived_not_computed", {}).items()
+    ]
+    switched += [
+        ["knock-out rule", _esc(code), _esc(", ".join(cols))]
+        for code, cols in rules.get("knock_outs_switched_off", {}).items()
+    ]
+    switched += [
+        ["limit constraint", _esc(name), _esc(", ".join(cols))]
+        for name, cols in rules.get("limit_constraints_switched_off", {}).items()
+    ]
+    out.append("<h3>Switched off</h3>")
+    if switched:
+        out.append(_table(["what", "name", "missing columns"], switched))
+    else:
+        out.append("<p>Nothing: every derived feature, knock-out rule and limit constraint is in force.</p>")
+    if off or in_force:
+        out.append(
+            f"<p>In force: {_esc(', '.join(in_force) or 'no knock-out rule or limit constraint')}.</p>"
+        )
+    for note in rules.get("notes", []):
+        if "no limit is suggested" in note:
+            out.append(f"<p>{_esc(note)}.</p>")
+    reasons = s.get("reason_map") or {}
+    if reasons:
+        text = f"Reason codes: from {_esc(reasons.get('source'))}"
+        if reasons.get("generated"):
+            names = ", ".join(reasons["generated"])
+            text += f"; generated for {_num(len(reasons['generated']))} features ({_esc(names)})"
+            if reasons.get("file"):
+                text += f", written to {_esc(reasons['file'])} to edit"
+        if reasons.get("left_out"):
+            text += f"; params entries left out for absent features: {_esc(', '.join(reasons['left_out']))}"
+        out.append(f"<p>{text}.</p>")
+    unused = s.get("unused_columns") or []
+    if unused:
+        out.append(f"<p>Columns with no usable values, not model inputs: {_esc(', '.join(unused))}.</p>")
+    return "".join(out)
 
 
 def _label(split: str) -> str:
@@ -1052,6 +1150,7 @@ def _decisions_section(r: ReviewReport) -> str:
 
 _RENDERERS = {
     "data": _data_section,
+    "scope": _scope_section,
     "split": _split_section,
     "performance": _performance_section,
     "curves": _curves_section,
