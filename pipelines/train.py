@@ -34,7 +34,7 @@ from scoring.model import (
     save_estimator,
 )
 from scoring.runtime import run_stage
-from scoring.tracking import flatten, git_commit, log_metrics, mlflow_run
+from scoring.tracking import InputFrame, flatten, git_commit, log_input_datasets, log_metrics, mlflow_run
 from scoring.train import blend_log_odds, fit_candidates, with_tuned_parameters
 
 
@@ -158,6 +158,14 @@ def main() -> None:
                 "champion_blend_weight": str(decision.blend_weight),
                 "fit_on": fitted.fit_on,
             }
+        )
+        # The rows behind the run, in its Dataset column. Valid only early-stops the challenger
+        # with fit_on train, but the exported models are refitted on it with train_valid.
+        valid_context = "training" if "valid" in fitted.fit_splits else "validation"
+        log_input_datasets(
+            [InputFrame(train, args.train, "training"), InputFrame(valid, args.valid, valid_context)],
+            name=spec.source,
+            targets=spec.target_column,
         )
         log_metrics(summary, prefix="train.")
         log_metrics(read_json(args.validation_summary), prefix="validation.")

@@ -66,6 +66,68 @@ def test_summary_prints_every_model_and_split(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "run the pipeline first" in missing.output
 
 
+def _split_metrics(n: int, auc: float) -> dict[str, float | int]:
+    """One split's entry as the evaluate stage writes it (scoring.evaluation.evaluate_model)."""
+    return {
+        "n": n, "default_rate": 0.071234, "mean_pd": 0.069876, "auc": auc, "gini": 2 * auc - 1,
+        "ks": 0.512345, "brier": 0.061234, "log_loss": 0.234567, "true_pd_auc": 0.834567,
+        "auc_gap_to_truth": 0.834567 - auc, "true_pd_brier": 0.060123,
+    }  # fmt: skip
+
+
+def test_summary_fits_80_columns_without_cutting_a_name_or_a_figure(tmp_path: Path) -> None:
+    import json
+
+    rows = {"train": 70_123, "valid": 15_045, "test": 14_987, "oot": 100_000}
+    names = ("xgboost", "scorecard", "blend", "champion", "xgboost_monotone")
+    models = {
+        name: {split: _split_metrics(n, 0.7 + i / 10 + j / 100) for j, (split, n) in enumerate(rows.items())}
+        for i, name in enumerate(names)
+    }
+    metrics = {
+        **models["scorecard"],
+        "champion": "scorecard",
+        "in_sample_splits": ["train", "valid"],
+        "models": models,
+        "calibrated": {"test": {"n": 14_987, "ece": 0.004}},
+    }
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    result = runner.invoke(app, ["summary", "--metrics", str(path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.output
+    assert "…" not in result.output
+    for name, splits in models.items():
+        for split, m in splits.items():
+            # one row per model and split, the name and every figure whole on it
+            row = [
+                cells for cells in map(str.split, lines) if cells[:2] in ([name, split], [name, split + "*"])
+            ]
+            assert len(row) == 1, (name, split, result.output)
+            assert row[0][2:] == [
+                f"{m['n']:,}", f"{m['default_rate']:.4f}", f"{m['auc']:.4f}",
+                f"{m['true_pd_auc']:.4f}", f"{m['ks']:.4f}", f"{m['brier']:.4f}",
+            ]  # fmt: skip
+
+
+def test_summary_folds_a_model_name_too_long_for_80_columns(tmp_path: Path) -> None:
+    import json
+
+    name = "xgboost_monotone_constrained_v2"
+    entry = _split_metrics(100_000, 0.8123)
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"champion": name, "models": {name: {"test": entry}}}))
+    result = runner.invoke(app, ["summary", "--metrics", str(path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.output
+    first = next(i for i, line in enumerate(lines) if line.startswith(name[:10]))
+    # the name over two lines, whole; the figures whole on its first
+    assert lines[first].split()[0] + lines[first + 1].split()[0] == name
+    assert "0.8123" in lines[first] and "100,000" in lines[first]
+
+
 # --------------------------------------------------------------------------- scoring score
 
 

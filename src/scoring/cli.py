@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from scoring.config import SyntheticDataConfig
 from scoring.runtime import USER_ERRORS, quiet_third_parties, setup_logging
@@ -72,33 +73,48 @@ def summary(
     """Print the headline figures: AUC, KS and Brier by model and split, beside the truth's AUC."""
     import json
 
-    from rich.table import Table
-
     try:
         data = json.loads(metrics.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise _fail(FileNotFoundError(f"{metrics}: not found; run the pipeline first (make run)")) from None
     models = data.get("models", {"model": {k: v for k, v in data.items() if isinstance(v, dict)}})
-    table = Table(title=f"{metrics} (champion: {data.get('champion', 'n/a')})")
-    for column in ("model", "split", "rows", "default rate", "AUC", "true-PD AUC", "KS", "Brier"):
-        table.add_column(column, justify="left" if column in {"model", "split"} else "right")
-
-    def fmt(value: object, digits: int = 4) -> str:
-        return "-" if not isinstance(value, int | float) else f"{value:.{digits}f}"
-
     in_sample = set(data.get("in_sample_splits", []))  # the models were fitted on these rows
+    table = _summary_table(f"{metrics} (champion: {data.get('champion', 'n/a')})")
     for name, splits in models.items():
-        for split in ("train", "valid", "test", "oot"):
-            if split in splits:
-                m = splits[split]
-                label = f"{split}*" if split in in_sample else split
-                table.add_row(
-                    name, label, f"{m['n']:,}", fmt(m["default_rate"]), fmt(m["auc"]),
-                    fmt(m.get("true_pd_auc")), fmt(m["ks"]), fmt(m["brier"]),
-                )  # fmt: skip
+        present = [split for split in ("train", "valid", "test", "oot") if split in splits]
+        for split in present:
+            m = splits[split]
+            label = f"{split}*" if split in in_sample else split
+            table.add_row(
+                name, label, f"{m['n']:,}", _fmt(m["default_rate"]), _fmt(m["auc"]),
+                _fmt(m.get("true_pd_auc")), _fmt(m["ks"]), _fmt(m["brier"]),
+                end_section=split == present[-1],
+            )  # fmt: skip
     if in_sample:
         table.caption = "* in-sample: the exported models were fitted on these rows"
     Console().print(table)
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+
+def _summary_table(title: str) -> Table:
+    """The summary's columns, laid out to fit 80 columns without cutting a name or a figure.
+
+    Figures never wrap (squeezed, rich would cut them to "0.81…"), the two-word headings are
+    split by hand so they don't widen their columns, and the frame has no outer edge and no
+    doubled padding between columns: at 80 columns that leaves 22 characters for a model's
+    name beside 100,000-row splits. A longer name folds onto a second line, never shortened.
+    """
+    from rich import box
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("split", no_wrap=True)
+    for heading in ("rows", "default\nrate", "AUC", "true-PD\nAUC", "KS", "Brier"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    return table
 
 
 @app.command("make-examples")
