@@ -1,0 +1,311 @@
+"""A dataset without the auto-loan columns: rules and constraints switch off, the exported model
+checks and scores the file's own columns, ids and role names round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.config import (
+    CalibrateConfig,
+    FileDataConfig,
+    LimitSettings,
+    Params,
+    ReasonsConfig,
+    SyntheticDataConfig,
+    XGBoostConfig,
+    parse_params,
+)
+from scoring.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
+from scoring.explain import fit_reason_map, readable_name
+from scoring.features import ApplicationFeatures, derived_not_computed
+from scoring.io import DataReadError
+from scoring.limits import BINDING_NO_DATA, constraint_scope, limit_values
+from scoring.model import BoosterEstimator, PDModel
+from scoring.policy import KNOCK_OUT_CODES, KO_DATA_MISSING, PolicySettings, knock_out_codes, knock_out_scope
+from scoring.prepare import prepare_file
+from scoring.risk import RuleScope, fit_risk_layer
+from scoring.scorer import Scorer, ScoreScaling
+from scoring.serving.batch import score_file
+from scoring.synthetic import generate_portfolio
+from scoring.train import train_xgboost
+
+POLICY = PolicySettings()
+
+
+@pytest.fixture(scope="module")
+def portfolio() -> pd.DataFrame:
+    apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=2000, months=24, immature_months=0), 3)
+    return apps
+
+
+# --------------------------------------------------------------------------- policy scope
+
+
+def test_knock_out_scope_switches_off_exactly_the_rules_whose_columns_are_absent() -> None:
+    rules, off = knock_out_scope(["age", "monthly_income", "max_dpd_24m"], POLICY)
+    assert rules == (KO_DATA_MISSING, "KO_AGE_MIN", "KO_AGE_MAX", "KO_INCOME_MIN", "KO_DPD_SEVERE")
+    assert off["KO_AGE_MATURITY"] == ("term_months",)
+    assert off["KO_LTV_MAX"] == (
+        "vehicle_price",
+        "down_payment",
+        "vehicle_condition",
+        "vehicle_segment",
+        "vehicle_use",
+    )
+    assert set(rules[1:]) | set(off) == set(KNOCK_OUT_CODES) - {KO_DATA_MISSING}
+    none, all_off = knock_out_scope(["LIMIT_BAL", "PAY_0"], POLICY)
+    assert none == () and set(all_off) == set(KNOCK_OUT_CODES) - {KO_DATA_MISSING}
+
+
+def test_rules_in_scope_give_the_codes_the_full_policy_gives_for_them(portfolio: pd.DataFrame) -> None:
+    kept = ["age", "monthly_income", "employment_type", "income_verified", "delinquencies_24m"]
+    rules, _ = knock_out_scope(kept, POLICY)
+    frame = portfolio.copy()
+    frame.loc[frame.index[:40], "monthly_income"] = np.nan  # a required field: KO_DATA_MISSING
+    frame.loc[frame.index[40:80], "age"] = 17
+    narrow = knock_out_codes(frame[kept], POLICY, rules=rules)
+    wide = knock_out_codes(frame, POLICY, rules=rules)
+    assert (narrow == wide).all()
+    assert (narrow[:40] != "").all() and all(KO_DATA_MISSING in c for c in narrow[:40])
+    assert all("KO_AGE_MIN" in c for c in narrow[40:80])
+    # every rule in force: the same as the policy with no scope
+    all_rules, off = knock_out_scope(frame.columns, POLICY)
+    assert not off
+    assert (knock_out_codes(frame, POLICY, rules=all_rules) == knock_out_codes(frame, POLICY)).all()
+    with pytest.raises(ValueError, match="missing columns"):
+        knock_out_codes(frame[kept], POLICY)  # no scope: every rule, so every column, is required
+
+
+def test_limits_without_dti_or_ltv_columns_suggest_no_limit_and_say_no_data() -> None:
+    settings = LimitSettings()
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    constraints, off = constraint_scope(frame.columns)
+    assert constraints == ("grade_cap",) and set(off) == {"dti", "ltv"}
+    out = limit_values(
+        frame,
+        [0.01, 0.05, 0.4],
+        [1, 5, 10],
+        np.array([0, 1, 2]),
+        settings,
+        None,
+        coded=True,
+        constraints=constraints,
+    )
+    assert out["binding_constraint"].tolist() == [BINDING_NO_DATA, BINDING_NO_DATA, "declined"]
+    assert np.isnan(out["suggested_limit"][:2]).all() and out["suggested_limit"][2] == 0.0
+    assert np.isnan(out["max_by_dti"]).all() and np.isnan(out["max_by_ltv"]).all()
+
+
+def test_limits_with_the_ltv_columns_only_are_bound_by_ltv_or_the_grade_cap() -> None:
+    settings = LimitSettings()
+    frame = pd.DataFrame({"vehicle_price": [100_000.0, 5_000_000.0]})
+    out = limit_values(
+        frame,
+        [0.01, 0.01],
+        [1, 1],
+        np.array([0, 0]),
+        settings,
+        np.array([0.8, 0.8]),
+        coded=True,
+        constraints=("ltv", "grade_cap"),
+    )
+    assert out["binding_constraint"].tolist() == ["ltv", "grade_cap"]
+    assert out["suggested_limit"].tolist() == [80_000.0, settings.amount_cap[0]]
+
+
+def test_rule_scope_describes_what_is_off_and_is_complete_on_the_contract(portfolio: pd.DataFrame) -> None:
+    assert RuleScope.for_columns(portfolio.columns, POLICY).complete
+    scope = RuleScope.for_columns(["age"], POLICY)
+    lines = scope.describe()
+    assert "knock-out rule KO_INCOME_MIN switched off: no column monthly_income" in lines
+    assert any(line.startswith("no limit is suggested") for line in lines)
+    record = scope.to_dict()
+    assert record["knock_outs_in_force"] == [KO_DATA_MISSING, "KO_AGE_MIN", "KO_AGE_MAX"]
+    assert record["limit_constraints_switched_off"]["dti"][0] == "monthly_income"
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _write(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
+    frame.to_csv(path, index=index)
+    return path
+
+
+def test_roles_rename_file_columns_and_refuse_what_cannot_be_mapped(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"MonthlyIncome": [5000.0, 7000.0], "Age": [30, 40], "BAD": [0, 1]})
+    path = _write(frame, tmp_path / "f.csv")
+    roles = {"monthly_income": "MonthlyIncome", "age": "Age"}
+    prepared = prepare_file(FileDataConfig(path=path, target_column="BAD", roles=roles))
+    assert {"monthly_income", "age"} <= set(prepared.applications.columns)
+    assert "MonthlyIncome" not in prepared.applications.columns
+    assert prepared.spec.roles == roles
+    with pytest.raises(DataReadError, match=r"not in the file \(monthly_income: 'Income'\)"):
+        prepare_file(FileDataConfig(path=path, target_column="BAD", roles={"monthly_income": "Income"}))
+    with pytest.raises(DataReadError, match="declared as the id, target"):
+        prepare_file(FileDataConfig(path=path, target_column="BAD", roles={"age": "BAD"}))
+    with pytest.raises(ValueError, match="not data contract columns"):
+        FileDataConfig(path=path, roles={"salary": "MonthlyIncome"})
+
+
+def test_a_saved_row_index_is_the_id_and_question_marks_are_missing(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"ratio": ["0.5", "?", "1.5"], "BAD": [0, 1, 0]}, index=[11, 12, 13])
+    path = _write(frame, tmp_path / "ratios.csv", index=True)  # header starts with an empty name
+    prepared = prepare_file(FileDataConfig(path=path, target_column="BAD"))
+    assert prepared.spec.id_column == "Unnamed: 0" and not prepared.spec.generated_id
+    assert prepared.applications["ratio"].dtype == np.float64
+    assert prepared.applications["ratio"].isna().tolist() == [False, True, False]
+    # declared as a column to drop: not taken for the id, rows are numbered instead
+    dropped = prepare_file(FileDataConfig(path=path, target_column="BAD", drop_columns=["Unnamed: 0"]))
+    assert dropped.spec.generated_id and dropped.applications["row_id"].tolist() == row_ids(3)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_a_declared_id_leaves_the_contracts_id_out_of_the_model_inputs(portfolio: pd.DataFrame) -> None:
+    frame = portfolio.assign(row_id=[f"X{i}" for i in range(len(portfolio))])
+    spec = DatasetSpec(
+        id_column="row_id",
+        target_column="default_12m",
+        date_column="application_date",
+        customer_column="customer_id",
+    )
+    features = ApplicationFeatures(exclude_columns=spec.non_feature_columns).fit(frame)
+    assert "application_id" in features.unused_columns_
+    assert "application_id" not in features.input_columns_
+    matrix = features.transform(frame.drop(columns="application_id"))  # not needed any more
+    assert list(matrix.columns) == list(features.get_feature_names_out())
+    assert derived_not_computed(features) == {}
+    restored = ApplicationFeatures.from_dict(features.to_dict())
+    assert restored.unused_columns_ == features.unused_columns_
+    assert restored.input_profile_ == features.input_profile_
+
+
+# --------------------------------------------------------------------------- reason map
+
+
+def test_generated_reason_codes_are_valid_unique_and_readable() -> None:
+    features = ["Unnamed: 0", "NumberOfTime30-59DaysPastDueNotWorse", "age", "a b", "a_b"]
+    fitted = fit_reason_map(features, parse_params({}).reasons)
+    codes = [fitted.config.reason_map[f].code for f in features]
+    assert len(set(codes)) == len(codes)
+    assert all(c.startswith("F_") for c in codes)
+    assert (
+        fitted.config.reason_map["a b"].code == "F_a_b" and fitted.config.reason_map["a_b"].code == "F_a_b_2"
+    )
+    assert fitted.config.reason_map["NumberOfTime30-59DaysPastDueNotWorse"].text == (
+        "Number of time 30 59 days past due not worse"
+    )
+    assert readable_name("LIMIT_BAL") == "Limit bal"
+    # a configured entry for a feature the model has wins over generation
+    config = ReasonsConfig(reason_map={"age": {"code": "R18", "text": "Age"}})  # type: ignore[dict-item]
+    fitted = fit_reason_map(["age", "x"], config)
+    assert fitted.config.reason_map["age"].code == "R18" and fitted.generated == ("x",)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def _credit_file(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "Age": rng.integers(21, 70, n),
+            "MonthlyIncome": np.where(rng.uniform(size=n) < 0.15, np.nan, rng.lognormal(8.5, 0.6, n).round()),
+            "Late90": rng.poisson(0.2, n),
+            "Utilisation": rng.lognormal(-1.0, 1.0, n),
+            "Score": rng.normal(0, 1, n),  # takes negative values
+            "Job": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    logit = -2.5 + 0.8 * frame["Late90"] + 0.5 * np.log(frame["Utilisation"]) - 0.3 * frame["Score"]
+    frame["BAD"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def byo_scorer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scorer, pd.DataFrame, Path]:
+    """A scorer trained on a file with no id column and two contract roles (age, monthly_income)."""
+    directory = tmp_path_factory.mktemp("byo")
+    raw = _credit_file(3000, 1)
+    path = _write(raw, directory / "credit.csv")
+    roles = {"age": "Age", "monthly_income": "MonthlyIncome"}
+    prepared = prepare_file(FileDataConfig(path=path, target_column="BAD", roles=roles))
+    spec = DatasetSpec(
+        **{**prepared.spec.__dict__, "value_ranges": {"Utilisation": {"min": 0.0, "max": 50.0}}}
+    )
+    frame = prepared.applications
+    train, cal = frame.iloc[:2000], frame.iloc[2000:]
+    features = ApplicationFeatures(exclude_columns=spec.non_feature_columns).fit(train)
+    booster = train_xgboost(
+        features.transform(train),
+        train["BAD"],
+        features.transform(cal),
+        cal["BAD"],
+        XGBoostConfig(n_estimators=40),
+        1,
+    ).booster
+    model = PDModel(features, BoosterEstimator(booster))
+    layer = fit_risk_layer(model.predict_pd(cal), cal["BAD"].to_numpy(dtype=float), CalibrateConfig(), seed=1)
+    params = Params()
+    scorer = Scorer(model, layer.calibrator, layer.scale, params.policy, params.limits, ScoreScaling(), spec)
+    return scorer, raw, path
+
+
+def test_the_scope_follows_the_model_inputs_with_roles(byo_scorer: tuple[Scorer, pd.DataFrame, Path]) -> None:
+    scorer, _, _ = byo_scorer
+    assert scorer.scope.knock_outs == (KO_DATA_MISSING, "KO_AGE_MIN", "KO_AGE_MAX", "KO_INCOME_MIN")
+    assert scorer.scope.constraints == ("grade_cap",)
+
+
+def test_the_raw_file_scores_under_its_own_names_with_numbered_ids(
+    byo_scorer: tuple[Scorer, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    scorer, raw, path = byo_scorer
+    out = scorer.score(raw.drop(columns="BAD").head(50))
+    assert out["application_id"].tolist() == row_ids(50)
+    approved = out["decision"] != "decline"
+    assert (out.loc[approved, "limit_constraint"] == BINDING_NO_DATA).all()
+    assert out.loc[approved, "suggested_limit"].isna().all()
+    old = raw.drop(columns="BAD").head(5).assign(Age=70)
+    assert all("KO_AGE_MAX" in r for r in scorer.score(old)["policy_reasons"])
+
+    # in chunks, the ids continue across chunks as prepare numbered the file
+    output, rejected = tmp_path / "scores.parquet", tmp_path / "rejected.parquet"
+    counts = score_file(scorer, path, output, rejected, chunk_rows=700)
+    scores = pd.read_parquet(output)
+    assert counts.n_input == len(raw) == counts.n_scored and counts.n_rejected == 0
+    assert scores["application_id"].tolist() == row_ids(len(raw))
+    expected = scorer.score(raw.drop(columns="BAD"))
+    pd.testing.assert_series_equal(scores["pd"], expected["pd"], check_exact=True, check_names=False)
+
+
+def test_learnt_and_declared_rules_reject_impossible_values_by_field(
+    byo_scorer: tuple[Scorer, pd.DataFrame, Path],
+) -> None:
+    scorer, raw, _ = byo_scorer
+    rows = raw.drop(columns="BAD").head(4).reset_index(drop=True).astype({"Late90": float})
+    rows.loc[0, "Late90"] = -1.0  # a count training never saw negative
+    rows.loc[1, "Late90"] = 1.5  # an integer column
+    rows.loc[2, "Utilisation"] = 60.0  # above the declared maximum
+    rows.loc[3, "Score"] = -5.0  # negative values were seen in training: fine
+    _, rejected = scorer.score_batch(rows)
+    reasons = dict(zip(rejected["row"], rejected["reject_reasons"], strict=True))
+    assert set(reasons) == {0, 1, 2}
+    assert reasons[0] == "Late90: got -1, expected a whole number >= 0 or null"
+    assert reasons[1] == "Late90: got 1.5, expected a whole number >= 0 or null"
+    assert reasons[2] == "Utilisation: got 60, expected a number in 0..50 or null"
+
+
+def test_only_mapped_roles_count_outside_the_contract() -> None:
+    columns = ["age", "monthly_income", "x"]
+    plain = DatasetSpec(id_column="id", target_column="y")
+    assert plain.role_columns(columns) == []  # named like the contract, but nobody said they are
+    mapped = DatasetSpec(id_column="id", target_column="y", roles={"age": "age"})
+    assert mapped.role_columns(columns) == ["age"]
+    assert SYNTHETIC_SPEC.role_columns(columns) == columns
