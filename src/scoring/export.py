@@ -36,10 +36,11 @@ PACKAGE_DIR = Path(__file__).parent
 CHAMPION_ALIAS = "champion"
 
 
-def build_signature(scorer: Scorer) -> Any:
+def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
     """Explicit signature: the id and every model input by name, the full output by name and type.
 
-    Text fields (the id, categories) are typed ``string``. Numeric and boolean fields are typed
+    Text fields (the id, categories) are typed ``string``; ``numeric_id``: the dataset's id
+    column holds numbers, typed ``Any`` like the numeric fields. Numeric and boolean fields are typed
     ``Any``: MLflow's own enforcement refuses int64 for a double and 45.0 for a long, and casts
     ``"false"`` to true for a boolean over HTTP, so their types are checked by the value layer
     (:mod:`scoring.serving.inputs`), which accepts 45 and 45.0 for an int field, rejects 45.5
@@ -51,7 +52,9 @@ def build_signature(scorer: Scorer) -> Any:
 
     rules = scorer.rules
     # A dataset that numbered its rows has no id to require; fields go by their raw file names.
-    inputs = [ColSpec("string", rules.id_column, required=not scorer.spec.generated_id)]
+    # A numeric id (Taiwan's ID) is typed Any: MLflow will not cast int64 to string.
+    id_type = AnyType() if numeric_id else "string"  # type: ignore[no-untyped-call]
+    inputs = [ColSpec(id_type, rules.id_column, required=not scorer.spec.generated_id)]
     for rule in rules.fields:
         name = scorer.raw_name(rule.name)
         if rule.kind == "category":
@@ -124,7 +127,7 @@ def export_model(
             python_model=str(MODEL_CODE),
             artifacts={artifact.FILES_ARTIFACT: str(files)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=build_signature(scorer),
+            signature=build_signature(scorer, numeric_id=pd.api.types.is_numeric_dtype(raw[spec.id_column])),
             input_example=input_example,
             pip_requirements=_pip_requirements(),
         )
