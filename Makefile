@@ -66,7 +66,9 @@ format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests pipelines benchmarks
 	$(BIN)/ruff format src tests pipelines benchmarks
 
-mlflow-ui: setup ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+mlflow-ui: setup ## open the MLflow UI on the local store (http://127.0.0.1:5000); prints the runs page
+	@$(BIN)/python -c 'from scoring.config import load_params; from scoring.tracking import runs_page_url; \
+	print("runs of this project:", runs_page_url("http://127.0.0.1:5000", load_params().export.experiment_name))'
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
 
 bench: setup ## run the benchmarks (figures go to benchmarks/results/)

@@ -17,6 +17,7 @@ from scoring.tracking import (
     InputFrame,
     log_input_datasets,
     mlflow_run,
+    runs_page_url,
     schema_sample,
 )
 
@@ -112,3 +113,12 @@ def test_schema_sample_keeps_the_head_and_a_first_gap_per_column() -> None:
     assert list(sample.index) == [*range(100), 1_200, 1_995]
     assert sample.columns.equals(frame.columns)
     assert schema_sample(frame.head(10), rows=100).equals(frame.head(10))
+
+
+def test_the_runs_page_url_opens_the_experiment_in_the_model_training_view(store: str) -> None:
+    assert runs_page_url("http://127.0.0.1:5000/", "credit-scoring") == "http://127.0.0.1:5000/"  # none yet
+    with mlflow_run("credit-scoring") as run:
+        experiment_id = run.info.experiment_id
+    assert runs_page_url("http://127.0.0.1:5000", "credit-scoring") == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    )

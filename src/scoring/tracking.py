@@ -86,6 +86,23 @@ def mlflow_run(experiment: str, run_id: str | None = None, run_name: str | None 
         yield run
 
 
+def runs_page_url(base_url: str, experiment: str) -> str:
+    """The UI page of ``experiment``'s runs in the model-training view, or the UI's home page
+    while the experiment does not exist yet.
+
+    MLflow 3.17's UI opens an experiment in the view its sidebar switch last showed (GenAI by
+    default, remembered per browser); ``?workflowType=machine_learning`` sets the switch.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    found = mlflow.get_experiment_by_name(experiment)
+    base = base_url.rstrip("/")
+    if found is None:
+        return f"{base}/"
+    return f"{base}/#/experiments/{found.experiment_id}/runs?workflowType=machine_learning"
+
+
 def declare_model_training(experiment: Experiment) -> None:
     """Tag the experiment as classic model training (a no-op when it already is).
 
