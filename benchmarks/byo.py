@@ -36,6 +36,8 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 # The stages' environment as this process got it: the peers below limit their own threads.
 STAGE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+# The copy has no .venv of its own: its stages run with this interpreter (see pipelines/stage).
+STAGE_ENV["SCORING_PYTHON"] = sys.executable
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,10 @@ def peers(copy: Path) -> dict[str, float]:
     import numpy as np
     import pandas as pd
     import xgboost as xgb
-    from quality import fit_logistic, lr_frame
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
+    from quality import fit_logistic, lr_frame
     from scoring.contract import DatasetSpec
     from scoring.features import ApplicationFeatures
     from scoring.io import read_parquet
@@ -210,8 +212,11 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=[c.name for c in COMMANDS], default=[c.name for c in COMMANDS])
+    names = [c.name for c in COMMANDS]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", choices=names, default=names)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     args = parser.parse_args()
 

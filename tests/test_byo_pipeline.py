@@ -121,3 +121,28 @@ def test_the_exported_model_scores_the_raw_file_and_every_row_is_accounted_for(
         pd.testing.assert_series_equal(
             merged[f"{column}_pipeline"], merged[f"{column}_served"], check_names=False, check_dtype=False
         )
+
+
+def test_the_exported_model_loads_without_pickle_scores_raw_rows_and_refuses_tampering(
+    hmeq_pipeline: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.pyfunc
+
+    from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+
+    copy, _ = hmeq_pipeline
+    model_path = copy / "models" / "pd_model"
+    for file in (p for p in model_path.rglob("*") if p.is_file()):
+        assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    raw = pd.read_csv(HMEQ).drop(columns="BAD").head(20)  # the file's own columns, no id
+    served = mlflow.pyfunc.load_model(str(model_path)).predict(raw)
+    assert served["application_id"].tolist() == [f"R{i:08d}" for i in range(1, 21)]
+    pd.testing.assert_frame_equal(served, load_scorer(files_dir(model_path)).score(raw))
+
+    tampered = tmp_path / "pd_model"
+    shutil.copytree(model_path, tampered)
+    features = files_dir(tampered) / "features.json"
+    features.write_text(features.read_text().replace('"DEBTINC"', '"DEBTINC_"', 1))
+    with pytest.raises(ArtifactIntegrityError, match=r"features\.json"):
+        load_scorer(files_dir(tampered))

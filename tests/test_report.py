@@ -419,8 +419,8 @@ def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) 
                        roles={"age": "AGE"})  # fmt: skip
     features = {"unused_columns": ["note"], "derived_not_computed": {"loan_to_value": ["loan_amount"]}}
     calibration = {"rule_scope": RuleScope.for_columns(["age"], PolicySettings()).to_dict()}
-    explained = {"reason_map": {"source": "generated", "generated": ["DEBTINC"], "left_out": ["credit_bureau"],
-                                "file": "reports/explanations/reason_map.yaml"}}  # fmt: skip
+    reason_map = {"source": "generated", "generated": ["DEBTINC"], "left_out": ["credit_bureau"]}
+    explained = {"reason_map": {**reason_map, "file": "reports/explanations/reason_map.yaml"}}
     scope = data_scope(spec, features, calibration, explained)
     section = _section(render_html(replace(small_report, scope=scope)), "scope")
     for text in (

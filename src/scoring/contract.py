@@ -8,8 +8,8 @@ date and customer columns; every other column is a candidate feature.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ColumnKind = Literal["string", "date", "int", "float", "bool", "category"]

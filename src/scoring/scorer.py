@@ -212,7 +212,8 @@ class Scorer:
     def __post_init__(self) -> None:
         self.rules = InputRules.for_model(self.model.features, self.spec)
         # The policy and limit rules the model's input columns can run (all, on the contract).
-        self.scope = RuleScope.for_columns(self.spec.role_columns(self.model.features.input_columns_), self.policy)
+        columns = self.spec.role_columns(self.model.features.input_columns_)
+        self.scope = RuleScope.for_columns(columns, self.policy)
         for line in self.scope.describe():
             logger.info("scorer: %s", line)
         if self.scale.n_grades > self.limits.n_grades:

@@ -208,7 +208,7 @@ class InputRules:
     def for_model(cls, features: ApplicationFeatures, spec: DatasetSpec) -> InputRules:
         rules: list[FieldRule] = []
         categorical = set(features.categories_)
-        profiles = getattr(features, "input_profile_", {})
+        profiles = features.input_profile_
         for name in features.input_columns_:
             contract = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
             declared = spec.value_ranges.get(name)
