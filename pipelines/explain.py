@@ -151,11 +151,10 @@ REASON_MAP_FILE = "reason_map.yaml"
 def reason_map_record(features: list[str], params: Any, spec: DatasetSpec, out_dir: Path) -> dict[str, Any]:
     """Where the reason codes came from; a generated map is written out for the analyst to edit.
 
-    The contract's own data must be covered by params (the coder is strict there). Another
-    dataset gets params' entries for the features it has and generated ones for the rest.
+    Params' entries for the features the model has, generated ones for the rest: on the
+    contract's own data params must cover every contract feature (the coder is strict there),
+    so only columns outside the contract can get generated codes.
     """
-    if spec.follows_auto_loan_contract:
-        return {"source": "params", "generated": [], "left_out": []}
     fitted = fit_reason_map(features, params.reasons)
     if not fitted.generated:
         return {"source": "params", "generated": [], "left_out": list(fitted.left_out)}

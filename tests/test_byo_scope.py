@@ -309,3 +309,41 @@ def test_only_mapped_roles_count_outside_the_contract() -> None:
     mapped = DatasetSpec(id_column="id", target_column="y", roles={"age": "age"})
     assert mapped.role_columns(columns) == ["age"]
     assert SYNTHETIC_SPEC.role_columns(columns) == columns
+
+
+def test_a_contract_layout_file_with_extra_and_unused_columns_gets_reason_codes(
+    portfolio: pd.DataFrame,
+) -> None:
+    """A small contract file: dealer_id has no level frequent enough (not a model feature), and
+    the file carries an extra column. The strict map leaves the first out, generates a code for
+    the second, and still refuses a name that is nobody's."""
+    from scoring.config import load_params
+    from scoring.explain import ReasonCoder, ReasonConfigError
+
+    frame = portfolio.assign(extra_score=np.linspace(0, 1, len(portfolio)))
+    spec = DatasetSpec(
+        id_column="application_id",
+        target_column="default_12m",
+        date_column="application_date",
+        customer_column="customer_id",
+        follows_auto_loan_contract=True,
+    )
+    features = ApplicationFeatures(exclude_columns=spec.non_feature_columns, min_category_count=200).fit(
+        frame
+    )
+    assert "dealer_id" in features.unused_columns_ and "extra_score" in features.input_columns_
+    matrix = features.transform(frame)
+    booster = train_xgboost(
+        matrix, frame["default_12m"], matrix, frame["default_12m"], XGBoostConfig(n_estimators=5), 1
+    )
+    model = PDModel(features, BoosterEstimator(booster.booster))
+    config = load_params(Path(__file__).resolve().parents[1] / "params.yaml").reasons
+    coder = ReasonCoder.fit(model, frame, config)
+    codes = {g.name: g.code for g in coder.groups}
+    assert codes["extra_score"] == "F_extra_score" and "dealer_id" not in codes
+    assert codes["credit_bureau"] == "R01"
+    typo = config.model_copy(
+        update={"reason_map": {**config.reason_map, "bureau_scor": config.reason_map["region"]}}
+    )
+    with pytest.raises(ReasonConfigError, match="bureau_scor"):
+        ReasonCoder.fit(model, frame, typo)

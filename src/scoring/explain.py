@@ -96,13 +96,17 @@ def resolve_groups(
 ) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, ReasonEntry]]:
     """(reason key, member features) for every reason, and the reason map that covers them.
 
-    ``strict`` (the data contract's own features): raises :class:`ReasonConfigError` for a
-    group member or map key that is not a model feature (or group), and for a model feature
-    the map does not cover. Not strict (a bring-your-own dataset, whose features the shipped
-    map cannot know): :func:`fit_reason_map` restricts and completes it (logged).
+    ``strict`` (data in the auto-loan contract's layout): raises :class:`ReasonConfigError`
+    for a group member or map key that is neither a model feature nor a contract column or
+    derived feature (a typo), and for a contract feature of the model that the map does not
+    cover. Contract features this model does not use are left out of the map, and columns
+    outside the contract (an extra column of the analyst's file) get generated entries, as
+    without ``strict``. Not strict (a bring-your-own dataset, whose features the shipped map
+    cannot know): :func:`fit_reason_map` restricts and completes it (logged).
     """
-    if not strict:
-        config = fit_reason_map(features, config).config
+    if strict:
+        _check_against_contract(features, config)
+    config = fit_reason_map(features, config).config
     known = set(features)
     for group, members in config.groups.items():
         unknown = [m for m in members if m not in known]
@@ -135,6 +139,39 @@ def resolve_groups(
             seen.add(key)
             order.append((key, tuple(config.groups[key]) if key in config.groups else (f,)))
     return order, dict(config.reason_map)
+
+
+def _contract_feature_names() -> set[str]:
+    from scoring.contract import AUTO_LOAN_COLUMNS
+    from scoring.features import DERIVED_FEATURES
+
+    return {c.name for c in AUTO_LOAN_COLUMNS} | {f.name for f in DERIVED_FEATURES}
+
+
+def _check_against_contract(features: list[str], config: ReasonsConfig) -> None:
+    """The strict checks of :func:`resolve_groups`: names must be the contract's, and the
+    contract features the model uses must be covered."""
+    vocabulary = _contract_feature_names() | set(features)
+    for group, members in config.groups.items():
+        unknown = [m for m in members if m not in vocabulary]
+        if unknown:
+            raise ReasonConfigError(
+                f"reasons.groups.{group}: {unknown} are not model features; expected names from {features}"
+            )
+    unknown_keys = [k for k in config.reason_map if k not in vocabulary and k not in config.groups]
+    if unknown_keys:
+        raise ReasonConfigError(
+            f"reasons.reason_map: {unknown_keys} are neither model features nor groups; "
+            f"expected names from {features} or groups {sorted(config.groups)}"
+        )
+    grouped = {m: g for g, members in config.groups.items() for m in members}
+    contract = _contract_feature_names()
+    unmapped = [f for f in features if f in contract and grouped.get(f, f) not in config.reason_map]
+    if unmapped:
+        raise ReasonConfigError(
+            f"reasons.reason_map: model features {unmapped} have no reason (directly or through "
+            "their group); every model feature needs a code and text"
+        )
 
 
 @dataclass(frozen=True)
