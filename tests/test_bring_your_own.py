@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from scoring.config import FileDataConfig, SplitConfig, ValidateConfig, XGBoostConfig, load_params
 from scoring.evaluation import evaluate_model
