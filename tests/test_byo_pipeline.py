@@ -146,3 +146,27 @@ def test_the_exported_model_loads_without_pickle_scores_raw_rows_and_refuses_tam
     features.write_text(features.read_text().replace('"DEBTINC"', '"DEBTINC_"', 1))
     with pytest.raises(ArtifactIntegrityError, match=r"features\.json"):
         load_scorer(files_dir(tampered))
+
+
+def test_the_exported_model_answers_over_http_with_the_files_own_rows(
+    hmeq_pipeline: tuple[Path, str],
+) -> None:
+    from scoring.serving.artifact import files_dir, load_scorer
+    from scoring.serving.http import dataframe_split, post_json, predictions_frame, start_server, stop_server
+    from serving_support import as_output_types
+
+    copy, _ = hmeq_pipeline
+    model_path = copy / "models" / "pd_model"
+    raw = pd.read_csv(HMEQ).drop(columns="BAD").iloc[100:110].reset_index(drop=True)  # nulls included
+    assert raw.isna().any().any()
+    bad = raw.head(1).assign(LOAN=-5)  # a loan amount training never saw negative
+    process, url = start_server(model_path)
+    try:
+        status, answer = post_json(url, dataframe_split(raw))
+        bad_status, bad_answer = post_json(url, dataframe_split(bad))
+    finally:
+        stop_server(process)
+    assert status == 200, answer
+    expected = load_scorer(files_dir(model_path)).score(raw)
+    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected)
+    assert bad_status == 400 and "LOAN: got -5, expected a whole number >= 0 or null" in str(bad_answer)
