@@ -39,14 +39,14 @@ def hmeq_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     run(["git", "init", "-q"], copy)
     run([*git, "add", "-A"], copy)
     run([*git, "commit", "-q", "-m", "copy"], copy)
-    # The README's command, with fewer tuning trials to keep the test short.
+    # The README's command, with fewer tuning trials and champion folds to keep the test short.
     proc = run(
         [str(Path(sys.executable).parent / "dvc"), "exp", "run", "-n", "hmeq",
         "-S", "data.source=file",
         "-S", f"data.file.path={HMEQ}",
         "-S", "data.file.id_column=null",
         "-S", "data.file.target_column=BAD",
-        "-S", "tune.n_trials=6"],
+        "-S", "tune.n_trials=3", "-S", "train.champion.cv_folds=3"],
         copy,
     )  # fmt: skip
     return copy, proc.stdout + proc.stderr  # the stages log to stderr
