@@ -169,4 +169,4 @@ def test_the_exported_model_answers_over_http_with_the_files_own_rows(
     assert status == 200, answer
     expected = load_scorer(files_dir(model_path)).score(raw)
     pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected)
-    assert bad_status == 400 and "LOAN: got -5, expected a whole number >= 0 or null" in str(bad_answer)
+    assert bad_status == 400 and "LOAN: got -5, expected a whole number >= 0" in str(bad_answer)

@@ -297,9 +297,9 @@ def test_learnt_and_declared_rules_reject_impossible_values_by_field(
     _, rejected = scorer.score_batch(rows)
     reasons = dict(zip(rejected["row"], rejected["reject_reasons"], strict=True))
     assert set(reasons) == {0, 1, 2}
-    assert reasons[0] == "Late90: got -1, expected a whole number >= 0 or null"
-    assert reasons[1] == "Late90: got 1.5, expected a whole number >= 0 or null"
-    assert reasons[2] == "Utilisation: got 60, expected a number in 0..50 or null"
+    assert reasons[0] == "Late90: got -1, expected a whole number >= 0"
+    assert reasons[1] == "Late90: got 1.5, expected a whole number >= 0"
+    assert reasons[2] == "Utilisation: got 60, expected a number in 0..50"
 
 
 def test_only_mapped_roles_count_outside_the_contract() -> None:
@@ -347,3 +347,20 @@ def test_a_contract_layout_file_with_extra_and_unused_columns_gets_reason_codes(
     )
     with pytest.raises(ReasonConfigError, match="bureau_scor"):
         ReasonCoder.fit(model, frame, typo)
+
+
+def test_fields_training_always_saw_filled_are_required(
+    byo_scorer: tuple[Scorer, pd.DataFrame, Path],
+) -> None:
+    from scoring.serving.inputs import InputSchemaError
+
+    scorer, raw, _ = byo_scorer
+    rows = raw.drop(columns="BAD").head(3).reset_index(drop=True)
+    with pytest.raises(InputSchemaError, match=r"missing required fields \['Late90'\]"):
+        scorer.score(rows.drop(columns="Late90"))  # another file's columns fail by name
+    rows = rows.astype({"Late90": float, "MonthlyIncome": float})
+    rows.loc[0, "Late90"] = np.nan  # never empty in training: rejected
+    rows.loc[1, "MonthlyIncome"] = np.nan  # empty in training too: scored as missing
+    scores, rejected = scorer.score_batch(rows)
+    assert rejected["row"].tolist() == [0] and "Late90: got null" in rejected["reject_reasons"].iloc[0]
+    assert scores["application_id"].tolist() == row_ids(3)[1:]

@@ -8,7 +8,7 @@ every path goes through (the pipeline, the loaded artifact, ``scoring score`` an
   for the auto-loan dataset; for a bring-your-own dataset, from what training showed of each
   column (the fitted feature spec's ``input_profile``: categorical, boolean, whole numbers
   where the column was an integer column, a lower bound of 0 where training saw no negative
-  value; every field optional, no upper bound). Bounds declared in params
+  value, required where training saw no null, no upper bound). Bounds declared in params
   (``validate.ranges``, carried by the dataset spec) replace either, as in the gate.
 * **Numbers.** A numeric field takes a number (any integer or float dtype, or JSON number).
   For an *int* field an integral float is accepted (``45.0`` is 45: CSV readers and JSON
@@ -339,14 +339,16 @@ def _learnt_rule(name: str, profile: Mapping[str, Any] | None) -> FieldRule:
     Its kind (an integer column takes whole numbers, a boolean true/false) and a lower bound of
     0 where training never saw a negative value (an amount, a count, an age: a negative one is
     a data error). No upper bound: a new maximum of a heavy-tailed amount is not an error.
-    Every such field is optional: a null is scored as missing.
+    A field training always saw filled is required, as a contract field that is not nullable
+    (so an input without the column, another file's, fails by name); one training saw empty
+    may be null or absent, scored as missing.
     """
     if profile is None:
         return FieldRule(name, "float", required=False)
     kind: FieldKind = profile.get("kind", "float")
     low = profile.get("min")
     minimum = 0.0 if kind != "bool" and low is not None and low >= 0 else None
-    return FieldRule(name, kind, required=False, min=minimum)
+    return FieldRule(name, kind, required=profile.get("has_nulls") is False, min=minimum)
 
 
 def is_text(series: pd.Series) -> bool:
