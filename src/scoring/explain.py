@@ -106,31 +106,9 @@ def resolve_groups(
     """
     if strict:
         _check_against_contract(features, config)
+    # fit_reason_map leaves only model features and their groups, and covers every feature
     config = fit_reason_map(features, config).config
-    known = set(features)
-    for group, members in config.groups.items():
-        unknown = [m for m in members if m not in known]
-        if unknown:
-            raise ReasonConfigError(
-                f"reasons.groups.{group}: {unknown} are not model features; expected names from {features}"
-            )
-        if group in known:
-            raise ReasonConfigError(
-                f"reasons.groups: group name {group!r} is also a model feature; expected a distinct name"
-            )
     grouped = {m: g for g, members in config.groups.items() for m in members}
-    unknown_keys = [k for k in config.reason_map if k not in known and k not in config.groups]
-    if unknown_keys:
-        raise ReasonConfigError(
-            f"reasons.reason_map: {unknown_keys} are neither model features nor groups; "
-            f"expected names from {features} or groups {sorted(config.groups)}"
-        )
-    unmapped = [f for f in features if grouped.get(f, f) not in config.reason_map]
-    if unmapped:
-        raise ReasonConfigError(
-            f"reasons.reason_map: model features {unmapped} have no reason (directly or through "
-            "their group); every model feature needs a code and text"
-        )
     order: list[tuple[str, tuple[str, ...]]] = []
     seen: set[str] = set()
     for f in features:
