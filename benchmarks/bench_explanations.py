@@ -7,7 +7,7 @@ Two boosters, side by side in the same run and on the same rows:
 - ``depth6_300``: the issue's reference case, 300 trees of depth 6.
 
 For each: XGBoost ``pred_contribs`` (the baseline, exact TreeSHAP) and
-:mod:`scoring.treeshap` (per-leaf tables) in rows per second on ``--threads`` threads, the
+:mod:`scoring.models.treeshap` (per-leaf tables) in rows per second on ``--threads`` threads, the
 one-off table build and compile times, full reason codes per second
 (``ReasonCoder.reasons``: contributions, grouping, ranking, texts), the largest absolute
 difference between the two contribution matrices, and the share of applications whose
@@ -32,14 +32,17 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from scoring.config import Params, ReasonsConfig, SyntheticDataConfig, XGBoostConfig, load_params
-from scoring.explain import CODE_COLUMNS, ReasonCoder
-from scoring.features import ApplicationFeatures
-from scoring.io import read_json, write_json, write_text
-from scoring.model import BoosterEstimator, PDModel, load_booster
-from scoring.synthetic import generate_portfolio
-from scoring.train import train_booster_rounds, with_tuned_parameters
-from scoring.treeshap import build_tables, float64_margin, tree_shap_tables
+from scoring.config import Params, load_params
+from scoring.core.io import read_json, write_json, write_text
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.synthetic import generate_portfolio
+from scoring.explain.config import ReasonsConfig
+from scoring.explain.reasons import CODE_COLUMNS, ReasonCoder
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import XGBoostConfig
+from scoring.models.model import BoosterEstimator, PDModel, load_booster
+from scoring.models.training import train_booster_rounds, with_tuned_parameters
+from scoring.models.treeshap import build_tables, float64_margin, tree_shap_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 NON_FEATURES = ["application_id", "customer_id", "application_date", "default_12m"]

@@ -34,9 +34,9 @@ RESULTS = REPO / "benchmarks" / "results" / "pipeline.json"
 def bench_generator(n: int, seed: int) -> dict[str, float]:
     import pandas as pd
 
-    from scoring.config import SyntheticDataConfig
-    from scoring.io import write_parquet
-    from scoring.synthetic import generate_portfolio
+    from scoring.core.io import write_parquet
+    from scoring.data.config import SyntheticDataConfig
+    from scoring.data.synthetic import generate_portfolio
 
     config = SyntheticDataConfig(n_applications=n)
     start = time.perf_counter()
@@ -108,9 +108,9 @@ def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
 CORE_FIT = """
 import json, sys
 from scoring.config import load_params
-from scoring.features import ApplicationFeatures
-from scoring.io import read_parquet
-from scoring.train import train_xgboost
+from scoring.features.transformer import ApplicationFeatures
+from scoring.core.io import read_parquet
+from scoring.models.training import train_xgboost
 params = load_params("params.yaml")
 features = ApplicationFeatures.from_dict(json.load(open("models/features.json")))
 train, valid = read_parquet("data/split/train.parquet"), read_parquet("data/split/valid.parquet")

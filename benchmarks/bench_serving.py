@@ -86,16 +86,16 @@ BLEND_SCORECARD_WEIGHT = 0.1  # the default pipeline's champion: this blend (REA
 
 def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Path]:
     from scoring.config import load_params
-    from scoring.contract import SYNTHETIC_SPEC
-    from scoring.explain import ReasonCoder
+    from scoring.core.contract import SYNTHETIC_SPEC
+    from scoring.core.io import write_json
+    from scoring.data.synthetic import generate_portfolio
+    from scoring.decision.risk import fit_risk_layer
+    from scoring.explain.reasons import ReasonCoder
     from scoring.export import export_model
-    from scoring.features import ApplicationFeatures
-    from scoring.io import write_json
-    from scoring.model import BlendEstimator, BoosterEstimator, PDModel
-    from scoring.risk import fit_risk_layer
-    from scoring.scorer import model_info
-    from scoring.synthetic import generate_portfolio
-    from scoring.train import train_scorecard, train_xgboost
+    from scoring.features.transformer import ApplicationFeatures
+    from scoring.models.model import BlendEstimator, BoosterEstimator, PDModel
+    from scoring.models.training import train_scorecard, train_xgboost
+    from scoring.serving.scorer import model_info
 
     params = load_params(REPO / "params.yaml")
     config = params.data.synthetic.model_copy(update={"n_applications": train_rows, "immature_months": 0})
@@ -144,9 +144,9 @@ def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Pat
 def throughput(model_path: Path, rows: int, seed: int, repeats: int) -> dict[str, Any]:
     import xgboost as xgb
 
-    from scoring.config import SyntheticDataConfig
+    from scoring.data.config import SyntheticDataConfig
+    from scoring.data.synthetic import generate_portfolio
     from scoring.serving.artifact import files_dir, load_scorer
-    from scoring.synthetic import generate_portfolio
 
     scorer = load_scorer(files_dir(model_path))
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=rows, immature_months=0), seed + 1)
@@ -223,9 +223,9 @@ def _batch_once(
     source = root / "batch.parquet"
     make = f"""
 import sys, numpy as np, pandas as pd
-from scoring.config import SyntheticDataConfig
-from scoring.io import write_parquet
-from scoring.synthetic import generate_portfolio
+from scoring.data.config import SyntheticDataConfig
+from scoring.core.io import write_parquet
+from scoring.data.synthetic import generate_portfolio
 apps, _ = generate_portfolio(SyntheticDataConfig(n_applications={rows}, immature_months=0), {seed + 2})
 apps = apps.drop(columns="default_12m")
 n_bad = int({rows} * {bad_share})
@@ -279,10 +279,10 @@ def latency(
 ) -> dict[str, Any]:
     import mlflow.pyfunc
 
-    from scoring.config import SyntheticDataConfig
+    from scoring.data.config import SyntheticDataConfig
+    from scoring.data.synthetic import generate_portfolio
     from scoring.serving.artifact import files_dir, load_scorer
     from scoring.serving.http import dataframe_split, post_json, start_server, stop_server
-    from scoring.synthetic import generate_portfolio
 
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=max(n, 100), immature_months=0), seed + 3)
     scorer = load_scorer(files_dir(model_path))

@@ -2,7 +2,7 @@
 
 What is measured, for each of two variants, in its own fresh process:
 
-- ``ge``: the real gate, ``scoring.validation.validate_frame`` (the great-expectations 1.24 suite
+- ``ge``: the real gate, ``scoring.data.validation.validate_frame`` (the great-expectations 1.24 suite
   built by ``build_suite``, result format COMPLETE, no Data Docs) followed by ``apply_gate``;
 - ``pandas``: the same rules written here as vectorised pandas/numpy (same expectations in the
   same order, same null handling and ``mostly`` arithmetic, same severities), with the same gate:
@@ -59,8 +59,8 @@ if TYPE_CHECKING:  # the parent process stays small: pandas and numpy are import
     import numpy.typing as npt
     import pandas as pd
 
-    from scoring.config import ValidateConfig
-    from scoring.contract import DatasetSpec
+    from scoring.core.contract import DatasetSpec
+    from scoring.data.config import ValidateConfig
 
     BoolArray = npt.NDArray[np.bool_]
 
@@ -109,8 +109,8 @@ def make_frame(rows: int, seed: int, bad_share: float) -> tuple[pd.DataFrame, di
     import numpy as np
     import pandas as pd
 
-    from scoring.config import SyntheticDataConfig
-    from scoring.synthetic import generate_portfolio
+    from scoring.data.config import SyntheticDataConfig
+    from scoring.data.synthetic import generate_portfolio
 
     df, truth = generate_portfolio(SyntheticDataConfig(n_applications=rows), seed)
     del truth
@@ -148,7 +148,7 @@ def make_frame(rows: int, seed: int, bad_share: float) -> tuple[pd.DataFrame, di
 
 # --------------------------------------------------------------------------- the rules in plain pandas
 
-# Mirrors scoring.validation (not imported here: that would load great-expectations).
+# Mirrors scoring.data.validation (not imported here: that would load great-expectations).
 NUMERIC_DTYPE_NAMES = frozenset(
     {
         *(f"int{b}" for b in (8, 16, 32, 64)),
@@ -301,7 +301,7 @@ class PandasSuite:
 
         import pandas as pd
 
-        from scoring.contract import AUTO_LOAN_COLUMNS
+        from scoring.core.contract import AUTO_LOAN_COLUMNS
 
         df, spec, config, present = self.df, self.spec, self.config, set(self.df.columns)
         self.checks = self._check_columns()
@@ -475,8 +475,8 @@ def pandas_gate(df: pd.DataFrame, results: list[RuleResult], config: ValidateCon
 
 def run_variant(variant: str, rows: int, seed: int, bad_share: float) -> dict[str, Any]:
     logging.getLogger("scoring").setLevel(logging.ERROR)  # the failures are the point, not news
-    from scoring.config import ValidateConfig
-    from scoring.contract import SYNTHETIC_SPEC
+    from scoring.core.contract import SYNTHETIC_SPEC
+    from scoring.data.config import ValidateConfig
 
     df, injected = make_frame(rows, seed, bad_share)
     config, spec = ValidateConfig(), SYNTHETIC_SPEC
@@ -487,7 +487,7 @@ def run_variant(variant: str, rows: int, seed: int, bad_share: float) -> dict[st
 
     started = time.perf_counter()
     if variant == "ge":
-        from scoring.validation import DataValidationError, apply_gate, validate_frame
+        from scoring.data.validation import DataValidationError, apply_gate, validate_frame
     import_s = time.perf_counter() - started
     after_import = _status_kib("VmRSS")
 

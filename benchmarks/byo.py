@@ -132,9 +132,9 @@ def peers(copy: Path) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
     from quality import fit_logistic, lr_frame
-    from scoring.contract import DatasetSpec
-    from scoring.features import ApplicationFeatures
-    from scoring.io import read_parquet
+    from scoring.core.contract import DatasetSpec
+    from scoring.core.io import read_parquet
+    from scoring.features.transformer import ApplicationFeatures
 
     spec = DatasetSpec.from_json((copy / "data" / "validated" / "dataset.json").read_text())
     features = ApplicationFeatures.from_dict(json.loads((copy / "models" / "features.json").read_text()))

@@ -7,14 +7,14 @@ other half, which nothing else reads. Per outer fold:
 - the pipeline path: the outer training half is split 80/20 (stratified) into an inner
   train and an inner valid split, the pipeline's train and valid; the feature transformer
   (:class:`scoring.features.ApplicationFeatures`) is fitted on the inner train; the XGBoost
-  challenger is tuned with :func:`scoring.tuning.tune_xgboost` (objective ``cv``: folds inside
+  challenger is tuned with :func:`scoring.models.tuning.tune_xgboost` (objective ``cv``: folds inside
   the inner train only, as the pipeline's tune stage reads its train split only; search space
-  params.yaml's tune.space); then :func:`scoring.train.fit_candidates`, the train stage's own
+  params.yaml's tune.space); then :func:`scoring.models.training.fit_candidates`, the train stage's own
   protocol with params.yaml's ``train`` section (``fit_on``, ``champion``), makes the
   candidates and picks the champion: the challenger early-stopped on the inner valid split
   (which fixes its round count), and with ``fit_on: train_valid`` the rule on the out-of-fold
   AUC over the whole outer half and the scorecard and booster refitted on it; finally the
-  calibrator is fitted as the calibrate stage fits it (:func:`scoring.calibration.fit_calibrator`
+  calibrator is fitted as the calibrate stage fits it (:func:`scoring.models.calibration.fit_calibrator`
   on the champion's out-of-fold PDs, params.yaml's calibrate.calibration). Scored:
 
   * "champion": the calibrated PD, what the exported model returns;
@@ -159,7 +159,7 @@ NOTES: tuple[str, ...] = (
     "folds, params.yaml's tune.space, no time limit) reads the inner train only; early stopping reads "
     "the inner valid split. Files are read as the README's examples read them: German drops `class`, "
     "HMEQ's REASON and JOB are text, Australian and Taiwan keep their codes numeric.",
-    "The pipeline path is the train stage's own function, scoring.train.fit_candidates, with "
+    "The pipeline path is the train stage's own function, scoring.models.training.fit_candidates, with "
     "params.yaml's train section: fit_on train_valid (early stopping on the inner valid split fixes "
     "the challenger's round count; the champion rule reads 5-fold out-of-fold AUC over the whole "
     "outer half; the scorecard and the booster are refitted on it), champion rule selection cv, "
@@ -281,12 +281,12 @@ def run_fold(
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import train_test_split
 
-    from scoring.calibration import fit_calibrator
-    from scoring.config import ScorecardConfig, XGBoostConfig
-    from scoring.features import ApplicationFeatures
-    from scoring.model import BlendEstimator, BoosterEstimator
-    from scoring.train import fit_candidates, train_booster_rounds, train_scorecard
-    from scoring.tuning import TuningSettings, tune_xgboost
+    from scoring.features.transformer import ApplicationFeatures
+    from scoring.models.calibration import fit_calibrator
+    from scoring.models.config import ScorecardConfig, XGBoostConfig
+    from scoring.models.model import BlendEstimator, BoosterEstimator
+    from scoring.models.training import fit_candidates, train_booster_rounds, train_scorecard
+    from scoring.models.tuning import TuningSettings, tune_xgboost
 
     out = FoldOutput()
     t = out.times
@@ -422,8 +422,8 @@ def run_fold(
 
 
 def load_dataset(ds: Dataset, data_dir: Path) -> tuple[pd.DataFrame, Array, Any]:
-    from scoring.config import FileDataConfig
-    from scoring.prepare import prepare_file
+    from scoring.data.config import FileDataConfig
+    from scoring.data.prepare import prepare_file
 
     config = FileDataConfig(
         path=data_dir / ds.file,
@@ -459,8 +459,8 @@ def run_dataset(
 ) -> dict[str, Any]:
     from sklearn.model_selection import StratifiedKFold
 
-    from scoring.metrics import discrimination_metrics
-    from scoring.tuning import SearchDimension
+    from scoring.models.tuning import SearchDimension
+    from scoring.reporting.metrics import discrimination_metrics
 
     applications, y, spec = load_dataset(ds, data_dir)
     space = {name: SearchDimension(**dim.model_dump()) for name, dim in params.tune.space.items()}
@@ -537,7 +537,7 @@ def run_dataset(
             "repeats": repeats,
             "outer_folds": 2,
             "tuning_trials_per_fold": trials,
-            "tuning": "scoring.tuning.tune_xgboost, objective cv (3 folds) on the inner train split",
+            "tuning": "scoring.models.tuning.tune_xgboost, objective cv (3 folds) on the inner train split",
             "search_space": {name: dim.model_dump() for name, dim in params.tune.space.items()},
             "train": params.train.model_dump(mode="json", include={"fit_on", "champion"}),
             "calibration": params.calibrate.calibration.model_dump(mode="json"),
@@ -639,7 +639,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "tuning, early stopping and every choice inside the outer training half only. "
         "AUC is the mean ± standard deviation over the outer folds; Brier and KS are means; "
         "time is wall seconds per outer fold, tuning included. The pipeline path is the train "
-        "stage's own protocol (scoring.train.fit_candidates with params.yaml's train section) and "
+        "stage's own protocol (scoring.models.training.fit_candidates with params.yaml's train section) and "
         "the calibrate stage's calibrator (on the champion's out-of-fold PDs): 'champion' is the "
         "calibrated PD the exported model returns, 'champion_uncalibrated' the same model's raw PD.",
         "",
@@ -753,7 +753,7 @@ def save(result: Mapping[str, Any] | None, results_dir: Path, run_info: Mapping[
 
     With ``result`` None only the notes and quality.md are rewritten from quality.json.
     """
-    from scoring.io import write_text
+    from scoring.core.io import write_text
 
     json_path, md_path = results_dir / "quality.json", results_dir / "quality.md"
     with locked(Path(tempfile.gettempdir()) / "scoring-quality-benchmark.lock"):

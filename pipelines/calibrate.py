@@ -20,12 +20,12 @@ import numpy as np
 from scipy.special import expit
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.grades import flat_metrics
-from scoring.io import atomic_path, read_json, read_parquet, write_json
-from scoring.limits import swap_set
-from scoring.model import CHAMPION_FILE, PDModel
-from scoring.risk import RuleScope, assess, fit_risk_layer
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import atomic_path, read_json, read_parquet, write_json
+from scoring.decision.grades import flat_metrics
+from scoring.decision.limits import swap_set
+from scoring.decision.risk import RuleScope, assess, fit_risk_layer
+from scoring.models.model import CHAMPION_FILE, PDModel
 from scoring.runtime import run_stage
 from scoring.tracking import log_metrics, mlflow_run
 

@@ -6,7 +6,7 @@ The only stage that reads the ground-truth file of the synthetic portfolio.
 The predictions file (``--scores``) has one row per application of every split: its id
 (``application_id``), ``split``, the target under its dataset name (null where unlabelled),
 ``pd_raw`` (the champion's uncalibrated PD, which the discrimination metrics use), then the
-columns of :data:`scoring.scorer.OUTPUT_COLUMNS` from :class:`scoring.scorer.Scorer` (the same
+columns of :data:`scoring.serving.scorer.OUTPUT_COLUMNS` from :class:`scoring.serving.scorer.Scorer` (the same
 code the exported model runs): calibrated ``pd``, ``score``, ``grade``, ``decision``, ...
 """
 
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.calibration import Calibrator, calibration_metrics
 from scoring.config import load_params
-from scoring.contract import TRUE_PD_COLUMN, DatasetSpec
-from scoring.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
-from scoring.io import atomic_path, read_json, read_parquet, write_json, write_parquet
-from scoring.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
+from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
+from scoring.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet
+from scoring.data.split import PARTS
+from scoring.models.calibration import Calibrator, calibration_metrics
+from scoring.models.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
+from scoring.reporting.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
 from scoring.runtime import run_stage
-from scoring.scorer import Scorer, model_info, scored_predictions
-from scoring.split import PARTS
+from scoring.serving.scorer import Scorer, model_info, scored_predictions
 from scoring.tracking import log_metrics, mlflow_run
 
 

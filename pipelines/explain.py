@@ -17,24 +17,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from scoring.calibration import Calibrator
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.explain import (
-    CODE_COLUMNS,
-    ReasonCoder,
-    ReasonConfigError,
-    explanation_summary,
-    fit_reason_map,
-    plot_beeswarm,
-    plot_dependence,
-    plot_waterfall,
-)
-from scoring.grades import MasterScale
-from scoring.io import atomic_path, read_json, read_parquet, write_json, write_text
-from scoring.model import PDModel
-from scoring.policy import DECLINE, GRADE_DECLINE
-from scoring.risk import RiskLayer, RuleScope, decide_and_limit
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import atomic_path, read_json, read_parquet, write_json, write_text
+from scoring.decision.grades import MasterScale
+from scoring.decision.policy import DECLINE, GRADE_DECLINE
+from scoring.decision.risk import RiskLayer, RuleScope, decide_and_limit
+from scoring.explain.plots import plot_beeswarm, plot_dependence, plot_waterfall
+from scoring.explain.reasons import CODE_COLUMNS, ReasonCoder, ReasonConfigError, fit_reason_map
+from scoring.explain.summary import explanation_summary
+from scoring.models.calibration import Calibrator
+from scoring.models.model import PDModel
 from scoring.runtime import run_stage
 from scoring.tracking import log_metrics, mlflow_run
 
@@ -42,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 N_DEPENDENCE = 4
 METHODS = {
-    "xgboost": "exact path-dependent TreeSHAP (scoring.treeshap; equal to XGBoost pred_contribs)",
+    "xgboost": "exact path-dependent TreeSHAP (scoring.models.treeshap; equal to XGBoost pred_contribs)",
     "scorecard": "scorecard coefficient x WoE per feature",
     "blend": "blend: weighted sum of exact TreeSHAP and scorecard coefficient x WoE",
 }

@@ -1,5 +1,5 @@
 """DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications
-into the full output of scoring.scorer, registered in the local registry under the alias "champion"."""
+into the full output of scoring.serving.scorer, registered in the local registry under the alias "champion"."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import read_json, read_parquet
 from scoring.export import CHAMPION_ALIAS, export_model, register_model
-from scoring.io import read_json, read_parquet
 from scoring.runtime import run_stage
-from scoring.scorer import model_info
+from scoring.serving.scorer import model_info
 from scoring.tracking import mlflow_run
 
 ARTIFACT_PATH = "pd_model"

@@ -7,10 +7,10 @@ import logging
 from pathlib import Path
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.features import ApplicationFeatures, feature_summary
-from scoring.io import read_parquet, write_json
-from scoring.leakage import SuspectedLeakError, leakage_report
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import read_parquet, write_json
+from scoring.data.leakage import SuspectedLeakError, leakage_report
+from scoring.features.transformer import ApplicationFeatures, feature_summary
 from scoring.runtime import run_stage
 
 logger = logging.getLogger(__name__)

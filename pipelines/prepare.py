@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from scoring.config import load_params
-from scoring.io import write_parquet, write_text
-from scoring.prepare import prepare_source
+from scoring.core.io import write_parquet, write_text
+from scoring.data.prepare import prepare_source
 from scoring.runtime import run_stage
 
 

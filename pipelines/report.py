@@ -2,7 +2,7 @@
 
 Reads what the earlier stages wrote (validation, split, train, calibrate, explain, evaluate),
 scores test and out-of-time with every trained model for the confidence intervals and the
-paired comparison, and renders the page with scoring.report.
+paired comparison, and renders the page with scoring.reporting.report.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.calibration import Calibrator
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.evaluation import PLOTTED_PARTS
-from scoring.io import read_json, read_parquet, write_text
-from scoring.model import PDModel
-from scoring.report import (
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import read_json, read_parquet, write_text
+from scoring.models.calibration import Calibrator
+from scoring.models.model import PDModel
+from scoring.reporting.evaluation import PLOTTED_PARTS
+from scoring.reporting.metrics import assess_performance
+from scoring.reporting.report import (
     ReviewReport,
-    assess_performance,
     curve_images,
     data_scope,
     decision_summary,

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.io import read_parquet, write_json, write_parquet
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import read_parquet, write_json, write_parquet
+from scoring.data.split import split_applications
 from scoring.runtime import run_stage
-from scoring.split import split_applications
 
 
 def main() -> None:

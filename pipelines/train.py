@@ -1,6 +1,6 @@
 """DVC stage `train`: the scorecard baseline, the XGBoost challenger, their blend, and the champion.
 
-The protocol is scoring.train.fit_candidates (params train.fit_on): the challenger, with the
+The protocol is scoring.models.training.fit_candidates (params train.fit_on): the challenger, with the
 tuned hyper-parameters when the tune stage produced them, is trained on the train split with
 early stopping on the validation split, which fixes its round count. With the default
 ``fit_on: train_valid`` both models are then refitted per fold over train+valid, the rule in
@@ -20,11 +20,10 @@ from pathlib import Path
 from scipy.special import expit
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.features import ApplicationFeatures
-from scoring.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_parquet
-from scoring.metrics import discrimination_metrics
-from scoring.model import (
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_parquet
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.model import (
     BLEND_FILE,
     BOOSTER_FILE,
     CHAMPION_FILE,
@@ -33,9 +32,10 @@ from scoring.model import (
     BoosterEstimator,
     save_estimator,
 )
+from scoring.models.training import blend_log_odds, fit_candidates, with_tuned_parameters
+from scoring.reporting.metrics import discrimination_metrics
 from scoring.runtime import run_stage
 from scoring.tracking import InputFrame, flatten, git_commit, log_input_datasets, log_metrics, mlflow_run
-from scoring.train import blend_log_odds, fit_candidates, with_tuned_parameters
 
 
 def main() -> None:

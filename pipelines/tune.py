@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.config import TuneConfig, load_params
-from scoring.contract import DatasetSpec
-from scoring.features import ApplicationFeatures
-from scoring.io import frame_digest, read_parquet, write_json
+from scoring.config import load_params
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import frame_digest, read_parquet, write_json
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import TuneConfig
+from scoring.models.training import monotone_constraints
 from scoring.runtime import run_stage
 from scoring.tracking import flatten, git_commit, mlflow_run, tracking_uri
-from scoring.train import monotone_constraints
 
 
 def study_name(config: TuneConfig, matrix: pd.DataFrame, target: pd.Series, monotone: dict[str, int]) -> str:
@@ -57,7 +58,13 @@ def main() -> None:
 
     import optuna
 
-    from scoring.tuning import SearchDimension, TuningSettings, mlflow_trial_logger, plot_study, tune_xgboost
+    from scoring.models.tuning import (
+        SearchDimension,
+        TuningSettings,
+        mlflow_trial_logger,
+        plot_study,
+        tune_xgboost,
+    )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -12,12 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from scoring.config import load_params
-from scoring.contract import DatasetSpec
-from scoring.io import read_parquet, write_json, write_parquet, write_text
-from scoring.leakage import with_leaky_columns_dropped
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import read_parquet, write_json, write_parquet, write_text
+from scoring.data.leakage import with_leaky_columns_dropped
+from scoring.data.validation import DataValidationError, apply_gate, results_redirect, validate_frame
+from scoring.monitoring.stability import drift_report
 from scoring.runtime import run_stage
-from scoring.stability import drift_report
-from scoring.validation import DataValidationError, apply_gate, results_redirect, validate_frame
 
 
 def main() -> None:

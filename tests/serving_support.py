@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.config import CalibrateConfig, Params, SyntheticDataConfig, XGBoostConfig, load_params
-from scoring.contract import SYNTHETIC_SPEC
-from scoring.features import ApplicationFeatures
-from scoring.io import write_json
-from scoring.model import BoosterEstimator, PDModel
-from scoring.risk import fit_risk_layer
-from scoring.synthetic import generate_portfolio
-from scoring.train import train_xgboost
+from scoring.config import Params, load_params
+from scoring.core.contract import SYNTHETIC_SPEC
+from scoring.core.io import write_json
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.synthetic import generate_portfolio
+from scoring.decision.config import CalibrateConfig
+from scoring.decision.risk import fit_risk_layer
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import XGBoostConfig
+from scoring.models.model import BoosterEstimator, PDModel
+from scoring.models.training import train_xgboost
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "0123456789abcdef0123456789abcdef"
@@ -51,7 +54,7 @@ def build_model_dir(
     write_json(directory / "master_scale.json", layer.scale.to_dict())
     write_json(directory / "run.json", {"run_id": RUN_ID})
     if reasons:
-        from scoring.explain import ReasonCoder
+        from scoring.explain.reasons import ReasonCoder
 
         coder = ReasonCoder.fit(model, train, repo_params().reasons)
         write_json(directory / "reasons.json", coder.to_dict())
@@ -65,7 +68,7 @@ def repo_params() -> Params:
 
 def as_output_types(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as object, as the scorer returns them (Parquet and JSON decode them as pandas strings)."""
-    from scoring.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES
+    from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES
 
     assert list(frame.columns) == list(OUTPUT_COLUMNS)
     return frame.astype({c: object for c, kind in OUTPUT_TYPES.items() if kind == "string"})

@@ -13,12 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import FileDataConfig, SyntheticDataConfig, ValidateConfig
-from scoring.contract import SYNTHETIC_SPEC
-from scoring.io import DataReadError, read_table
-from scoring.prepare import prepare_file
-from scoring.synthetic import generate_portfolio
-from scoring.validation import QUARANTINE_REASONS, DataValidationError, GateResult, apply_gate, validate_frame
+from scoring.core.contract import SYNTHETIC_SPEC
+from scoring.core.io import DataReadError, read_table
+from scoring.data.config import FileDataConfig, SyntheticDataConfig, ValidateConfig
+from scoring.data.prepare import prepare_file
+from scoring.data.synthetic import generate_portfolio
+from scoring.data.validation import (
+    QUARANTINE_REASONS,
+    DataValidationError,
+    GateResult,
+    apply_gate,
+    validate_frame,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = ValidateConfig()
@@ -219,7 +225,7 @@ def test_validate_stage_exits_nonzero_with_the_message(portfolio: pd.DataFrame, 
 
 def test_readme_examples_stop_and_pass_as_documented() -> None:
     """The committed example files behave as README says (and are what make-examples writes)."""
-    from scoring.examples import BAD_ROW_DAMAGE, BAD_ROWS, BROKEN, example_frames
+    from scoring.data.examples import BAD_ROW_DAMAGE, BAD_ROWS, BROKEN, example_frames
 
     examples = REPO / "data" / "examples"
     fresh = example_frames()

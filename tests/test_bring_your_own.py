@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.config import FileDataConfig, SplitConfig, ValidateConfig, XGBoostConfig, load_params
-from scoring.evaluation import evaluate_model
-from scoring.explain import ReasonCoder
-from scoring.features import ApplicationFeatures
-from scoring.model import BoosterEstimator, PDModel
-from scoring.prepare import prepare_file
-from scoring.split import split_applications
-from scoring.train import train_xgboost
-from scoring.validation import validate_frame
+from scoring.config import load_params
+from scoring.data.config import FileDataConfig, SplitConfig, ValidateConfig
+from scoring.data.prepare import prepare_file
+from scoring.data.split import split_applications
+from scoring.data.validation import validate_frame
+from scoring.explain.reasons import ReasonCoder
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import XGBoostConfig
+from scoring.models.model import BoosterEstimator, PDModel
+from scoring.models.training import train_xgboost
+from scoring.reporting.evaluation import evaluate_model
 
 REPO = Path(__file__).resolve().parents[1]
 

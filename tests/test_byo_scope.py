@@ -9,29 +9,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import (
-    CalibrateConfig,
-    FileDataConfig,
-    LimitSettings,
-    Params,
-    ReasonsConfig,
-    SyntheticDataConfig,
-    XGBoostConfig,
-    parse_params,
+from scoring.config import LimitSettings, Params, parse_params
+from scoring.core.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
+from scoring.core.io import DataReadError
+from scoring.data.config import FileDataConfig, SyntheticDataConfig
+from scoring.data.prepare import prepare_file
+from scoring.data.synthetic import generate_portfolio
+from scoring.decision.config import CalibrateConfig
+from scoring.decision.limits import BINDING_NO_DATA, constraint_scope, limit_values
+from scoring.decision.policy import (
+    KNOCK_OUT_CODES,
+    KO_DATA_MISSING,
+    PolicySettings,
+    knock_out_codes,
+    knock_out_scope,
 )
-from scoring.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
-from scoring.explain import fit_reason_map, readable_name
-from scoring.features import ApplicationFeatures, derived_not_computed
-from scoring.io import DataReadError
-from scoring.limits import BINDING_NO_DATA, constraint_scope, limit_values
-from scoring.model import BoosterEstimator, PDModel
-from scoring.policy import KNOCK_OUT_CODES, KO_DATA_MISSING, PolicySettings, knock_out_codes, knock_out_scope
-from scoring.prepare import prepare_file
-from scoring.risk import RuleScope, fit_risk_layer
-from scoring.scorer import Scorer, ScoreScaling
+from scoring.decision.risk import RuleScope, fit_risk_layer
+from scoring.explain.config import ReasonsConfig
+from scoring.explain.reasons import fit_reason_map, readable_name
+from scoring.features.transformer import ApplicationFeatures, derived_not_computed
+from scoring.models.config import XGBoostConfig
+from scoring.models.model import BoosterEstimator, PDModel
+from scoring.models.training import train_xgboost
 from scoring.serving.batch import score_file
-from scoring.synthetic import generate_portfolio
-from scoring.train import train_xgboost
+from scoring.serving.scorer import Scorer, ScoreScaling
 
 POLICY = PolicySettings()
 
@@ -318,7 +319,7 @@ def test_a_contract_layout_file_with_extra_and_unused_columns_gets_reason_codes(
     the file carries an extra column. The strict map leaves the first out, generates a code for
     the second, and still refuses a name that is nobody's."""
     from scoring.config import load_params
-    from scoring.explain import ReasonCoder, ReasonConfigError
+    from scoring.explain.reasons import ReasonCoder, ReasonConfigError
 
     frame = portfolio.assign(extra_score=np.linspace(0, 1, len(portfolio)))
     spec = DatasetSpec(

@@ -16,7 +16,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from scoring.calibration import (
+from scoring.models.calibration import (
     CalibrationSettings,
     Calibrator,
     calibration_metrics,

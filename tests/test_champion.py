@@ -12,17 +12,17 @@ import pytest
 import xgboost as xgb
 from pydantic import ValidationError
 
-from scoring.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
-from scoring.features import ApplicationFeatures
-from scoring.model import (
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
+from scoring.models.model import (
     BLEND_FILE,
     BlendEstimator,
     BoosterEstimator,
     PDModel,
     champion_files,
 )
-from scoring.scorecard import ScorecardModel
-from scoring.train import (
+from scoring.models.scorecard import ScorecardModel
+from scoring.models.training import (
     CandidateRecipe,
     ChampionDecision,
     booster_log_odds,

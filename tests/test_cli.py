@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import app
-from scoring.contract import SYNTHETIC_SPEC
+from scoring.core.contract import SYNTHETIC_SPEC
 from scoring.export import export_model
-from scoring.scorer import Scorer
+from scoring.serving.scorer import Scorer
 from serving_support import RUN_ID, as_output_types, build_model_dir, repo_params
 
 runner = CliRunner()
@@ -67,7 +67,7 @@ def test_summary_prints_every_model_and_split(tmp_path: Path) -> None:
 
 
 def _split_metrics(n: int, auc: float) -> dict[str, float | int]:
-    """One split's entry as the evaluate stage writes it (scoring.evaluation.evaluate_model)."""
+    """One split's entry as the evaluate stage writes it (scoring.reporting.evaluation.evaluate_model)."""
     return {
         "n": n, "default_rate": 0.071234, "mean_pd": 0.069876, "auc": auc, "gini": 2 * auc - 1,
         "ks": 0.512345, "brier": 0.061234, "log_loss": 0.234567, "true_pd_auc": 0.834567,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.config import ConfigError, load_params, parse_params
+from scoring.config import load_params, parse_params
+from scoring.core.settings import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,20 +10,17 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from scoring.config import (
-    ConfigError,
-    ReasonsConfig,
-    SyntheticDataConfig,
-    XGBoostConfig,
-    load_params,
-    parse_params,
-)
-from scoring.explain import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder, ReasonConfigError, ReasonGroup
-from scoring.features import ApplicationFeatures
-from scoring.model import BoosterEstimator, PDModel
-from scoring.scorecard import ScorecardSettings, fit_scorecard
-from scoring.synthetic import generate_portfolio
-from scoring.train import train_booster_rounds
+from scoring.config import load_params, parse_params
+from scoring.core.settings import ConfigError
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.synthetic import generate_portfolio
+from scoring.explain.config import ReasonsConfig
+from scoring.explain.reasons import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder, ReasonConfigError, ReasonGroup
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.config import XGBoostConfig
+from scoring.models.model import BoosterEstimator, PDModel
+from scoring.models.scorecard import ScorecardSettings, fit_scorecard
+from scoring.models.training import train_booster_rounds
 
 SEED = 11
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -340,7 +337,7 @@ def test_matrix_with_other_columns_is_refused(
 def test_fast_treeshap_matches_pred_contribs_whatever_the_threads(
     deep: PDModel, portfolio: pd.DataFrame
 ) -> None:
-    from scoring.treeshap import build_tables, float64_margin, tree_shap_tables
+    from scoring.models.treeshap import build_tables, float64_margin, tree_shap_tables
 
     assert isinstance(deep.estimator, BoosterEstimator)
     matrix = deep.feature_matrix(portfolio)
@@ -363,7 +360,7 @@ def test_fast_treeshap_matches_pred_contribs_whatever_the_threads(
 def test_single_leaf_trees_put_everything_in_the_bias(
     portfolio: pd.DataFrame, features: ApplicationFeatures
 ) -> None:
-    from scoring.treeshap import tree_shap
+    from scoring.models.treeshap import tree_shap
 
     X = features.transform(portfolio)
     config = XGBoostConfig(max_depth=3, min_child_weight=1e9, n_jobs=1)
@@ -379,7 +376,7 @@ def test_leaf_table_is_the_brute_force_shapley_value() -> None:
     from itertools import combinations
     from math import factorial
 
-    from scoring.treeshap import leaf_tables
+    from scoring.models.treeshap import leaf_tables
 
     value, zero = 0.7, np.array([0.3, 0.55, 0.9])
     table = leaf_tables(np.array([value]), zero[None, :])[0]
@@ -404,9 +401,9 @@ def test_leaf_table_is_the_brute_force_shapley_value() -> None:
 def test_explain_stage_writes_coder_summary_and_plots_and_explains_every_decline(pipeline: Path) -> None:
     import json
 
-    from scoring.calibration import Calibrator
-    from scoring.grades import MasterScale
-    from scoring.risk import RiskLayer, decide_and_limit
+    from scoring.decision.grades import MasterScale
+    from scoring.decision.risk import RiskLayer, decide_and_limit
+    from scoring.models.calibration import Calibrator
 
     out = pipeline / "reports/explanations"
     summary = json.loads((out / "summary.json").read_text())
@@ -469,7 +466,7 @@ def test_array_paths_give_the_frame_paths_values(
     shallow: PDModel, portfolio: pd.DataFrame, reasons_config: ReasonsConfig
 ) -> None:
     """The scorer's NumPy path: predictions, contributions and reasons without frames."""
-    from scoring.treeshap import feature_array
+    from scoring.models.treeshap import feature_array
 
     apps = portfolio.iloc[:300]
     assert isinstance(shallow.estimator, BoosterEstimator)
@@ -496,14 +493,14 @@ def test_blend_array_paths_and_the_scorer_over_a_blend_give_the_frame_values(
 ) -> None:
     """The blend's NumPy path (the booster on float32 values, the scorecard on float64 values), and
     the scorer's output over a blend, equal the DataFrame functions exactly."""
-    from scoring.config import CalibrateConfig
-    from scoring.contract import SYNTHETIC_SPEC
-    from scoring.limits import LimitSettings
-    from scoring.model import BlendEstimator
-    from scoring.policy import PolicySettings
-    from scoring.risk import RiskLayer, decide_and_limit, fit_risk_layer
-    from scoring.scorer import Scorer, ScoreScaling
-    from scoring.treeshap import feature_array
+    from scoring.core.contract import SYNTHETIC_SPEC
+    from scoring.decision.config import CalibrateConfig
+    from scoring.decision.limits import LimitSettings
+    from scoring.decision.policy import PolicySettings
+    from scoring.decision.risk import RiskLayer, decide_and_limit, fit_risk_layer
+    from scoring.models.model import BlendEstimator
+    from scoring.models.treeshap import feature_array
+    from scoring.serving.scorer import Scorer, ScoreScaling
 
     assert isinstance(deep.estimator, BoosterEstimator)
     blend = PDModel(deep.features, BlendEstimator(scorecard.estimator, deep.estimator, 0.3), kind="blend")  # type: ignore[arg-type]

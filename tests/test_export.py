@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.contract import SYNTHETIC_SPEC
+from scoring.core.contract import SYNTHETIC_SPEC
 from scoring.export import CHAMPION_ALIAS, export_model, register_model
-from scoring.scorer import OUTPUT_COLUMNS, Scorer
 from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+from scoring.serving.scorer import OUTPUT_COLUMNS, Scorer
 from serving_support import RUN_ID, build_model_dir, repo_params
 
 GOLDEN = Path(__file__).parent / "data" / "golden_applications.csv"
@@ -148,15 +148,15 @@ def test_tampered_artifact_refuses_to_load(
 def test_a_scorecard_champion_exports_and_scores_identically(
     exported: tuple[Path, Path, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from scoring.config import ScorecardConfig
-    from scoring.model import PDModel
-    from scoring.synthetic import generate_portfolio
-    from scoring.train import train_scorecard
+    from scoring.data.synthetic import generate_portfolio
+    from scoring.models.config import ScorecardConfig
+    from scoring.models.model import PDModel
+    from scoring.models.training import train_scorecard
 
     _, model_dir, raw = exported
     models = tmp_path / "models"
     shutil.copytree(model_dir, models)
-    from scoring.config import SyntheticDataConfig
+    from scoring.data.config import SyntheticDataConfig
 
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=4000, months=24, immature_months=0), 5)
     train = apps.iloc[:2400]

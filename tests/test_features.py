@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.features import ApplicationFeatures, FeatureInputError, feature_summary
-from scoring.finance import annuity_payment
+from scoring.core.finance import annuity_payment
+from scoring.features.transformer import ApplicationFeatures, FeatureInputError, feature_summary
 
 
 def applications(n: int = 3) -> pd.DataFrame:
@@ -166,7 +166,7 @@ def test_categorical_with_only_rare_levels_is_left_out() -> None:
 
 
 def test_feature_values_are_the_matrix_as_the_booster_reads_it() -> None:
-    from scoring.treeshap import feature_array
+    from scoring.models.treeshap import feature_array
 
     transformer = fitted()
     frame = applications()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.finance import (
+from scoring.core.finance import (
     annuity_payment,
     equal_principal_first_payment,
     equal_principal_schedule,

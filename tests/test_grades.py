@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 from scipy.stats import beta, binomtest
 
-from scoring.grades import (
+from scoring.decision.grades import (
     MasterScale,
     MasterScaleSettings,
     ValidationTestSettings,

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from scoring.finance import annuity_payment, equal_principal_first_payment, monthly_payment
-from scoring.limits import (
+from scoring.core.finance import annuity_payment, equal_principal_first_payment, monthly_payment
+from scoring.decision.limits import (
     LIMIT_COLUMNS,
     LimitSettings,
     limit_values,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.metrics import calibration_table, discrimination_metrics, ks_statistic, roc_points
+from scoring.reporting.metrics import calibration_table, discrimination_metrics, ks_statistic, roc_points
 
 
 def test_perfect_and_inverted_ranking() -> None:

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from scoring.report import SECTION_IDS
+from scoring.reporting.report import SECTION_IDS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TIME_LIMIT_S = 60.0

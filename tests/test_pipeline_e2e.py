@@ -110,7 +110,7 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
         ],
         pipeline,
     )
-    from scoring.scorer import OUTPUT_COLUMNS
+    from scoring.serving.scorer import OUTPUT_COLUMNS
 
     scored = pd.read_parquet(out)
     predictions = pd.read_parquet(pipeline / "data/scores/predictions.parquet")
@@ -161,8 +161,8 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
 
 def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: Path) -> None:
     from scoring.config import load_params
-    from scoring.model import PDModel, champion_files
-    from scoring.train import choose_champion
+    from scoring.models.model import PDModel, champion_files
+    from scoring.models.training import choose_champion
 
     champion = json.loads((pipeline / "models/champion.json").read_text())
     metrics = json.loads((pipeline / "reports/metrics.json").read_text())

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from scoring.policy import (
+from scoring.decision.policy import (
     GRADE_DECLINE,
     GRADE_REFER,
     KNOCK_OUT_CODES,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.config import DataConfig, FileDataConfig, SyntheticDataConfig
-from scoring.contract import SYNTHETIC_SPEC
-from scoring.io import DataReadError
-from scoring.prepare import ROW_ID_COLUMN, prepare_file, prepare_source
+from scoring.core.contract import SYNTHETIC_SPEC
+from scoring.core.io import DataReadError
+from scoring.data.config import DataConfig, FileDataConfig, SyntheticDataConfig
+from scoring.data.prepare import ROW_ID_COLUMN, prepare_file, prepare_source
 
 
 def write_csv(tmp_path: Path, frame: pd.DataFrame, name: str = "loans.csv") -> Path:

@@ -21,19 +21,16 @@ import pytest
 from scipy.stats import bootstrap
 from sklearn.metrics import roc_auc_score
 
-from scoring.config import DriftConfig
-from scoring.contract import AUTO_LOAN_COLUMNS
-from scoring.report import (
+from scoring.core.contract import AUTO_LOAN_COLUMNS
+from scoring.data.config import DriftConfig
+from scoring.reporting.metrics import assess_performance, delong_ci, delong_covariance, delong_paired
+from scoring.reporting.report import (
     SECTION_IDS,
     Explanations,
     ReviewReport,
-    assess_performance,
     curve_images,
     data_scope,
     decision_summary,
-    delong_ci,
-    delong_covariance,
-    delong_paired,
     explanations_from,
     figure_png,
     render_html,
@@ -411,9 +408,9 @@ def _section(page: str, sid: str) -> str:
 def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) -> None:
     from dataclasses import replace
 
-    from scoring.contract import DatasetSpec
-    from scoring.policy import PolicySettings
-    from scoring.risk import RuleScope
+    from scoring.core.contract import DatasetSpec
+    from scoring.decision.policy import PolicySettings
+    from scoring.decision.risk import RuleScope
 
     spec = DatasetSpec(id_column="row_id", target_column="BAD", source="hmeq.csv", generated_id=True,
                        roles={"age": "AGE"})  # fmt: skip

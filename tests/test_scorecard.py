@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.scorecard import (
+from scoring.models.scorecard import (
     MISSING_BIN,
     UNSEEN_BIN,
     ScorecardError,
@@ -345,7 +345,7 @@ def test_scoring_from_json_needs_neither_optbinning_nor_sklearn(tmp_path: Any, m
     spec.write_text(json.dumps(model.to_dict(), sort_keys=True), encoding="utf-8")
     script = (
         "import json, sys, numpy as np, pandas as pd\n"
-        "from scoring.scorecard import ScorecardModel\n"
+        "from scoring.models.scorecard import ScorecardModel\n"
         f"m = ScorecardModel.from_dict(json.loads(open({str(spec)!r}).read()))\n"
         "X = pd.DataFrame({'driver': [0.0, np.nan], 'cat': ['a', 'zz'], 'partial': [1.0, np.nan]})\n"
         "assert np.all((m.predict_pd(X) > 0) & (m.predict_pd(X) < 1))\n"

@@ -1,4 +1,4 @@
-"""The full scoring output (scoring.scorer) and the value layer in front of it (scoring.serving.inputs)."""
+"""The full scoring output (scoring.serving.scorer) and the value layer in front of it (scoring.serving.inputs)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.calibration import Calibrator
-from scoring.contract import SYNTHETIC_SPEC
-from scoring.grades import MasterScale
-from scoring.io import read_json
-from scoring.model import PDModel
-from scoring.risk import RiskLayer, decide_and_limit
-from scoring.scorer import OUTPUT_COLUMNS, REASON_CODE_COLUMNS, Scorer, ScoreScaling
+from scoring.core.contract import SYNTHETIC_SPEC
+from scoring.core.io import read_json
+from scoring.decision.grades import MasterScale
+from scoring.decision.risk import RiskLayer, decide_and_limit
+from scoring.models.calibration import Calibrator
+from scoring.models.model import PDModel
 from scoring.serving.inputs import STRICTLY_POSITIVE, InputRejected, InputSchemaError
+from scoring.serving.scorer import OUTPUT_COLUMNS, REASON_CODE_COLUMNS, Scorer, ScoreScaling
 from serving_support import RUN_ID, build_model_dir, repo_params
 
 
@@ -197,7 +197,7 @@ def test_batch_rejects_rows_and_counts_reconcile(scorer: Scorer, built: tuple[Pa
 
 
 def test_strictly_positive_fields_match_the_validation_gate() -> None:
-    from scoring.validation import STRICTLY_POSITIVE_COLUMNS
+    from scoring.data.validation import STRICTLY_POSITIVE_COLUMNS
 
     assert STRICTLY_POSITIVE == STRICTLY_POSITIVE_COLUMNS
 
@@ -205,8 +205,8 @@ def test_strictly_positive_fields_match_the_validation_gate() -> None:
 def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
     scorer: Scorer, built: tuple[Path, pd.DataFrame]
 ) -> None:
-    from scoring.evaluation import evaluate_model
-    from scoring.scorer import scored_predictions
+    from scoring.reporting.evaluation import evaluate_model
+    from scoring.serving.scorer import scored_predictions
 
     raw = built[1].head(60).copy()
     raw["default_12m"] = np.arange(60) % 7 == 0

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.contract import SYNTHETIC_SPEC, DatasetSpec
+from scoring.core.contract import SYNTHETIC_SPEC, DatasetSpec
 from scoring.export import export_model
-from scoring.scorer import Scorer
 from scoring.serving.http import dataframe_split, post_json, predictions_frame, start_server, stop_server
+from scoring.serving.scorer import Scorer
 from serving_support import RUN_ID, as_output_types, build_model_dir, repo_params
 
 GOLDEN = Path(__file__).parent / "data" / "golden_applications.csv"
@@ -101,8 +101,8 @@ def test_pipeline_library_artifact_and_http_agree_on_the_golden_applications(pip
     import mlflow.pyfunc
 
     from scoring.config import load_params
-    from scoring.io import read_json
-    from scoring.scorer import model_info
+    from scoring.core.io import read_json
+    from scoring.serving.scorer import model_info
 
     params = load_params(pipeline / "params.yaml")
     spec = DatasetSpec.from_json((pipeline / "data/validated/dataset.json").read_text())

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import SplitConfig
-from scoring.contract import DatasetSpec
-from scoring.split import LABELLED_PARTS, PARTS, split_applications
+from scoring.core.contract import DatasetSpec
+from scoring.data.config import SplitConfig
+from scoring.data.split import LABELLED_PARTS, PARTS, split_applications
 
 SPEC = DatasetSpec(
     id_column="application_id",

@@ -6,10 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import DriftConfig, LeakageConfig
-from scoring.contract import DatasetSpec
-from scoring.leakage import SuspectedLeakError, leakage_report, single_feature_auc, with_leaky_columns_dropped
-from scoring.stability import drift_report, flag, psi
+from scoring.core.contract import DatasetSpec
+from scoring.data.config import DriftConfig, LeakageConfig
+from scoring.data.leakage import (
+    SuspectedLeakError,
+    leakage_report,
+    single_feature_auc,
+    with_leaky_columns_dropped,
+)
+from scoring.monitoring.stability import drift_report, flag, psi
 
 RNG = np.random.default_rng(0)
 

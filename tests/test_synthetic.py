@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import SyntheticDataConfig
-from scoring.contract import AUTO_LOAN_COLUMNS, TERMS_NEW, TERMS_USED, TRUE_PD_COLUMN
-from scoring.finance import monthly_payment
-from scoring.synthetic import (
+from scoring.core.contract import AUTO_LOAN_COLUMNS, TERMS_NEW, TERMS_USED, TRUE_PD_COLUMN
+from scoring.core.finance import monthly_payment
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.synthetic import (
     dealer_table,
     generate_portfolio,
     macro_effect,

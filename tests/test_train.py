@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import XGBoostConfig
-from scoring.train import train_xgboost
+from scoring.models.config import XGBoostConfig
+from scoring.models.training import train_xgboost
 
 
 def data(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -58,8 +58,8 @@ def test_monotone_constraint_is_honoured_even_against_the_data() -> None:
 
 
 def test_choose_champion_needs_the_margin() -> None:
-    from scoring.config import ChampionConfig
-    from scoring.train import choose_champion
+    from scoring.models.config import ChampionConfig
+    from scoring.models.training import choose_champion
 
     rule = ChampionConfig(min_auc_gain=0.005)
     assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule)[0] == "xgboost"
@@ -68,7 +68,7 @@ def test_choose_champion_needs_the_margin() -> None:
 
 
 def test_fixed_round_booster_is_reproducible_and_has_the_rounds() -> None:
-    from scoring.train import train_booster_rounds
+    from scoring.models.training import train_booster_rounds
 
     xt, yt = data(2000, 0)
     a = train_booster_rounds(xt, yt, CONFIG, 17, seed=3)
@@ -82,8 +82,8 @@ def test_fixed_round_booster_is_reproducible_and_has_the_rounds() -> None:
 def test_prediction_matrix_gives_the_dataframe_predictions_with_unseen_and_missing_levels() -> None:
     import xgboost as xgb
 
-    from scoring.features import ApplicationFeatures
-    from scoring.model import BoosterEstimator, prediction_matrix
+    from scoring.features.transformer import ApplicationFeatures
+    from scoring.models.model import BoosterEstimator, prediction_matrix
 
     rng = np.random.default_rng(3)
     n = 4000

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from scoring.config import XGBoostConfig
-from scoring.tuning import (
+from scoring.models.config import XGBoostConfig
+from scoring.models.tuning import (
     HISTORY_PLOT,
     IMPORTANCE_PLOT,
     SearchDimension,
@@ -312,7 +312,7 @@ WORKER = textwrap.dedent(
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from test_tuning import BASE, data, settings
-    from scoring.tuning import tune_xgboost
+    from scoring.models.tuning import tune_xgboost
 
     store, ready_dir, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     (ready_dir / me).touch()
@@ -362,7 +362,7 @@ def test_two_local_workers_share_one_journal_file(tmp_path: Path) -> None:
 
 
 def test_data_digest_depends_on_values_not_on_object_identity() -> None:
-    from scoring.tuning import _data_digest
+    from scoring.models.tuning import _data_digest
 
     # Two arrays of equal strings built separately: the same digest, as in another process.
     first = np.array([f"C{i:05d}" for i in range(100)], dtype=object)

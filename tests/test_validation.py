@@ -1,4 +1,4 @@
-"""The validation gate (scoring.validation): a great-expectations suite built from the contract."""
+"""The validation gate (scoring.data.validation): a great-expectations suite built from the contract."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import RangeRule, ValidateConfig
-from scoring.contract import (
+from scoring.core.contract import (
     AUTO_LOAN_COLUMNS,
     CHANNELS,
     EMPLOYMENT_TYPES,
@@ -26,7 +25,8 @@ from scoring.contract import (
     VEHICLE_USES,
     DatasetSpec,
 )
-from scoring.validation import (
+from scoring.data.config import RangeRule, ValidateConfig
+from scoring.data.validation import (
     DataValidationError,
     ExpectationOutcome,
     ValidationReport,

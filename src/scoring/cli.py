@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scoring.config import SyntheticDataConfig
+from scoring.data.config import SyntheticDataConfig
 from scoring.runtime import USER_ERRORS, quiet_third_parties, setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Credit-scoring pipeline tools.")
@@ -47,8 +47,8 @@ def generate(
     truth: Annotated[Path | None, typer.Option(help="also write the true default probabilities here")] = None,
 ) -> None:
     """Write a synthetic auto-loan portfolio (the embedded default data) to a file."""
-    from scoring.io import atomic_path, write_parquet
-    from scoring.synthetic import generate_portfolio
+    from scoring.core.io import atomic_path, write_parquet
+    from scoring.data.synthetic import generate_portfolio
 
     with _progress() as progress:
         task = progress.add_task("generating applications", total=n)
@@ -122,7 +122,7 @@ def make_examples(
     out_dir: Annotated[Path, typer.Option(help="folder for the example CSV files")] = Path("data/examples"),
 ) -> None:
     """Write the README's example inputs: a broken file and one with a few bad rows."""
-    from scoring.examples import write_examples
+    from scoring.data.examples import write_examples
 
     for path in write_examples(out_dir):
         console.print(f"wrote {path}")

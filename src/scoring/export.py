@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scoring.contract import DatasetSpec
-from scoring.io import write_json
-from scoring.model import CHAMPION_FILE
-from scoring.scorer import (
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import write_json
+from scoring.models.model import CHAMPION_FILE
+from scoring.serving import artifact
+from scoring.serving.scorer import (
     CALIBRATOR_FILE,
     DATASET_FILE,
     MASTER_SCALE_FILE,
@@ -24,7 +25,6 @@ from scoring.scorer import (
     Scorer,
     champion_file_names,
 )
-from scoring.serving import artifact
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -184,7 +184,7 @@ def _pip_requirements() -> list[str]:
         "pyarrow",
         "pydantic",
         "pyyaml",
-        # the fast exact TreeSHAP kernel of the reason codes (scoring.treeshap)
+        # the fast exact TreeSHAP kernel of the reason codes (scoring.models.treeshap)
         "numba",
         "llvmlite",
     ]

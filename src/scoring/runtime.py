@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from scoring.config import ConfigError
-from scoring.io import DataReadError
+from scoring.core.io import DataReadError
+from scoring.core.settings import ConfigError
 
 # Errors that describe bad input or configuration: shown as one clear message, no traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DataReadError)

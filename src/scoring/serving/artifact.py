@@ -1,7 +1,7 @@
 """Files of the exported model, their SHA-256 manifest, and loading them back without pickle.
 
 The exported MLflow model carries one artifact directory (``model_files``) that holds every
-file the :class:`~scoring.scorer.Scorer` reads: the champion's files (booster in XGBoost's
+file the :class:`~scoring.serving.scorer.Scorer` reads: the champion's files (booster in XGBoost's
 UBJSON, scorecard / blend / feature spec as JSON), calibrator.json, master_scale.json,
 policy.json, limits.json, score_scaling.json, dataset.json, model_info.json, reasons.json
 (when the pipeline fitted reason codes) and manifest.json. The manifest lists each file
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scoring.scorer import Scorer
+    from scoring.serving.scorer import Scorer
 
 MANIFEST_FORMAT = 2
 MANIFEST_FILE = "manifest.json"
@@ -94,7 +94,7 @@ def verify_manifest(directory: str | Path) -> dict[str, Any]:
 
 def load_scorer(directory: str | Path) -> Scorer:
     """Verify the manifest, then build the scorer from the JSON and UBJSON files (never pickle)."""
-    from scoring.scorer import Scorer
+    from scoring.serving.scorer import Scorer
 
     verify_manifest(directory)
     return Scorer.from_files(directory)

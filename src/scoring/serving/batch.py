@@ -1,7 +1,7 @@
 """Batch scoring of a CSV or Parquet file in chunks, so memory stays bounded on any file size.
 
 Each chunk is read (pyarrow record batches for Parquet, pandas chunks for CSV), checked and
-scored by the :class:`~scoring.scorer.Scorer`, and appended to the output Parquet file; rows
+scored by the :class:`~scoring.serving.scorer.Scorer`, and appended to the output Parquet file; rows
 that fail the value checks go to the rejected file with their reasons and their row number in
 the input (0-based, header not counted). Both files are written under temporary names and
 renamed into place at the end, so an interrupted run leaves no partial output. The counts
@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scoring.io import DataReadError, atomic_path, infer_format
-from scoring.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
+from scoring.core.io import DataReadError, atomic_path, infer_format
+from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 DEFAULT_CHUNK_ROWS = 100_000
 

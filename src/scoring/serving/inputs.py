@@ -4,7 +4,7 @@ Two layers guard the exported model. The MLflow signature names the fields (a re
 that is absent fails there) and types the text fields; this module is the value layer that
 every path goes through (the pipeline, the loaded artifact, ``scoring score`` and HTTP):
 
-* **Kinds and bounds** come from the data contract (:data:`scoring.contract.AUTO_LOAN_COLUMNS`)
+* **Kinds and bounds** come from the data contract (:data:`scoring.core.contract.AUTO_LOAN_COLUMNS`)
   for the auto-loan dataset; for a bring-your-own dataset, from what training showed of each
   column (the fitted feature spec's ``input_profile``: categorical, boolean, whole numbers
   where the column was an integer column, a lower bound of 0 where training saw no negative
@@ -20,7 +20,7 @@ every path goes through (the pipeline, the loaded artifact, ``scoring score`` an
 * **Categories** take text (numbers are read as their text, 3.0 as "3"). A level the model never
   saw in training, or outside the contract's levels, is *not* rejected: it is scored as missing
   (the booster's learned default branch, the scorecard's unseen bin), and a policy rule that
-  needs the field declines with ``KO_DATA_MISSING`` (see :mod:`scoring.policy`).
+  needs the field declines with ``KO_DATA_MISSING`` (see :mod:`scoring.decision.policy`).
 * **Missing values.** A null in a required field (not nullable in the contract) rejects the row.
   An optional field (nullable in the contract: bureau_score, revolving_utilization,
   avg_monthly_spend_6m, dealer_id) may be null or absent altogether: an absent optional column
@@ -44,8 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.contract import AUTO_LOAN_BY_NAME, STRICTLY_POSITIVE_COLUMNS, DatasetSpec
-from scoring.features import ApplicationFeatures
+from scoring.core.contract import AUTO_LOAN_BY_NAME, STRICTLY_POSITIVE_COLUMNS, DatasetSpec
+from scoring.features.transformer import ApplicationFeatures
 
 FieldKind = Literal["id", "int", "float", "bool", "category"]
 

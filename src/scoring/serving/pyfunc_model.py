@@ -16,9 +16,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from scoring.scorer import Scorer
 from scoring.serving.artifact import FILES_ARTIFACT, load_scorer
 from scoring.serving.inputs import InputRejected, InputSchemaError
+from scoring.serving.scorer import Scorer
 
 
 class ScoringPyfuncModel(PythonModel):

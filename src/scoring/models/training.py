@@ -12,10 +12,10 @@ import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
-from scoring.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
+from scoring.models.config import ChampionConfig, ScorecardConfig, TrainConfig, XGBoostConfig
 
 if TYPE_CHECKING:
-    from scoring.scorecard import ScorecardModel
+    from scoring.models.scorecard import ScorecardModel
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def train_scorecard(
     seed: int,
 ) -> ScorecardModel:
     """The points scorecard on the same feature matrix as the challenger."""
-    from scoring.scorecard import ScorecardSettings, fit_scorecard
+    from scoring.models.scorecard import ScorecardSettings, fit_scorecard
 
     candidates = X_train.drop(columns=[c for c in config.exclude_features if c in X_train.columns])
     trends = {

@@ -57,7 +57,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scoring.contract import EMPLOYMENT_TYPES, VEHICLE_CONDITIONS, VEHICLE_SEGMENTS, VEHICLE_USES
+from scoring.core.contract import EMPLOYMENT_TYPES, VEHICLE_CONDITIONS, VEHICLE_SEGMENTS, VEHICLE_USES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -1,8 +1,8 @@
 """Synthetic auto-loan portfolio with a known default truth (the embedded default dataset).
 
 :func:`generate_portfolio` returns ``(applications, truth)``: the applications follow
-:data:`scoring.contract.AUTO_LOAN_COLUMNS` column for column, and the truth holds each
-application's true probability of default (:data:`scoring.contract.TRUE_PD_COLUMN`), which only
+:data:`scoring.core.contract.AUTO_LOAN_COLUMNS` column for column, and the truth holds each
+application's true probability of default (:data:`scoring.core.contract.TRUE_PD_COLUMN`), which only
 evaluation may read. Everything is drawn from ``np.random.default_rng`` streams spawned from the
 seed and is vectorised, so the same seed and config give identical frames and a million rows take
 a few seconds.
@@ -40,7 +40,7 @@ Population (amounts on a CNY-like scale)
 
 Truth: default log-odds (then the logistic function)
 ----------------------------------------------------
-``relu(x) = max(x, 0)``; payments come from :func:`scoring.finance.monthly_payment`.
+``relu(x) = max(x, 0)``; payments come from :func:`scoring.core.finance.monthly_payment`.
 
 =========================  ==================================================================
 term                       effect on the log-odds
@@ -89,8 +89,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.config import SyntheticDataConfig
-from scoring.contract import (
+from scoring.core.contract import (
     AUTO_LOAN_COLUMNS,
     CHANNELS,
     EMPLOYMENT_TYPES,
@@ -104,7 +103,8 @@ from scoring.contract import (
     VEHICLE_SEGMENTS,
     VEHICLE_USES,
 )
-from scoring.finance import monthly_payment
+from scoring.core.finance import monthly_payment
+from scoring.data.config import SyntheticDataConfig
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ score              points from the calibrated PD with the scorecard's scaling
                    double the odds, and the score falls as the PD rises. Not rounded: it maps
                    back to the PD exactly. Same scale as the scorecard's points.
 grade              master-scale grade, 1 (lowest PD) .. K
-decision           approve / refer / decline (:mod:`scoring.policy`)
+decision           approve / refer / decline (:mod:`scoring.decision.policy`)
 policy_reasons     knock-out codes, or GRADE_REFER / GRADE_DECLINE, joined with ';'
 suggested_limit    largest principal within the grade's DTI, LTV and amount caps (0 if declined)
 limit_constraint   the bound that set it: dti, ltv, grade_cap, declined, no_capacity, missing_data,
@@ -27,7 +27,7 @@ model_version      the training run's id (first 12 characters)
 =================  ====================================================================
 
 Raw input goes through the value layer of :mod:`scoring.serving.inputs` first. Policy rules and
-limit constraints run where the model's input columns allow (:class:`scoring.risk.RuleScope`:
+limit constraints run where the model's input columns allow (:class:`scoring.decision.risk.RuleScope`:
 all of them on the auto-loan contract; a bring-your-own dataset runs those its columns support).
 """
 
@@ -44,11 +44,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.calibration import Calibrator
-from scoring.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
-from scoring.grades import MasterScale
-from scoring.limits import LimitSettings
-from scoring.model import (
+from scoring.core.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
+from scoring.decision.grades import MasterScale
+from scoring.decision.limits import LimitSettings
+from scoring.decision.policy import PolicySettings
+from scoring.decision.risk import RiskLayer, RuleScope, risk_values
+from scoring.models.calibration import Calibrator
+from scoring.models.model import (
     CHAMPION_FILE,
     ESTIMATOR_FILES,
     FEATURES_FILE,
@@ -56,9 +58,7 @@ from scoring.model import (
     BoosterEstimator,
     PDModel,
 )
-from scoring.policy import PolicySettings
-from scoring.risk import RiskLayer, RuleScope, risk_values
-from scoring.scorecard import ScorecardModel, ScorecardValues
+from scoring.models.scorecard import ScorecardModel, ScorecardValues
 from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text
 
 if TYPE_CHECKING:
@@ -161,10 +161,10 @@ def model_info(params: Params, run_info: dict[str, Any]) -> dict[str, Any]:
 def champion_file_names(model_dir: str | Path) -> list[str]:
     """Every file the champion needs, relative to the model directory.
 
-    Uses ``scoring.model.champion_files`` where it exists (it knows blends); else the
+    Uses ``scoring.models.model.champion_files`` where it exists (it knows blends); else the
     champion's estimator file, champion.json and features.json.
     """
-    import scoring.model as model_module
+    import scoring.models.model as model_module
 
     model_dir = Path(model_dir)
     champion_files = getattr(model_module, "champion_files", None)
@@ -188,7 +188,7 @@ def _read_json(path: Path) -> Any:
 def _load_reason_coder(path: Path) -> Any | None:
     if not path.is_file():
         return None
-    from scoring.explain import ReasonCoder  # type: ignore[import-not-found,unused-ignore]
+    from scoring.explain.reasons import ReasonCoder  # type: ignore[import-not-found,unused-ignore]
 
     return ReasonCoder.from_dict(_read_json(path))
 
@@ -293,7 +293,7 @@ class Scorer:
         A file whose columns were mapped onto contract roles (``data.file.roles``) arrives with
         its own names: they are renamed as in training (a column already under the role name is
         left as it is). A dataset that had no id column of its own numbered its rows in file
-        order (:func:`scoring.contract.row_ids`); an input without that column is numbered the
+        order (:func:`scoring.core.contract.row_ids`); an input without that column is numbered the
         same way, ``row_offset`` being the position of its first row in the file.
         """
         renames = {
@@ -355,7 +355,7 @@ class Scorer:
         if n == 0:
             pd_raw = np.empty(0, dtype=np.float64)  # nothing to predict (XGBoost warns on no rows)
         elif isinstance(estimator, BoosterEstimator | BlendEstimator):
-            # the booster reads the float32 values directly (see scoring.model.values_dmatrix)
+            # the booster reads the float32 values directly (see scoring.models.model.values_dmatrix)
             names = features.matrix_columns
             types = ["c" if name in features.categories_ else "q" for name in names]
             matrix32 = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -464,7 +464,7 @@ def scored_predictions(
 ) -> pd.DataFrame:
     """Every row of every split through the scorer, beside its split, target and raw PD.
 
-    ``raw_scores`` is :attr:`scoring.evaluation.EvaluationResult.scores` (id, split, raw PD of
+    ``raw_scores`` is :attr:`scoring.reporting.evaluation.EvaluationResult.scores` (id, split, raw PD of
     the champion, for the same non-empty parts in the same order). Columns: application_id,
     split, the target under its dataset name, pd_raw, then :data:`OUTPUT_COLUMNS` after the id.
     """

@@ -1,7 +1,7 @@
 """The first validation gate: a great-expectations suite run on the raw application frame.
 
-:func:`build_suite` turns the data contract (:data:`~scoring.contract.AUTO_LOAN_COLUMNS`), the
-dataset's column roles (:class:`~scoring.contract.DatasetSpec`) and the ``validate`` section of
+:func:`build_suite` turns the data contract (:data:`~scoring.core.contract.AUTO_LOAN_COLUMNS`), the
+dataset's column roles (:class:`~scoring.core.contract.DatasetSpec`) and the ``validate`` section of
 params.yaml (:class:`~scoring.config.ValidateConfig`) into a great-expectations 1.x
 ``ExpectationSuite``. :func:`validate_frame` runs it on a DataFrame through an in-memory
 (ephemeral) context and a ``Checkpoint``, optionally building the Data Docs HTML site into a
@@ -82,8 +82,8 @@ from great_expectations.expectations.core.expect_table_row_count_to_be_between i
 )
 from great_expectations.expectations.expectation import Expectation
 
-from scoring.config import Severity, ValidateConfig
-from scoring.contract import AUTO_LOAN_COLUMNS, STRICTLY_POSITIVE_COLUMNS, ColumnSpec, DatasetSpec
+from scoring.core.contract import AUTO_LOAN_COLUMNS, STRICTLY_POSITIVE_COLUMNS, ColumnSpec, DatasetSpec
+from scoring.data.config import Severity, ValidateConfig
 
 logger = logging.getLogger(__name__)
 

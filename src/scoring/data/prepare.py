@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from scoring.config import DataConfig, FileDataConfig
-from scoring.contract import (
+from scoring.core.contract import (
     AUTO_LOAN_COLUMNS,
     ROW_ID_COLUMN,
     SYNTHETIC_SPEC,
@@ -16,7 +15,8 @@ from scoring.contract import (
     DatasetSpec,
     row_ids,
 )
-from scoring.io import DataReadError, read_table
+from scoring.core.io import DataReadError, read_table
+from scoring.data.config import DataConfig, FileDataConfig
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class PreparedData:
 
 def prepare_source(config: DataConfig, seed: int) -> PreparedData:
     if config.source == "synthetic":
-        from scoring.synthetic import generate_portfolio
+        from scoring.data.synthetic import generate_portfolio
 
         applications, truth = generate_portfolio(config.synthetic, seed)
         return PreparedData(applications, truth, SYNTHETIC_SPEC)

@@ -5,9 +5,9 @@ The suggested limit of an application that is not declined is the largest princi
 * keeps debt-to-income within the grade's cap: ``existing_monthly_debt + payment <=
   dti_cap[grade] * monthly_income``, where the payment is the annuity payment
   (equal_installment) or the first, largest payment (equal_principal) at the applicant's own
-  term and rate (:mod:`scoring.finance`);
+  term and rate (:mod:`scoring.core.finance`);
 * stays within ``min(ltv_cap[grade], market cap) * vehicle_price`` (the market cap comes from
-  :func:`scoring.policy.max_ltv_for`);
+  :func:`scoring.decision.policy.max_ltv_for`);
 * stays within the grade's absolute ``amount_cap``;
 
 rounded down to ``rounding_unit``. ``binding_constraint`` names the bound that set it: ``dti``,
@@ -35,9 +35,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.contract import REPAYMENT_METHODS
-from scoring.finance import annuity_payment, equal_principal_first_payment
-from scoring.policy import (
+from scoring.core.contract import REPAYMENT_METHODS
+from scoring.core.finance import annuity_payment, equal_principal_first_payment
+from scoring.decision.policy import (
     APPROVE,
     DECISIONS,
     DECLINE,
@@ -283,9 +283,9 @@ def suggested_limits(
     grades
         Each row's grade, 1..settings.n_grades.
     decisions
-        The frame from :func:`scoring.policy.decide` (its ``decision`` column) or the decisions.
+        The frame from :func:`scoring.decision.policy.decide` (its ``decision`` column) or the decisions.
     market_ltv
-        The market cap per row (:func:`scoring.policy.max_ltv_for`); a scalar applies to all.
+        The market cap per row (:func:`scoring.decision.policy.max_ltv_for`); a scalar applies to all.
     grade_pd
         Optional central PD per grade (grade 1 first) from the master scale: the suggested rate
         then uses it (one rate per grade); without it, the row's PD.

@@ -18,12 +18,12 @@ import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
-from scoring.features import ApplicationFeatures
-from scoring.io import atomic_path, write_json
+from scoring.core.io import atomic_path, write_json
+from scoring.features.transformer import ApplicationFeatures
 
 if TYPE_CHECKING:
-    from scoring.scorecard import ScorecardModel, ScorecardValues
-    from scoring.treeshap import TreeTables
+    from scoring.models.scorecard import ScorecardModel, ScorecardValues
+    from scoring.models.treeshap import TreeTables
 
 BOOSTER_FILE = "booster.ubj"
 SCORECARD_FILE = "scorecard.json"
@@ -58,7 +58,7 @@ def prediction_matrix(matrix: pd.DataFrame) -> xgb.DMatrix:
     (a test checks); XGBoost's own conversion of pandas categoricals costs several
     milliseconds per call, most of a single application's prediction time.
     """
-    from scoring.treeshap import feature_array
+    from scoring.models.treeshap import feature_array
 
     types = ["c" if isinstance(dtype, pd.CategoricalDtype) else "q" for dtype in matrix.dtypes]
     return values_dmatrix(feature_array(matrix), [str(c) for c in matrix.columns], types)
@@ -75,7 +75,7 @@ class BoosterEstimator:
     """An XGBoost booster predicting the probability of default from the feature matrix."""
 
     booster: xgb.Booster
-    # TreeSHAP tables (scoring.treeshap), built from the booster on first use.
+    # TreeSHAP tables (scoring.models.treeshap), built from the booster on first use.
     _shap_tables: object = field(default=None, init=False, repr=False, compare=False)
 
     def predict_pd(self, matrix: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -91,23 +91,23 @@ class BoosterEstimator:
         """Exact TreeSHAP per feature plus ``bias``, on the margin (log-odds) scale.
 
         Each row sums to the booster's margin, logit(predict_pd). Computed by
-        :mod:`scoring.treeshap` (per-leaf tables, the same values as XGBoost's
+        :mod:`scoring.models.treeshap` (per-leaf tables, the same values as XGBoost's
         ``pred_contribs``, which :meth:`reference_contributions` returns).
         """
-        from scoring.treeshap import tree_shap
+        from scoring.models.treeshap import tree_shap
 
         values = tree_shap(self.booster, matrix, tables=self.shap_tables())
         return pd.DataFrame(values, index=matrix.index, columns=[*matrix.columns, BIAS_COLUMN])
 
     def contribution_values(self, values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """:meth:`contributions` as an array ``(n_rows, n_features + 1)`` from the float32 values."""
-        from scoring.treeshap import tree_shap_tables
+        from scoring.models.treeshap import tree_shap_tables
 
         return tree_shap_tables(self.shap_tables(), values)
 
     def shap_tables(self) -> TreeTables:
         """The booster's TreeSHAP tables, built on first use."""
-        from scoring.treeshap import TreeTables, build_tables
+        from scoring.models.treeshap import TreeTables, build_tables
 
         if not isinstance(self._shap_tables, TreeTables):
             self._shap_tables = build_tables(self.booster)
@@ -193,7 +193,7 @@ class BlendEstimator:
     @classmethod
     def load(cls, path: str | Path) -> BlendEstimator:
         """blend.json and the parts it names, from the same directory."""
-        from scoring.scorecard import ScorecardModel
+        from scoring.models.scorecard import ScorecardModel
 
         path = Path(path)
         spec = json.loads(path.read_text(encoding="utf-8"))
@@ -243,7 +243,7 @@ class PDModel:
 
 
 def save_estimator(estimator: Estimator, path: Path) -> None:
-    from scoring.scorecard import ScorecardModel
+    from scoring.models.scorecard import ScorecardModel
 
     if isinstance(estimator, BoosterEstimator):
         save_booster(estimator.booster, path)
@@ -262,7 +262,7 @@ def load_estimator(path: str | Path, kind: str) -> Estimator:
     if kind == "xgboost":
         return BoosterEstimator(load_booster(path))
     if kind == "scorecard":
-        from scoring.scorecard import ScorecardModel
+        from scoring.models.scorecard import ScorecardModel
 
         return ScorecardModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
     if kind == "blend":

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.contract import REPAYMENT_METHODS
+from scoring.core.contract import REPAYMENT_METHODS
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -16,10 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.calibration import Calibrator, calibration_metrics, fit_calibrator
-from scoring.config import CalibrateConfig
-from scoring.grades import MasterScale, fit_master_scale, grade_table, validation_tests
-from scoring.limits import (
+from scoring.decision.config import CalibrateConfig
+from scoring.decision.grades import MasterScale, fit_master_scale, grade_table, validation_tests
+from scoring.decision.limits import (
     BINDING_DTI,
     BINDING_LTV,
     LimitSettings,
@@ -28,7 +27,7 @@ from scoring.limits import (
     portfolio_view,
     suggested_limits,
 )
-from scoring.policy import (
+from scoring.decision.policy import (
     DECLINE,
     KO_LTV_MAX,
     REFER,
@@ -41,6 +40,7 @@ from scoring.policy import (
     knock_out_scope,
     max_ltv_for,
 )
+from scoring.models.calibration import Calibrator, calibration_metrics, fit_calibrator
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -163,7 +163,7 @@ def risk_values(
     """:func:`decide_and_limit` as arrays by column, for a DataFrame or arrays by column.
 
     Keys: ``pd``, ``grade``, ``decision`` and ``policy_reasons`` (object arrays of text), and
-    the limit columns of :func:`scoring.limits.limit_values` (``suggested_limit``,
+    the limit columns of :func:`scoring.decision.limits.limit_values` (``suggested_limit``,
     ``binding_constraint``, ...). The same values as :func:`decide_and_limit`, without frames:
     the scorer's path.
     """

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.config import SplitConfig
-from scoring.contract import DatasetSpec
+from scoring.core.contract import DatasetSpec
+from scoring.data.config import SplitConfig
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.config import DriftConfig
-from scoring.contract import DatasetSpec
+from scoring.core.contract import DatasetSpec
+from scoring.data.config import DriftConfig
 
 # Shares of empty bins are floored so the logarithm stays finite; small enough not to
 # dominate a real shift.

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.config import SyntheticDataConfig
-from scoring.io import atomic_path
-from scoring.synthetic import generate_portfolio
+from scoring.core.io import atomic_path
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.synthetic import generate_portfolio
 
 BROKEN = "broken_applications.csv"
 BAD_ROWS = "applications_with_bad_rows.csv"

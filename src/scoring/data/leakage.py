@@ -9,8 +9,8 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from scoring.config import LeakageConfig
-from scoring.contract import TRUE_PD_COLUMN, DatasetSpec
+from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
+from scoring.data.config import LeakageConfig
 
 
 class SuspectedLeakError(ValueError):

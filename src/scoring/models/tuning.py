@@ -4,7 +4,7 @@ Objective
     ``objective="cv"`` (the default): stratified k-fold cross-validation inside the
     training split only; the validation split is never read, so it stays an honest
     early-stopping set for the final fit and the test split stays untouched. Each fold
-    early-stops on its held-out fold's log loss (as :func:`scoring.train.train_xgboost`
+    early-stops on its held-out fold's log loss (as :func:`scoring.models.training.train_xgboost`
     does on the validation split) and is scored on that fold with ``metric`` (AUC or log
     loss). After every fold the running mean is reported to the pruner, so a trial whose
     first fold is already worse than the median of earlier trials stops there.
@@ -74,8 +74,8 @@ import pandas as pd
 import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
 
-from scoring.config import XGBoostConfig
-from scoring.train import _labels, booster_params, constraint_string
+from scoring.models.config import XGBoostConfig
+from scoring.models.training import _labels, booster_params, constraint_string
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -292,7 +292,7 @@ def storage_label(location: str | os.PathLike[str]) -> str:
 def _booster_params(
     config: XGBoostConfig, seed: int, nthread: int, constraints: str | None = None
 ) -> dict[str, Any]:
-    # The same parameters as scoring.train.train_xgboost, so a trial's model is the final one's.
+    # The same parameters as scoring.models.training.train_xgboost, so a trial's model is the final one's.
     return booster_params(config, seed, nthread, constraints)
 
 
@@ -488,7 +488,7 @@ def _check_fingerprint(study: optuna.Study, fingerprint: dict[str, Any], label: 
         if study.trials:
             raise ValueError(
                 f"study {study.study_name!r} in {label} has trials but no tuning fingerprint: "
-                "it was not created by scoring.tuning; use another study_name"
+                "it was not created by scoring.models.tuning; use another study_name"
             )
         study.set_user_attr("fingerprint", fingerprint)
         return
@@ -530,7 +530,7 @@ def tune_xgboost(
     are drawn inside the training split (``X_valid``/``y_valid`` may be ``None``).
     ``groups`` (for example the customer id) keeps each group inside one fold.
     ``monotone`` maps feature names to XGBoost monotone constraints (1, -1), as
-    :func:`scoring.train.train_xgboost` takes them: pass the final model's, so trials tune
+    :func:`scoring.models.training.train_xgboost` takes them: pass the final model's, so trials tune
     the model that will be trained.
     With ``"valid"`` the booster fits on train and is scored on the validation split.
 

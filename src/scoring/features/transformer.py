@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from scoring.finance import monthly_payment
+from scoring.core.finance import monthly_payment
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class ApplicationFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc
         ones as raw values (see :data:`Columns`). Categorical columns hold the code of the
         fitted level (NaN for a null or an unseen level), as XGBoost reads them; numeric and
         derived columns their values. :meth:`frame` turns it into the DataFrame of
-        :meth:`transform`; :func:`scoring.treeshap.feature_array` of that frame is this
+        :meth:`transform`; :func:`scoring.models.treeshap.feature_array` of that frame is this
         array in float32.
         """
         n = len(next(iter(columns.values()))) if columns else 0

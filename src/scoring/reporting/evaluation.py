@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from scoring.contract import TRUE_PD_COLUMN, DatasetSpec
-from scoring.metrics import calibration_table, discrimination_metrics, roc_points
-from scoring.model import PDModel
-from scoring.split import LABELLED_PARTS
+from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
+from scoring.data.split import LABELLED_PARTS
+from scoring.models.model import PDModel
+from scoring.reporting.metrics import calibration_table, discrimination_metrics, roc_points
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,153 @@
+"""Typed params of the candidates, tuning and the training protocol."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from scoring.core.settings import StrictModel
+
+
+class XGBoostConfig(StrictModel):
+    n_estimators: int = Field(2000, ge=1, description="upper bound; early stopping picks the number")
+    learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    max_depth: int = Field(4, ge=1, le=16)
+    min_child_weight: float = Field(5.0, ge=0.0)
+    subsample: float = Field(0.8, gt=0.0, le=1.0)
+    colsample_bytree: float = Field(0.8, gt=0.0, le=1.0)
+    reg_lambda: float = Field(1.0, ge=0.0)
+    reg_alpha: float = Field(0.0, ge=0.0)
+    max_cat_to_onehot: int = Field(8, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    n_jobs: int = Field(2, ge=1, description="threads; results are identical for any value")
+
+
+class SearchDimensionConfig(StrictModel):
+    low: float
+    high: float
+    log: bool = False
+    kind: Literal["float", "int"] = "float"
+
+
+def _default_search_space() -> dict[str, SearchDimensionConfig]:
+    return {
+        "learning_rate": SearchDimensionConfig(low=0.05, high=0.3, log=True),
+        "max_depth": SearchDimensionConfig(low=2, high=7, kind="int"),
+        "min_child_weight": SearchDimensionConfig(low=1.0, high=50.0, log=True),
+        "subsample": SearchDimensionConfig(low=0.5, high=1.0),
+        "colsample_bytree": SearchDimensionConfig(low=0.4, high=1.0),
+        "reg_lambda": SearchDimensionConfig(low=1e-3, high=50.0, log=True),
+        "reg_alpha": SearchDimensionConfig(low=1e-3, high=10.0, log=True),
+    }
+
+
+class TuneConfig(StrictModel):
+    """Optuna search over the challenger's hyper-parameters, on the training split only."""
+
+    enabled: bool = True
+    n_trials: int = Field(25, ge=1, description="finished trials the study holds; a larger number resumes it")
+    timeout_seconds: float | None = Field(150.0, gt=0.0, description="per run, checked between trials")
+    objective: Literal["cv", "valid"] = Field(
+        "cv", description="cv: folds inside train (customers kept whole); valid: score on the valid split"
+    )
+    cv_folds: int = Field(3, ge=2)
+    metric: Literal["auc", "logloss"] = "auc"
+    pruning: bool = True
+    n_startup_trials: int = Field(8, ge=1)
+    max_boost_rounds: int = Field(1000, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    study_name: str = Field("xgboost-challenger", pattern=r"^[A-Za-z0-9_.-]+$")
+    storage: str = Field(
+        "models/tuning/study.journal",
+        description="a journal file (shared by local workers), or an RDB url (sqlite:///, postgresql://)",
+    )
+    space: dict[str, SearchDimensionConfig] = Field(default_factory=_default_search_space)
+
+    @model_validator(mode="after")
+    def _space_names_are_settings(self) -> TuneConfig:
+        unknown = sorted(set(self.space) - set(XGBoostConfig.model_fields))
+        if unknown:
+            raise ValueError(f"space: {unknown} are not XGBoost settings; expected names from train.xgboost")
+        return self
+
+
+class ScorecardConfig(StrictModel):
+    """The points scorecard baseline (optbinning binning, WoE, logistic regression)."""
+
+    pdo: float = Field(20.0, gt=0.0, description="points to double the odds")
+    base_score: float = 600.0
+    base_odds: float = Field(50.0, gt=0.0, description="good:bad odds at base_score")
+    min_iv: float = Field(0.02, ge=0.0, description="features with a lower information value are dropped")
+    max_features: int | None = Field(None, ge=1)
+    max_n_bins: int = Field(6, ge=2)
+    min_bin_size: float = Field(0.05, gt=0.0, lt=0.5)
+    max_n_prebins: int = Field(20, ge=2)
+    C: float = Field(1.0, gt=0.0, description="inverse regularisation of the logistic regression")
+    exclude_features: list[str] = Field(
+        default_factory=lambda: ["thin_file"],
+        description="features the scorecard leaves out (thin_file repeats bureau_score's missing bin)",
+    )
+
+
+def _default_blend_weights() -> list[float]:
+    return [round(0.1 * i, 1) for i in range(11)]
+
+
+class ChampionConfig(StrictModel):
+    """The champion among the scorecard, the XGBoost challenger and a blend of their log-odds.
+
+    Candidates in order of simplicity: scorecard, xgboost, blend. The one with the highest
+    AUC on the selection data wins, unless a simpler one is within ``min_auc_gain`` of it
+    (or ties with it): then the simplest such one does.
+    """
+
+    selection: Literal["cv", "valid"] = Field(
+        "cv",
+        description="cv: out-of-fold AUC over the rows the final models are fitted on (both models "
+        "refitted per fold); valid: AUC on the validation split (only with train.fit_on: train)",
+    )
+    cv_folds: int = Field(5, ge=2, description="stratified folds of the cv selection")
+    blend_weights: list[float] = Field(
+        default_factory=_default_blend_weights,
+        min_length=1,
+        description="scorecard weights tried in the blend (1 - weight goes to the challenger's log-odds)",
+    )
+    min_auc_gain: float = Field(
+        0.0, ge=0.0, description="AUC a more complex candidate must gain over a simpler one to be champion"
+    )
+    n_jobs: int = Field(1, ge=1, description="processes fitting the cv folds; the choice is the same for any")
+
+    @model_validator(mode="after")
+    def _weights_in_unit_interval(self) -> ChampionConfig:
+        bad = [w for w in self.blend_weights if not 0.0 <= w <= 1.0]
+        if bad:
+            raise ValueError(f"blend_weights: {bad} outside [0, 1]; expected scorecard weights from 0 to 1")
+        return self
+
+
+class TrainConfig(StrictModel):
+    monotone_risk: dict[str, Literal["increasing", "decreasing"]] = Field(
+        default_factory=dict,
+        description="feature -> direction of default risk as the value rises; both models honour it",
+    )
+    xgboost: XGBoostConfig = XGBoostConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
+    champion: ChampionConfig = ChampionConfig()
+    fit_on: Literal["train_valid", "train"] = Field(
+        "train_valid",
+        description="rows the exported models are fitted on. train_valid: train and valid together, "
+        "after early stopping on valid has fixed the challenger's round count; calibration and the "
+        "master scale are then fitted on the champion's out-of-fold predictions over those rows. "
+        "train: the models never see valid, and calibration is fitted on valid",
+    )
+
+    @model_validator(mode="after")
+    def _selection_fits_the_rows(self) -> TrainConfig:
+        if self.fit_on == "train_valid" and self.champion.selection != "cv":
+            raise ValueError(
+                f"train.champion.selection={self.champion.selection!r} with train.fit_on='train_valid': "
+                "a choice on the valid split cannot stand once the models are refitted on it; "
+                "expected selection 'cv' (out-of-fold over train+valid) or fit_on 'train'"
+            )
+        return self
