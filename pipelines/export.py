@@ -1,5 +1,6 @@
 """DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications
-into the full output of scoring.serving.scorer, registered in the local registry under the alias "champion"."""
+into the full output of scoring.serving.scorer, registered in the local registry under the alias
+"champion"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The full scoring output (scoring.serving.scorer) and the value layer in front of it (scoring.serving.inputs)."""
+"""The full scoring output (scoring.serving.scorer) and the value layer in front of it
+(scoring.serving.inputs)."""
 
 from __future__ import annotations
 
