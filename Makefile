@@ -57,10 +57,11 @@ test: setup browser ## set up and run every test, the slow end-to-end ones inclu
 test-fast: setup browser ## run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy and the import contracts (lint-imports)
 	$(BIN)/ruff check src tests pipelines benchmarks
 	$(BIN)/ruff format --check src tests pipelines benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests pipelines benchmarks
