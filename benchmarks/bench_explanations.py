@@ -39,9 +39,10 @@ from scoring.data.synthetic import generate_portfolio
 from scoring.explain.config import ReasonsConfig
 from scoring.explain.reasons import CODE_COLUMNS, ReasonCoder
 from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidates.xgboost import BoosterEstimator, load_booster, train_booster_rounds
 from scoring.models.config import XGBoostConfig
-from scoring.models.model import BoosterEstimator, PDModel, load_booster
-from scoring.models.training import train_booster_rounds, with_tuned_parameters
+from scoring.models.model import PDModel
+from scoring.models.training import with_tuned_parameters
 from scoring.models.treeshap import build_tables, float64_margin, tree_shap_tables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -93,8 +93,10 @@ def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Pat
     from scoring.explain.reasons import ReasonCoder
     from scoring.export import export_model
     from scoring.features.transformer import ApplicationFeatures
-    from scoring.models.model import BlendEstimator, BoosterEstimator, PDModel
-    from scoring.models.training import train_scorecard, train_xgboost
+    from scoring.models.candidates.blend import BlendEstimator
+    from scoring.models.candidates.scorecard import train_scorecard
+    from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
+    from scoring.models.model import PDModel
     from scoring.serving.scorer import model_info
 
     params = load_params(REPO / "params.yaml")

@@ -12,28 +12,28 @@ code the exported model runs): calibrated ``pd``, ``score``, ``grade``, ``decisi
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
 
-from scoring.config import load_params
 from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
-from scoring.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet
+from scoring.core.io import atomic_path, read_parquet, write_json, write_parquet
 from scoring.data.split import PARTS
 from scoring.models.calibration import Calibrator, calibration_metrics
-from scoring.models.model import CHAMPION_FILE, ESTIMATOR_FILES, PDModel
+from scoring.models.model import PDModel
 from scoring.reporting.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
-from scoring.runtime import run_stage
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, ModelBundle
 from scoring.serving.scorer import Scorer, model_info, scored_predictions
-from scoring.tracking import log_metrics, mlflow_run
+from scoring.stages import Stage, run
 
 
 def calibrated_against_truth(
-    model_dir: Path, model: PDModel, parts: dict[str, pd.DataFrame], spec: DatasetSpec, truth: pd.DataFrame
+    bundle: ModelBundle,
+    model: PDModel,
+    parts: dict[str, pd.DataFrame],
+    spec: DatasetSpec,
+    truth: pd.DataFrame,
 ) -> dict[str, object]:
     """The champion's calibrated PDs on test and out-of-time: error against outcomes and the truth."""
-    calibrator = Calibrator.from_dict(read_json(model_dir / "calibrator.json"))
+    calibrator = Calibrator.from_dict(bundle.read(CALIBRATOR_FILE))
     truth_map = truth.set_index("application_id")[TRUE_PD_COLUMN] if len(truth) else None
     out: dict[str, object] = {}
     for name in PLOTTED_PARTS:
@@ -48,32 +48,16 @@ def calibrated_against_truth(
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--split-dir", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--truth", required=True)
-    parser.add_argument("--run-info", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--plots-dir", required=True)
-    parser.add_argument("--figures-dir", required=True)
-    parser.add_argument("--scores", required=True)
-    args = parser.parse_args()
-
-    params = load_params(args.params)
-    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
-    parts = {name: read_parquet(Path(args.split_dir) / f"{name}.parquet") for name in PARTS}
-    truth = read_parquet(args.truth)
-    champion = read_json(Path(args.model_dir) / CHAMPION_FILE)
+def main(stage: Stage) -> None:
+    params, spec, bundle = stage.params, stage.spec, stage.bundle
+    parts = {name: read_parquet(stage.path("split_dir") / f"{name}.parquet") for name in PARTS}
+    truth = read_parquet(stage.path("truth"))
+    champion = bundle.read(CHAMPION_FILE)
     # Every candidate on every labelled split, named by model; the champion's figures are the
     # headline (top level) and the only ones plotted and scored into the predictions file.
     by_model = {
-        kind: evaluate_model(
-            PDModel.load(args.model_dir, kind), parts, spec, truth, params.evaluate.calibration_bins
-        )
-        for kind in ESTIMATOR_FILES
+        kind: evaluate_model(bundle.load_model(kind), parts, spec, truth, params.evaluate.calibration_bins)
+        for kind in bundle.candidate_names()
     }
     result = by_model[champion["champion"]]
     metrics: dict[str, object] = {
@@ -84,14 +68,11 @@ def main() -> None:
         "in_sample_splits": list(champion.get("fit_splits", ["train"])),
         "models": {kind: r.metrics for kind, r in by_model.items()},
     }
-    metrics["calibrated"] = calibrated_against_truth(
-        Path(args.model_dir), PDModel.load(args.model_dir), parts, spec, truth
-    )
-    write_json(args.metrics, metrics)
-    run_info = read_json(args.run_info)
-    scorer = Scorer.from_model_dir(args.model_dir, params, spec, model_info(params, run_info))
-    write_parquet(args.scores, scored_predictions(scorer, parts, spec, result.scores))
-    plots_dir, figures_dir = Path(args.plots_dir), Path(args.figures_dir)
+    metrics["calibrated"] = calibrated_against_truth(bundle, bundle.load_model(), parts, spec, truth)
+    write_json(stage.path("metrics"), metrics)
+    scorer = Scorer.from_model_dir(bundle.root, params, spec, model_info(params, stage.run_info))
+    write_parquet(stage.path("scores"), scored_predictions(scorer, parts, spec, result.scores))
+    plots_dir, figures_dir = stage.path("plots_dir"), stage.path("figures_dir")
     for name in PLOTTED_PARTS:
         # Written even when empty (no out-of-time split without a date) so the DVC outputs exist.
         roc = result.roc.get(name, pd.DataFrame(columns=["fpr", "tpr"]))
@@ -110,12 +91,26 @@ def main() -> None:
 
     import mlflow
 
-    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+    with stage.mlflow_run():
+        from scoring.tracking import log_metrics
+
         log_metrics(metrics)
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"figures/{name}.png")
-        mlflow.log_artifact(args.metrics, artifact_path="metrics")
+        mlflow.log_artifact(str(stage.path("metrics")), artifact_path="metrics")
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run(
+        __doc__,
+        main,
+        "model_dir",
+        "split_dir",
+        "dataset",
+        "truth",
+        "run_info",
+        "metrics",
+        "plots_dir",
+        "figures_dir",
+        "scores",
+    )

@@ -9,7 +9,6 @@ Decisions come from the calibrator and master scale that `calibrate` wrote.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from scoring.config import load_params
 from scoring.core.contract import DatasetSpec
-from scoring.core.io import atomic_path, read_json, read_parquet, write_json, write_text
+from scoring.core.io import atomic_path, read_parquet, write_json, write_text
 from scoring.decision.grades import MasterScale
 from scoring.decision.policy import DECLINE, GRADE_DECLINE
 from scoring.decision.risk import RiskLayer, RuleScope, decide_and_limit
@@ -27,18 +25,13 @@ from scoring.explain.plots import plot_beeswarm, plot_dependence, plot_waterfall
 from scoring.explain.reasons import CODE_COLUMNS, ReasonCoder, ReasonConfigError, fit_reason_map
 from scoring.explain.summary import explanation_summary
 from scoring.models.calibration import Calibrator
-from scoring.models.model import PDModel
-from scoring.runtime import run_stage
-from scoring.tracking import log_metrics, mlflow_run
+from scoring.models.candidate import plugin
+from scoring.serving.bundle import CALIBRATOR_FILE, MASTER_SCALE_FILE
+from scoring.stages import Stage, run
 
 logger = logging.getLogger(__name__)
 
 N_DEPENDENCE = 4
-METHODS = {
-    "xgboost": "exact path-dependent TreeSHAP (scoring.models.treeshap; equal to XGBoost pred_contribs)",
-    "scorecard": "scorecard coefficient x WoE per feature",
-    "blend": "blend: weighted sum of exact TreeSHAP and scorecard coefficient x WoE",
-}
 N_DECLINE_WATERFALLS = 3
 
 
@@ -51,21 +44,10 @@ def save_png(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--split-dir", required=True)
-    parser.add_argument("--dataset", required=True, help="the dataset's roles (dataset.json)")
-    parser.add_argument("--run-info", required=True)
-    parser.add_argument("--out", required=True, help="the fitted reason coder (JSON)")
-    parser.add_argument("--reports-dir", required=True)
-    args = parser.parse_args()
-
-    params = load_params(args.params)
-    model_dir, split_dir, out_dir = Path(args.model_dir), Path(args.split_dir), Path(args.reports_dir)
-    model = PDModel.load(model_dir)
-    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
+def main(stage: Stage) -> None:
+    params, spec, bundle = stage.params, stage.spec, stage.bundle
+    split_dir, out_dir = stage.path("split_dir"), stage.path("reports_dir")
+    model = bundle.load_model()
     # The shipped reason map describes the auto-loan contract; another dataset gets generic
     # codes for the features the map does not know (logged), instead of a config error.
     coder = ReasonCoder.fit(
@@ -74,7 +56,7 @@ def main() -> None:
         params.reasons,
         strict=spec.follows_auto_loan_contract,
     )
-    write_json(args.out, coder.to_dict())
+    write_json(stage.path("out"), coder.to_dict())
 
     test = read_parquet(split_dir / "test.parquet").reset_index(drop=True)
     matrix = model.feature_matrix(test)
@@ -82,13 +64,13 @@ def main() -> None:
     reasons = coder.reasons_from_contributions(contributions)
     pd_raw = model.estimator.predict_pd(matrix)
     layer = RiskLayer(
-        Calibrator.from_dict(read_json(model_dir / "calibrator.json")),
-        MasterScale.from_dict(read_json(model_dir / "master_scale.json")),
+        Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
+        MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),
     )
     scope = RuleScope.for_columns(spec.role_columns(model.features.input_columns_), params.policy)
     decisions = decide_and_limit(test, pd_raw, layer, params.policy, params.limits, scope)
     declined = (decisions["decision"] == DECLINE).to_numpy()
-    method = METHODS.get(model.kind, f"{model.kind} contributions")
+    method = plugin(model.kind).contributions_method
     summary = explanation_summary(
         contributions, np.log(pd_raw) - np.log1p(-pd_raw), reasons, declined, coder, method
     )
@@ -124,8 +106,9 @@ def main() -> None:
 
     import mlflow
 
-    run_info = read_json(args.run_info)
-    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+    from scoring.tracking import log_metrics
+
+    with stage.mlflow_run():
         log_metrics(
             {
                 "additivity_max_error": summary["additivity_max_error"],
@@ -134,7 +117,7 @@ def main() -> None:
             },
             prefix="explain.",
         )
-        mlflow.log_artifact(args.out, artifact_path="explain")
+        mlflow.log_artifact(str(stage.path("out")), artifact_path="explain")
         mlflow.log_artifacts(str(out_dir), artifact_path="explain")
 
 
@@ -177,4 +160,14 @@ def waterfall(contributions: Any, reasons: Any, decisions: Any, row: int, what: 
 
 
 if __name__ == "__main__":
-    run_stage(main, user_errors=(ReasonConfigError,))
+    run(
+        __doc__,
+        main,
+        "model_dir",
+        "split_dir",
+        "dataset",
+        "run_info",
+        "out",
+        "reports_dir",
+        user_errors=(ReasonConfigError,),
+    )

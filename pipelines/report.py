@@ -7,18 +7,14 @@ paired comparison, and renders the page with scoring.reporting.report.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scoring.config import load_params
 from scoring.core.contract import DatasetSpec
 from scoring.core.io import read_json, read_parquet, write_text
 from scoring.models.calibration import Calibrator
-from scoring.models.model import PDModel
 from scoring.reporting.evaluation import PLOTTED_PARTS
 from scoring.reporting.metrics import assess_performance
 from scoring.reporting.report import (
@@ -30,40 +26,20 @@ from scoring.reporting.report import (
     render_html,
     stability_table,
 )
-from scoring.runtime import run_stage
-from scoring.tracking import mlflow_run
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE
+from scoring.stages import Stage, run
 
 SCORE_COLUMN = "PD (champion)"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--split-dir", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--run-info", required=True)
-    parser.add_argument("--validation-summary", required=True)
-    parser.add_argument("--drift", required=True)
-    parser.add_argument("--split-summary", required=True)
-    parser.add_argument("--train-summary", required=True)
-    parser.add_argument("--features-summary", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--calibration-report", required=True)
-    parser.add_argument("--grades-dir", required=True)
-    parser.add_argument("--explanations-dir", required=True)
-    parser.add_argument("--scores", required=True, help="the evaluate stage's predictions (Parquet)")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-
-    params = load_params(args.params)
-    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
-    model_dir, split_dir = Path(args.model_dir), Path(args.split_dir)
-    metrics = read_json(args.metrics)
-    champion_info = read_json(model_dir / "champion.json")
+def main(stage: Stage) -> None:
+    params, spec, bundle = stage.params, stage.spec, stage.bundle
+    split_dir = stage.path("split_dir")
+    metrics = read_json(stage.path("metrics"))
+    champion_info = bundle.read(CHAMPION_FILE)
     champion = champion_info["champion"]
-    models = {kind: PDModel.load(model_dir, kind) for kind in metrics["models"]}
-    calibrator = Calibrator.from_dict(read_json(model_dir / "calibrator.json"))
+    models = {kind: bundle.load_model(kind) for kind in metrics["models"]}
+    calibrator = Calibrator.from_dict(bundle.read(CALIBRATOR_FILE))
 
     outcomes: dict[str, np.ndarray] = {}
     scores: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in models}
@@ -98,27 +74,27 @@ def main() -> None:
         recent[SCORE_COLUMN] = scores[champion]["oot"]
         stability = stability_table(reference, recent, params.validate_.drift, score=SCORE_COLUMN)
 
-    grades_dir = Path(args.grades_dir)
+    grades_dir = stage.path("grades_dir")
     grade_tables = {
         name: pd.read_csv(grades_dir / f"grades_{name}.csv")
         for name in PLOTTED_PARTS
         if (grades_dir / f"grades_{name}.csv").is_file()
     }
-    explanations_dir = Path(args.explanations_dir)
+    explanations_dir = stage.path("explanations_dir")
     images = {p.name: p.read_bytes() for p in sorted(explanations_dir.glob("*.png"))}
     explanation_summary = read_json(explanations_dir / "summary.json")
     explanations = explanations_from(explanation_summary, images)
-    calibration_report = read_json(args.calibration_report)
+    calibration_report = read_json(stage.path("calibration_report"))
 
-    run_info = read_json(args.run_info)
+    run_info = stage.run_info
     report = ReviewReport(
         title="Reviewer report: probability-of-default model",
         run_id=run_info.get("run_id"),
         champion=champion_info,
-        train_summary=read_json(args.train_summary),
-        validation_summary=read_json(args.validation_summary),
-        drift=read_json(args.drift),
-        split_summary=read_json(args.split_summary),
+        train_summary=read_json(stage.path("train_summary")),
+        validation_summary=read_json(stage.path("validation_summary")),
+        drift=read_json(stage.path("drift")),
+        split_summary=read_json(stage.path("split_summary")),
         performance=performance,
         comparisons=comparisons,
         model_metrics=metrics["models"],
@@ -128,16 +104,18 @@ def main() -> None:
         stability=stability,
         drift_config=params.validate_.drift,
         explanations=explanations,
-        decisions=decision_summary(read_parquet(args.scores)),
+        decisions=decision_summary(read_parquet(stage.path("scores"))),
         notes=_notes(spec, metrics),
-        scope=data_scope(spec, read_json(args.features_summary), calibration_report, explanation_summary),
+        scope=data_scope(
+            spec, read_json(stage.path("features_summary")), calibration_report, explanation_summary
+        ),
     )
-    write_text(args.out, render_html(report))
+    write_text(stage.path("out"), render_html(report))
 
-    with mlflow_run(params.export.experiment_name, run_id=run_info["run_id"]):
+    with stage.mlflow_run():
         import mlflow
 
-        mlflow.log_artifact(args.out, artifact_path="report")
+        mlflow.log_artifact(str(stage.path("out")), artifact_path="report")
 
 
 def _notes(spec: DatasetSpec, metrics: dict[str, Any]) -> list[str]:
@@ -148,4 +126,22 @@ def _notes(spec: DatasetSpec, metrics: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run(
+        __doc__,
+        main,
+        "model_dir",
+        "split_dir",
+        "dataset",
+        "run_info",
+        "validation_summary",
+        "drift",
+        "split_summary",
+        "train_summary",
+        "features_summary",
+        "metrics",
+        "calibration_report",
+        "grades_dir",
+        "explanations_dir",
+        "scores",
+        "out",
+    )

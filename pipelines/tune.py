@@ -9,21 +9,17 @@ pointed at the same storage. Every trial is an MLflow child run of this stage's 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from scoring.config import load_params
-from scoring.core.contract import DatasetSpec
-from scoring.core.io import frame_digest, read_parquet, write_json
+from scoring.core.io import frame_digest, read_json, read_parquet, write_json
 from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidate import FitContext
 from scoring.models.config import TuneConfig
-from scoring.models.training import monotone_constraints
-from scoring.runtime import run_stage
-from scoring.tracking import flatten, git_commit, mlflow_run, tracking_uri
+from scoring.stages import Stage, run
 
 
 def study_name(config: TuneConfig, matrix: pd.DataFrame, target: pd.Series, monotone: dict[str, int]) -> str:
@@ -37,23 +33,12 @@ def study_name(config: TuneConfig, matrix: pd.DataFrame, target: pd.Series, mono
     return f"{config.study_name}-{digest.hexdigest()[:12]}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--valid", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--features", required=True)
-    parser.add_argument("--out", required=True, help="best parameters, for the train stage")
-    parser.add_argument("--plots-dir", required=True)
-    parser.add_argument("--worker", action="store_true", help="only add trials to the shared study")
-    args = parser.parse_args()
-
-    params = load_params(args.params)
+def main(stage: Stage) -> None:
+    params = stage.params
     config = params.tune
     if not config.enabled:
-        write_json(args.out, {"enabled": False, "best_params": {}})
-        Path(args.plots_dir).mkdir(parents=True, exist_ok=True)
+        write_json(stage.path("out"), {"enabled": False, "best_params": {}})
+        stage.path("plots_dir").mkdir(parents=True, exist_ok=True)
         return
 
     import optuna
@@ -68,10 +53,10 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    spec = DatasetSpec.from_json(Path(args.dataset).read_text(encoding="utf-8"))
-    features = ApplicationFeatures.from_dict(json.loads(Path(args.features).read_text(encoding="utf-8")))
-    train = read_parquet(args.train)
-    valid = read_parquet(args.valid) if config.objective == "valid" else None
+    spec = stage.spec
+    features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
+    train = read_parquet(stage.path("train"))
+    valid = read_parquet(stage.path("valid")) if config.objective == "valid" else None
     settings = TuningSettings(
         n_trials=config.n_trials,
         timeout_seconds=config.timeout_seconds,
@@ -83,7 +68,7 @@ def main() -> None:
         n_startup_trials=config.n_startup_trials,
         max_boost_rounds=config.max_boost_rounds,
         early_stopping_rounds=config.early_stopping_rounds,
-        n_jobs=1 if args.worker else None,
+        n_jobs=1 if stage.flag("worker") else None,
     )
     storage = config.storage
     if "://" not in storage:
@@ -91,12 +76,14 @@ def main() -> None:
     groups = train[spec.customer_column] if spec.customer_column else None
     matrix = features.transform(train)
     # The same constraints as the final fit, or the trials would tune another model.
-    monotone = monotone_constraints(matrix, params.train.monotone_risk)
+    monotone = FitContext(params.seed, params.train.monotone_risk).numeric_directions(matrix)
     name = study_name(config, matrix, train[spec.target_column], monotone)
 
     import mlflow
 
-    with mlflow_run(params.export.experiment_name, run_name="tune") as run:
+    from scoring.tracking import flatten, git_commit, tracking_uri
+
+    with stage.mlflow_run(run_name="tune", new=True) as run_:
         mlflow.log_params(flatten(config.model_dump(mode="json"), prefix="tune."))
         mlflow.set_tags({"git_commit": git_commit() or "unknown", "study_name": name, "storage": storage})
         result = tune_xgboost(
@@ -109,7 +96,7 @@ def main() -> None:
             params.seed,
             storage,
             name,
-            on_trial=mlflow_trial_logger(run.info.run_id, tracking_uri=tracking_uri()),
+            on_trial=mlflow_trial_logger(run_.info.run_id, tracking_uri=tracking_uri()),
             groups=groups,
             monotone=monotone,
         )
@@ -121,13 +108,13 @@ def main() -> None:
                 "tune.n_trials_pruned": result.n_trials_pruned,
             }
         )
-        if args.worker:
+        if stage.flag("worker"):
             return
-        plots = plot_study(result, args.plots_dir)
+        plots = plot_study(result, stage.path("plots_dir"))
         for path in plots:
             mlflow.log_artifact(str(path), artifact_path="tuning")
         write_json(
-            args.out,
+            stage.path("out"),
             {
                 "enabled": True,
                 "study_name": result.study_name,
@@ -145,4 +132,14 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run(
+        __doc__,
+        main,
+        "train",
+        "valid",
+        "dataset",
+        "features",
+        "out",
+        "plots_dir",
+        flags={"worker": "only add trials to the shared study"},
+    )

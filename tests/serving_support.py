@@ -20,9 +20,10 @@ from scoring.data.synthetic import generate_portfolio
 from scoring.decision.config import CalibrateConfig
 from scoring.decision.risk import fit_risk_layer
 from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
 from scoring.models.config import XGBoostConfig
-from scoring.models.model import BoosterEstimator, PDModel
-from scoring.models.training import train_xgboost
+from scoring.models.model import PDModel
+from scoring.serving.bundle import ModelBundle
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "0123456789abcdef0123456789abcdef"
@@ -46,7 +47,7 @@ def build_model_dir(
         seed=1,
     )
     model = PDModel(features, BoosterEstimator(result.booster))
-    model.save(directory)
+    ModelBundle(directory).save_model(model)
     layer = fit_risk_layer(
         model.predict_pd(cal), cal[target].to_numpy(dtype=np.float64), CalibrateConfig(), seed=1
     )

@@ -14,9 +14,9 @@ from scoring.data.split import split_applications
 from scoring.data.validation import validate_frame
 from scoring.explain.reasons import ReasonCoder
 from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
 from scoring.models.config import XGBoostConfig
-from scoring.models.model import BoosterEstimator, PDModel
-from scoring.models.training import train_xgboost
+from scoring.models.model import PDModel
 from scoring.reporting.evaluation import evaluate_model
 
 REPO = Path(__file__).resolve().parents[1]

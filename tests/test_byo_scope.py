@@ -28,9 +28,9 @@ from scoring.decision.risk import RuleScope, fit_risk_layer
 from scoring.explain.config import ReasonsConfig
 from scoring.explain.reasons import fit_reason_map, readable_name
 from scoring.features.transformer import ApplicationFeatures, derived_not_computed
+from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
 from scoring.models.config import XGBoostConfig
-from scoring.models.model import BoosterEstimator, PDModel
-from scoring.models.training import train_xgboost
+from scoring.models.model import PDModel
 from scoring.serving.batch import score_file
 from scoring.serving.scorer import Scorer, ScoreScaling
 

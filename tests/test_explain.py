@@ -17,10 +17,11 @@ from scoring.data.synthetic import generate_portfolio
 from scoring.explain.config import ReasonsConfig
 from scoring.explain.reasons import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder, ReasonConfigError, ReasonGroup
 from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidates.xgboost import BoosterEstimator, train_booster_rounds
 from scoring.models.config import XGBoostConfig
-from scoring.models.model import BoosterEstimator, PDModel
+from scoring.models.model import PDModel
 from scoring.models.scorecard import ScorecardSettings, fit_scorecard
-from scoring.models.training import train_booster_rounds
+from scoring.serving.bundle import ModelBundle
 
 SEED = 11
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -422,7 +423,7 @@ def test_explain_stage_writes_coder_summary_and_plots_and_explains_every_decline
     counts = [d["count"] for d in summary["reason_frequencies"]]
     assert counts == sorted(counts, reverse=True)
 
-    model = PDModel.load(pipeline / "models")
+    model = ModelBundle(pipeline / "models").load_model()
     coder = ReasonCoder.from_dict(json.loads((pipeline / "models/reasons.json").read_text()))
     params = load_params(pipeline / "params.yaml")
     layer = RiskLayer(
@@ -466,18 +467,14 @@ def test_array_paths_give_the_frame_paths_values(
     shallow: PDModel, portfolio: pd.DataFrame, reasons_config: ReasonsConfig
 ) -> None:
     """The scorer's NumPy path: predictions, contributions and reasons without frames."""
-    from scoring.models.treeshap import feature_array
-
     apps = portfolio.iloc[:300]
     assert isinstance(shallow.estimator, BoosterEstimator)
     matrix = shallow.feature_matrix(apps)
-    values = feature_array(matrix)
-    names = [str(c) for c in matrix.columns]
-    types = ["c" if isinstance(t, pd.CategoricalDtype) else "q" for t in matrix.dtypes]
-    np.testing.assert_array_equal(
-        shallow.estimator.predict_pd_values(values, names, types), shallow.estimator.predict_pd(matrix)
-    )
-    contributions = shallow.estimator.contribution_values(values)
+    values = shallow.features.feature_values(shallow.features.input_arrays(apps))
+    path = shallow.estimator.array_path(shallow.features)
+    np.testing.assert_array_equal(path.predict_pd(values), shallow.estimator.predict_pd(matrix))
+    np.testing.assert_array_equal(path.log_odds(values), shallow.estimator.log_odds(matrix))
+    contributions = path.contributions(values)
     np.testing.assert_array_equal(contributions, shallow.estimator.contributions(matrix).to_numpy())
     coder = ReasonCoder.fit(shallow, portfolio, reasons_config)
     codes, texts = coder.reason_values(contributions)
@@ -498,27 +495,19 @@ def test_blend_array_paths_and_the_scorer_over_a_blend_give_the_frame_values(
     from scoring.decision.limits import LimitSettings
     from scoring.decision.policy import PolicySettings
     from scoring.decision.risk import RiskLayer, decide_and_limit, fit_risk_layer
-    from scoring.models.model import BlendEstimator
-    from scoring.models.treeshap import feature_array
+    from scoring.models.candidates.blend import BlendEstimator
     from scoring.serving.scorer import Scorer, ScoreScaling
 
     assert isinstance(deep.estimator, BoosterEstimator)
-    blend = PDModel(deep.features, BlendEstimator(scorecard.estimator, deep.estimator, 0.3), kind="blend")  # type: ignore[arg-type]
+    blend = PDModel(deep.features, BlendEstimator(scorecard.estimator, deep.estimator, 0.3), kind="blend")
     estimator = blend.estimator
     assert isinstance(estimator, BlendEstimator)
     apps = portfolio.iloc[:400]
     matrix = blend.feature_matrix(apps)
-    values = feature_array(matrix)
-    names = [str(c) for c in matrix.columns]
-    types = ["c" if isinstance(t, pd.CategoricalDtype) else "q" for t in matrix.dtypes]
-    card = estimator.scorecard.values_path(blend.features.matrix_columns, blend.features.categories_)
     matrix64 = blend.features.feature_values(blend.features.input_arrays(apps))
-    np.testing.assert_array_equal(
-        estimator.predict_pd_values(values, names, types, card, matrix64), estimator.predict_pd(matrix)
-    )
-    np.testing.assert_array_equal(
-        estimator.contribution_values(values, card, matrix64), estimator.contributions(matrix).to_numpy()
-    )
+    path = estimator.array_path(blend.features)
+    np.testing.assert_array_equal(path.predict_pd(matrix64), estimator.predict_pd(matrix))
+    np.testing.assert_array_equal(path.contributions(matrix64), estimator.contributions(matrix).to_numpy())
 
     layer = fit_risk_layer(blend.predict_pd(portfolio), portfolio["default_12m"], CalibrateConfig(), SEED)
     coder = ReasonCoder.fit(blend, portfolio, reasons_config)

@@ -14,6 +14,7 @@ import pytest
 from scoring.core.contract import SYNTHETIC_SPEC
 from scoring.export import CHAMPION_ALIAS, export_model, register_model
 from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+from scoring.serving.bundle import ModelBundle
 from scoring.serving.scorer import OUTPUT_COLUMNS, Scorer
 from serving_support import RUN_ID, build_model_dir, repo_params
 
@@ -69,7 +70,7 @@ def test_model_directory_holds_no_pickle_and_a_manifest_of_every_file(
     manifest = json.loads((files_dir(path) / "manifest.json").read_text())
     listed = set(manifest["files"])
     assert {
-        "booster.ubj",
+        "candidates/xgboost/booster.ubj",
         "champion.json",
         "features.json",
         "calibrator.json",
@@ -81,7 +82,8 @@ def test_model_directory_holds_no_pickle_and_a_manifest_of_every_file(
         "dataset.json",
         "model_info.json",
     } <= listed
-    on_disk = {p.name for p in files_dir(path).iterdir()} - {"manifest.json"}
+    root = files_dir(path)
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {"manifest.json"}
     assert on_disk == listed
     assert json.loads((files_dir(path) / "limits.json").read_text())["rounding_unit"] == 1000.0
 
@@ -122,7 +124,11 @@ def test_artifact_rejects_impossible_values_and_accepts_integral_floats(
 @pytest.mark.parametrize(
     ("name", "change", "message"),
     [
-        ("booster.ubj", lambda p: p.write_bytes(p.read_bytes() + b" "), r"'booster.ubj' was modified"),
+        (
+            "candidates/xgboost/booster.ubj",
+            lambda p: p.write_bytes(p.read_bytes() + b" "),
+            r"'candidates/xgboost/booster.ubj' was modified",
+        ),
         (
             "limits.json",
             lambda p: p.write_text(p.read_text().replace("1000.0", "1.0")),
@@ -149,9 +155,9 @@ def test_a_scorecard_champion_exports_and_scores_identically(
     exported: tuple[Path, Path, pd.DataFrame], tmp_path: Path
 ) -> None:
     from scoring.data.synthetic import generate_portfolio
+    from scoring.models.candidates.scorecard import train_scorecard
     from scoring.models.config import ScorecardConfig
     from scoring.models.model import PDModel
-    from scoring.models.training import train_scorecard
 
     _, model_dir, raw = exported
     models = tmp_path / "models"
@@ -160,15 +166,15 @@ def test_a_scorecard_champion_exports_and_scores_identically(
 
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=4000, months=24, immature_months=0), 5)
     train = apps.iloc[:2400]
-    features = PDModel.load(model_dir).features
+    features = ModelBundle(model_dir).load_features()
     card = train_scorecard(
         features.transform(train), train["default_12m"], ScorecardConfig(), {"bureau_score": "decreasing"}, 1
     )
-    PDModel(features, card, "scorecard").save(models)
+    ModelBundle(models).save_model(PDModel(features, card, "scorecard"))  # the booster's folder goes
     (models / "reasons.json").unlink()  # fitted for the booster's features
-    (models / "booster.ubj").unlink()
+    assert not (models / "candidates" / "xgboost").exists()
     export_model(models, tmp_path / "pd_model", SYNTHETIC_SPEC, raw, INFO, repo_params())
-    assert not (files_dir(tmp_path / "pd_model") / "booster.ubj").exists()
+    assert not (files_dir(tmp_path / "pd_model") / "candidates" / "xgboost").exists()
     out = _load(tmp_path / "pd_model").predict(raw)  # type: ignore[attr-defined]
     pd.testing.assert_frame_equal(out, _library(models).score(raw))
     assert (out["reason_code_1"] == "").all()

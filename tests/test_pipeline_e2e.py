@@ -32,7 +32,7 @@ def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
     assert metrics["test"]["auc_gap_to_truth"] < 0.06
     for path in (
         "models/pd_model/MLmodel",
-        "models/booster.ubj",
+        "models/candidates/xgboost/booster.ubj",
         "reports/figures/roc.png",
         "reports/plots/roc_test.csv",
         "reports/validation/docs/index.html",
@@ -161,23 +161,26 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
 
 def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: Path) -> None:
     from scoring.config import load_params
-    from scoring.models.model import PDModel, champion_files
     from scoring.models.training import choose_champion
+    from scoring.serving.bundle import ModelBundle
 
     champion = json.loads((pipeline / "models/champion.json").read_text())
     metrics = json.loads((pipeline / "reports/metrics.json").read_text())
     train = json.loads((pipeline / "reports/train.json").read_text())
-    rule = load_params(pipeline / "params.yaml").train.champion
+    config = load_params(pipeline / "params.yaml").train
+    rule = config.champion
     # The rule over every candidate's recorded figure (cv: out-of-fold over train) gives the champion.
     assert champion["selection"] == rule.selection
-    assert set(champion["auc"]) == {"scorecard", "xgboost", "blend"}
-    assert champion["champion"] == choose_champion(champion["auc"], rule)[0]
-    assert champion["blend_weight"] in rule.blend_weights
-    assert champion["auc"]["blend"] == max(champion["blend_auc"].values())
+    assert list(champion["auc"]) == champion["candidates"] == config.candidates
+    assert champion["champion"] == choose_champion(champion["auc"], rule, config.candidates)[0]
+    blend = champion["details"]["blend"]
+    assert blend["weight"] in config.candidate_settings("blend").weights  # type: ignore[attr-defined]
+    assert champion["auc"]["blend"] == max(blend["auc_by_weight"].values())
     assert train["champion"] == metrics["champion"] == champion["champion"]
-    assert PDModel.load(pipeline / "models").kind == champion["champion"]
-    assert all((pipeline / "models" / name).is_file() for name in champion_files(pipeline / "models"))
-    for kind in ("xgboost", "scorecard", "blend"):
+    bundle = ModelBundle(pipeline / "models")
+    assert bundle.load_model().kind == champion["champion"]
+    assert all((pipeline / "models" / name).is_file() for name in bundle.model_files())
+    for kind in config.candidates:
         assert train[kind][f"{rule.selection}_auc"] == champion["auc"][kind]
         assert {"valid", "test", "oot"} <= set(metrics["models"][kind])
     assert metrics["test"]["auc"] == metrics["models"][champion["champion"]]["test"]["auc"]
@@ -197,7 +200,11 @@ def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: P
 
 
 def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
-    files = ("models/booster.ubj", "models/scorecard.json", "models/blend.json", "models/champion.json")
+    files = sorted(
+        str(p.relative_to(pipeline)) for p in (pipeline / "models/candidates").rglob("*") if p.is_file()
+    )
+    files.append("models/champion.json")
+    assert any(name.endswith("booster.ubj") for name in files)
     before = {name: (pipeline / name).read_bytes() for name in files}
     # A retraining opens a new MLflow run (models/run.json) and so records a new dvc.lock; both
     # are put back afterwards, so that the copy stays consistent for the tests that follow.

@@ -15,7 +15,7 @@ from scoring.core.io import read_json
 from scoring.decision.grades import MasterScale
 from scoring.decision.risk import RiskLayer, decide_and_limit
 from scoring.models.calibration import Calibrator
-from scoring.models.model import PDModel
+from scoring.serving.bundle import ModelBundle
 from scoring.serving.inputs import STRICTLY_POSITIVE, InputRejected, InputSchemaError
 from scoring.serving.scorer import OUTPUT_COLUMNS, REASON_CODE_COLUMNS, Scorer, ScoreScaling
 from serving_support import RUN_ID, build_model_dir, repo_params
@@ -48,7 +48,7 @@ def test_output_equals_the_risk_layer_on_the_model_pd(
     scorer: Scorer, built: tuple[Path, pd.DataFrame]
 ) -> None:
     model_dir, raw = built
-    model = PDModel.load(model_dir)
+    model = ModelBundle(model_dir).load_model()
     layer = RiskLayer(
         Calibrator.from_dict(read_json(model_dir / "calibrator.json")),
         MasterScale.from_dict(read_json(model_dir / "master_scale.json")),
@@ -327,4 +327,4 @@ def test_the_checked_frame_checks_again_to_the_same_values(scorer: Scorer) -> No
         np.testing.assert_array_equal(again.values[name], values, err_msg=name)
     assert np.isnan(first.values["bureau_score"]).all()
     assert first.frame["income_verified"].dtype == golden["income_verified"].dtype  # bool kept as given
-    pd.testing.assert_frame_equal(scorer.score_valid(first.frame), scorer.score(golden), check_exact=True)
+    pd.testing.assert_frame_equal(scorer.score(first.frame), scorer.score(golden), check_exact=True)

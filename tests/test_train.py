@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring.models.candidates.xgboost import train_xgboost
 from scoring.models.config import XGBoostConfig
-from scoring.models.training import train_xgboost
 
 
 def data(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -62,13 +62,14 @@ def test_choose_champion_needs_the_margin() -> None:
     from scoring.models.training import choose_champion
 
     rule = ChampionConfig(min_auc_gain=0.005)
-    assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule)[0] == "xgboost"
-    champion, reason = choose_champion({"xgboost": 0.804, "scorecard": 0.800}, rule)
+    order = ("scorecard", "xgboost")
+    assert choose_champion({"xgboost": 0.806, "scorecard": 0.800}, rule, order)[0] == "xgboost"
+    champion, reason = choose_champion({"xgboost": 0.804, "scorecard": 0.800}, rule, order)
     assert champion == "scorecard" and "+0.0040" in reason
 
 
 def test_fixed_round_booster_is_reproducible_and_has_the_rounds() -> None:
-    from scoring.models.training import train_booster_rounds
+    from scoring.models.candidates.xgboost import train_booster_rounds
 
     xt, yt = data(2000, 0)
     a = train_booster_rounds(xt, yt, CONFIG, 17, seed=3)
@@ -83,7 +84,7 @@ def test_prediction_matrix_gives_the_dataframe_predictions_with_unseen_and_missi
     import xgboost as xgb
 
     from scoring.features.transformer import ApplicationFeatures
-    from scoring.models.model import BoosterEstimator, prediction_matrix
+    from scoring.models.candidates.xgboost import BoosterEstimator, prediction_matrix
 
     rng = np.random.default_rng(3)
     n = 4000

@@ -233,12 +233,6 @@ def test_settings_refuse_bad_values_with_the_field_name() -> None:
         TuningSettings(cv_folds=1)
     with pytest.raises(ValueError, match="log scale needs low > 0"):
         SearchDimension(0.0, 1.0, log=True)
-    with pytest.raises(ValueError, match="unknown keys \\['n_trails'\\]"):
-        TuningSettings.from_mapping({"n_trails": 3})
-    parsed = TuningSettings.from_mapping(
-        {"n_trials": 5, "space": {"max_depth": {"low": 2, "high": 5, "kind": "int"}}}
-    )
-    assert parsed.space == {"max_depth": SearchDimension(2, 5, kind="int")}
     assert set(TuningSettings().space) == set(default_space())
 
 

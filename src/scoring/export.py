@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -12,19 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from scoring.core.contract import DatasetSpec
-from scoring.core.io import write_json
-from scoring.models.model import CHAMPION_FILE
 from scoring.serving import artifact
-from scoring.serving.scorer import (
-    CALIBRATOR_FILE,
-    DATASET_FILE,
-    MASTER_SCALE_FILE,
-    OUTPUT_COLUMNS,
-    OUTPUT_TYPES,
-    REASONS_FILE,
-    Scorer,
-    champion_file_names,
-)
+from scoring.serving.bundle import CALIBRATOR_FILE, DATASET_FILE, MASTER_SCALE_FILE, REASONS_FILE, ModelBundle
+from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -66,21 +55,36 @@ def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
 
 
 def write_model_files(scorer: Scorer, model_dir: Path, target: Path) -> list[str]:
-    """Copy the champion's files and the risk files, write the settings; return the names."""
+    """Copy the champion's files and the risk files, write the settings and the manifest; return
+    the files (relative paths, manifest excluded)."""
+    source, bundle = ModelBundle(model_dir), ModelBundle(target)
     target.mkdir(parents=True, exist_ok=True)
-    names = champion_file_names(model_dir)
-    optional = [REASONS_FILE] if (model_dir / REASONS_FILE).is_file() else []
+    optional = [REASONS_FILE] if source.has(REASONS_FILE) else []
     if not optional:
         logger.warning("no %s in %s: the exported model returns blank reason codes", REASONS_FILE, model_dir)
-    for name in (*names, CALIBRATOR_FILE, MASTER_SCALE_FILE, *optional):
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(model_dir / name, destination)
+    source.copy_files([*source.model_files(), CALIBRATOR_FILE, MASTER_SCALE_FILE, *optional], bundle)
     for name, document in scorer.settings_files().items():
-        write_json(target / name, document)
-    (target / DATASET_FILE).write_text(scorer.spec.to_json(), encoding="utf-8")
-    write_json(target / artifact.MANIFEST_FILE, artifact.build_manifest(target))
-    return sorted(p.name for p in target.iterdir())
+        bundle.write(name, document)
+    bundle.path(DATASET_FILE).write_text(scorer.spec.to_json(), encoding="utf-8")
+    bundle.write_manifest()
+    return bundle.files()
+
+
+def plugin_code(bundle: ModelBundle) -> list[str]:
+    """The source of plug-in modules from outside the scoring package (a module file, or its
+    top-level package), so the artifact imports them where it is served."""
+    import importlib
+
+    paths: list[str] = []
+    for module_name in sorted(set(bundle.plugin_modules().values())):
+        if module_name == "scoring" or module_name.startswith("scoring."):
+            continue
+        top = importlib.import_module(module_name.split(".")[0])
+        location = Path(str(top.__file__))
+        path = str(location.parent if location.name == "__init__.py" else location)
+        if path not in paths:
+            paths.append(path)
+    return paths
 
 
 def export_model(
@@ -106,7 +110,7 @@ def export_model(
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     info = {
         **model_info,
-        "champion": json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))["champion"],
+        "champion": ModelBundle(model_dir).champion_name(),
     }
     scorer = Scorer.from_model_dir(model_dir, params or Params(), spec, info)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
@@ -126,7 +130,7 @@ def export_model(
             path=target,
             python_model=str(MODEL_CODE),
             artifacts={artifact.FILES_ARTIFACT: str(files)},
-            code_paths=[str(PACKAGE_DIR)],
+            code_paths=[str(PACKAGE_DIR), *plugin_code(ModelBundle(model_dir))],
             signature=build_signature(scorer, numeric_id=pd.api.types.is_numeric_dtype(raw[spec.id_column])),
             input_example=input_example,
             pip_requirements=_pip_requirements(),

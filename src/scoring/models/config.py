@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from scoring.core.settings import StrictModel
 
@@ -19,7 +19,9 @@ class XGBoostConfig(StrictModel):
     reg_lambda: float = Field(1.0, ge=0.0)
     reg_alpha: float = Field(0.0, ge=0.0)
     max_cat_to_onehot: int = Field(8, ge=1)
-    early_stopping_rounds: int = Field(100, ge=1)
+    early_stopping_rounds: int | None = Field(
+        100, ge=1, description="rounds without improvement on valid before stopping; null: no early stopping"
+    )
     n_jobs: int = Field(2, ge=1, description="threads; results are identical for any value")
 
 
@@ -33,8 +35,8 @@ class SearchDimensionConfig(StrictModel):
 def _default_search_space() -> dict[str, SearchDimensionConfig]:
     return {
         "learning_rate": SearchDimensionConfig(low=0.05, high=0.3, log=True),
-        "max_depth": SearchDimensionConfig(low=2, high=7, kind="int"),
-        "min_child_weight": SearchDimensionConfig(low=1.0, high=50.0, log=True),
+        "max_depth": SearchDimensionConfig(low=2, high=10, kind="int"),
+        "min_child_weight": SearchDimensionConfig(low=0.1, high=50.0, log=True),
         "subsample": SearchDimensionConfig(low=0.5, high=1.0),
         "colsample_bytree": SearchDimensionConfig(low=0.4, high=1.0),
         "reg_lambda": SearchDimensionConfig(low=1e-3, high=50.0, log=True),
@@ -90,16 +92,12 @@ class ScorecardConfig(StrictModel):
     )
 
 
-def _default_blend_weights() -> list[float]:
-    return [round(0.1 * i, 1) for i in range(11)]
-
-
 class ChampionConfig(StrictModel):
-    """The champion among the scorecard, the XGBoost challenger and a blend of their log-odds.
+    """The champion among ``train.candidates``.
 
-    Candidates in order of simplicity: scorecard, xgboost, blend. The one with the highest
-    AUC on the selection data wins, unless a simpler one is within ``min_auc_gain`` of it
-    (or ties with it): then the simplest such one does.
+    Candidates in their listed order, simplest first. The one with the highest AUC on the
+    selection data wins, unless a simpler one is within ``min_auc_gain`` of it (or ties with
+    it): then the simplest such one does.
     """
 
     selection: Literal["cv", "valid"] = Field(
@@ -108,25 +106,31 @@ class ChampionConfig(StrictModel):
         "refitted per fold); valid: AUC on the validation split (only with train.fit_on: train)",
     )
     cv_folds: int = Field(5, ge=2, description="stratified folds of the cv selection")
-    blend_weights: list[float] = Field(
-        default_factory=_default_blend_weights,
-        min_length=1,
-        description="scorecard weights tried in the blend (1 - weight goes to the challenger's log-odds)",
-    )
     min_auc_gain: float = Field(
         0.0, ge=0.0, description="AUC a more complex candidate must gain over a simpler one to be champion"
     )
     n_jobs: int = Field(1, ge=1, description="processes fitting the cv folds; the choice is the same for any")
 
-    @model_validator(mode="after")
-    def _weights_in_unit_interval(self) -> ChampionConfig:
-        bad = [w for w in self.blend_weights if not 0.0 <= w <= 1.0]
-        if bad:
-            raise ValueError(f"blend_weights: {bad} outside [0, 1]; expected scorecard weights from 0 to 1")
-        return self
+
+RESERVED_NAMES = frozenset({"split", "target", "champion"})  # columns of the calibration set
+
+
+def _default_candidates() -> list[str]:
+    return ["scorecard", "xgboost", "blend"]
 
 
 class TrainConfig(StrictModel):
+    candidates: list[str] = Field(
+        default_factory=_default_candidates,
+        min_length=1,
+        description="the candidates trained (plug-ins of scoring.models.candidates), simplest first: "
+        "the champion rule keeps the earlier of two that tie",
+    )
+    candidate_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="candidate -> its settings (checked against the plug-in's own schema); "
+        "scorecard and xgboost read theirs from train.scorecard and train.xgboost",
+    )
     monotone_risk: dict[str, Literal["increasing", "decreasing"]] = Field(
         default_factory=dict,
         description="feature -> direction of default risk as the value rises; both models honour it",
@@ -151,3 +155,56 @@ class TrainConfig(StrictModel):
                 "expected selection 'cv' (out-of-fold over train+valid) or fit_on 'train'"
             )
         return self
+
+    @model_validator(mode="after")
+    def _candidates_are_plugins(self) -> TrainConfig:
+        from scoring.models.candidate import CombinerPlugin, plugin
+
+        seen: list[str] = []
+        for name in self.candidates:
+            if name in seen:
+                raise ValueError(f"candidates: {name!r} listed twice; expected each candidate once")
+            if name in RESERVED_NAMES:
+                raise ValueError(f"candidates: {name!r} is reserved; expected another name")
+            found = plugin(name)  # an unknown name lists the registered ones
+            if isinstance(found, CombinerPlugin):
+                parts = found.parts(self.candidate_settings(name))
+                missing = [p for p in parts if p not in seen or isinstance(plugin(p), CombinerPlugin)]
+                if missing:
+                    raise ValueError(
+                        f"candidates: {name!r} combines {list(parts)}; expected each part listed "
+                        f"before it, and not a combiner itself: {missing}"
+                    )
+            seen.append(name)
+        stray = sorted(set(self.candidate_params) - set(seen))
+        if stray:
+            raise ValueError(f"candidate_params: {stray} are not in candidates {self.candidates}")
+        for name in self.candidates:
+            self.candidate_settings(name)  # refuses unknown or bad settings by name
+        return self
+
+    def candidate_settings(self, name: str) -> BaseModel:
+        """The settings of candidate ``name``: its own section (``params_section``: scorecard,
+        xgboost) or ``candidate_params.<name>`` read by the plug-in's schema, defaults where absent."""
+        from scoring.models.candidate import plugin
+
+        found = plugin(name)
+        section = getattr(found, "params_section", None)
+        if section is not None:
+            if name in self.candidate_params:
+                raise ValueError(f"candidate_params.{name}: {name} reads its settings from train.{section}")
+            settings = getattr(self, section)
+            assert isinstance(settings, BaseModel)
+            return settings
+        raw = self.candidate_params.get(name, {})
+        try:
+            return found.settings_type.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(_problem(e) for e in exc.errors())
+            raise ValueError(f"candidate_params.{name}: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message} (got {error.get('input')!r})" if where else message

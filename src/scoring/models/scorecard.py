@@ -54,15 +54,22 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scoring.core.io import write_json
+
+if TYPE_CHECKING:
+    from scoring.features.transformer import ApplicationFeatures
+
 logger = logging.getLogger(__name__)
 
 SCORECARD_SPEC_VERSION = 1
+SCORECARD_FILE = "scorecard.json"
 MISSING_BIN = "Missing"
 UNSEEN_BIN = "Unseen"
 UNSEEN_CATEGORY_RULE = "overall_event_rate_woe"
@@ -560,6 +567,14 @@ class ScorecardModel:
         )
         cache[key] = path
         return path
+
+    def array_path(self, features: ApplicationFeatures) -> ScorecardValues:
+        """The serving path over ``features.feature_values`` (the candidate protocol's name)."""
+        return self.values_path(features.matrix_columns, features.categories_)
+
+    def save(self, folder: Path) -> None:
+        """scorecard.json in ``folder`` (plain JSON, no pickle)."""
+        write_json(folder / SCORECARD_FILE, self.to_dict())
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Log-odds contribution of every column of ``X`` plus ``bias``: rows sum to :meth:`log_odds`.

@@ -74,8 +74,9 @@ import pandas as pd
 import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
 
+from scoring.models.candidate import binary_labels as _labels
+from scoring.models.candidates.xgboost import XGBoostDefaultsConfig, booster_params, constraint_string
 from scoring.models.config import XGBoostConfig
-from scoring.models.training import _labels, booster_params, constraint_string
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,8 +128,8 @@ def default_space() -> dict[str, SearchDimension]:
     """The default search space; ``learning_rate`` has a floor so every trial stays affordable."""
     return {
         "learning_rate": SearchDimension(0.05, 0.3, log=True),
-        "max_depth": SearchDimension(2, 7, kind="int"),
-        "min_child_weight": SearchDimension(1.0, 50.0, log=True),
+        "max_depth": SearchDimension(2, 10, kind="int"),
+        "min_child_weight": SearchDimension(0.1, 50.0, log=True),
         "subsample": SearchDimension(0.5, 1.0),
         "colsample_bytree": SearchDimension(0.4, 1.0),
         "reg_lambda": SearchDimension(1e-3, 50.0, log=True),
@@ -160,6 +161,9 @@ class TuningSettings:
     early_stopping_rounds: int | None = 30
     n_jobs: int | None = None
     report_every: int = 25
+    # The first trials of a new study: the base config's values, then XGBoost's library
+    # defaults (each clipped into the space), so the search never misses what they score.
+    enqueue_defaults: bool = True
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -194,31 +198,6 @@ class TuningSettings:
                 problems.append(f"space.{name}: an integer parameter needs kind 'int', got {dim.kind!r}")
         if problems:
             raise ValueError("invalid tuning settings:\n  " + "\n  ".join(problems))
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> TuningSettings:
-        """Build from plain data (params.yaml): ``space`` entries are mappings of
-        ``low``, ``high`` and optionally ``log`` and ``kind``."""
-        values = dict(raw)
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"tuning settings: unknown keys {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
-            )
-        if "space" in values:
-            space: dict[str, SearchDimension] = {}
-            for name, dim in dict(values["space"]).items():
-                if isinstance(dim, SearchDimension):
-                    space[name] = dim
-                    continue
-                try:
-                    space[name] = SearchDimension(**dict(dim))
-                except TypeError as exc:
-                    raise ValueError(
-                        f"space.{name}: expected keys low, high, log, kind; got {dict(dim)} ({exc})"
-                    ) from None
-            values["space"] = space
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -509,6 +488,20 @@ def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def starting_points(base: XGBoostConfig, space: Mapping[str, SearchDimension]) -> list[dict[str, Any]]:
+    """The trials a new study starts from: ``base``'s values and XGBoost's library defaults,
+    each clipped into the space (a log scale's floor stands for 0), duplicates dropped."""
+    points: list[dict[str, Any]] = []
+    for config in (base, XGBoostDefaultsConfig()):
+        point: dict[str, Any] = {}
+        for name, dim in space.items():
+            value = min(max(float(getattr(config, name)), dim.low), dim.high)
+            point[name] = round(value) if dim.kind == "int" else value
+        if point not in points:
+            points.append(point)
+    return points
+
+
 def tune_xgboost(
     X_train: pd.DataFrame,
     y_train: pd.Series,
@@ -599,6 +592,9 @@ def tune_xgboost(
     fingerprint = _fingerprint(base, settings, seed, digest, groups is not None, constraints)
     _check_fingerprint(study, fingerprint, label)
 
+    if settings.enqueue_defaults and not study.get_trials(deepcopy=False):
+        for start in starting_points(base, settings.space):
+            study.enqueue_trial(start, skip_if_exists=True)
     finished = _count(study, FINISHED)
     missing = max(0, settings.n_trials - finished)
     logger.info(

@@ -695,7 +695,8 @@ def _champion_section(r: ReviewReport) -> str:
     if swap:
         out.append(
             f"<h3>Swap set at a {_pct(swap.get('approval_rate'), 0)} approval rate (test)</h3>"
-            "<p>a = scorecard, b = XGBoost challenger: applicants one model approves and the other declines, "
+            f"<p>a = {_esc(swap.get('a', 'scorecard'))}, b = {_esc(swap.get('b', 'xgboost'))}: "
+            "applicants one model approves and the other declines, "
             "with their observed bad rates.</p>"
         )
         cells = []

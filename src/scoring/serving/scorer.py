@@ -50,15 +50,20 @@ from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
 from scoring.decision.risk import RiskLayer, RuleScope, risk_values
 from scoring.models.calibration import Calibrator
-from scoring.models.model import (
-    CHAMPION_FILE,
-    ESTIMATOR_FILES,
-    FEATURES_FILE,
-    BlendEstimator,
-    BoosterEstimator,
-    PDModel,
+from scoring.models.candidate import ArrayPath
+from scoring.models.model import PDModel
+from scoring.serving.bundle import (
+    CALIBRATOR_FILE,
+    DATASET_FILE,
+    LIMITS_FILE,
+    MASTER_SCALE_FILE,
+    MODEL_INFO_FILE,
+    POLICY_FILE,
+    REASONS_FILE,
+    RUN_FILE,
+    SCALING_FILE,
+    ModelBundle,
 )
-from scoring.models.scorecard import ScorecardModel, ScorecardValues
 from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text
 
 if TYPE_CHECKING:
@@ -95,17 +100,6 @@ OUTPUT_TYPES: dict[str, str] = {
     "model_version": "string",
 }
 """MLflow type of each output column, for the exported model's signature."""
-
-# Files of the model directory, besides the champion's own files.
-CALIBRATOR_FILE = "calibrator.json"
-MASTER_SCALE_FILE = "master_scale.json"
-REASONS_FILE = "reasons.json"
-# Files the exported artifact adds, so that it needs no params.yaml.
-POLICY_FILE = "policy.json"
-LIMITS_FILE = "limits.json"
-SCALING_FILE = "score_scaling.json"
-DATASET_FILE = "dataset.json"
-MODEL_INFO_FILE = "model_info.json"
 
 
 @dataclass(frozen=True)
@@ -158,39 +152,16 @@ def model_info(params: Params, run_info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def champion_file_names(model_dir: str | Path) -> list[str]:
-    """Every file the champion needs, relative to the model directory.
-
-    Uses ``scoring.models.model.champion_files`` where it exists (it knows blends); else the
-    champion's estimator file, champion.json and features.json.
-    """
-    import scoring.models.model as model_module
-
-    model_dir = Path(model_dir)
-    champion_files = getattr(model_module, "champion_files", None)
-    if champion_files is not None:
-        names = []
-        for p in champion_files(model_dir):
-            path = Path(p)
-            names.append(str(path.relative_to(model_dir)) if path.is_absolute() else str(path))
-        for required in (CHAMPION_FILE, FEATURES_FILE):
-            if required not in names:
-                names.append(required)
-        return sorted(set(names))
-    kind = json.loads((model_dir / CHAMPION_FILE).read_text(encoding="utf-8"))["champion"]
-    return sorted({ESTIMATOR_FILES[kind], CHAMPION_FILE, FEATURES_FILE})
-
-
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _load_reason_coder(path: Path) -> Any | None:
-    if not path.is_file():
+def _load_reason_coder(bundle: ModelBundle) -> Any | None:
+    if not bundle.has(REASONS_FILE):
         return None
-    from scoring.explain.reasons import ReasonCoder  # type: ignore[import-not-found,unused-ignore]
+    from scoring.explain.reasons import ReasonCoder
 
-    return ReasonCoder.from_dict(_read_json(path))
+    return ReasonCoder.from_dict(bundle.read(REASONS_FILE))
 
 
 @dataclass
@@ -208,9 +179,12 @@ class Scorer:
     reasons: Any | None = None  # scoring.explain.ReasonCoder
     rules: InputRules = field(init=False)
     scope: RuleScope = field(init=False)
+    # The champion over the feature array (the candidate's own fast path), built once.
+    path: ArrayPath = field(init=False)
 
     def __post_init__(self) -> None:
         self.rules = InputRules.for_model(self.model.features, self.spec)
+        self.path = self.model.estimator.array_path(self.model.features)
         # The policy and limit rules the model's input columns can run (all, on the contract).
         columns = self.spec.role_columns(self.model.features.input_columns_)
         self.scope = RuleScope.for_columns(columns, self.policy)
@@ -240,21 +214,20 @@ class Scorer:
 
         ``info`` defaults to :func:`model_info` of the directory's run.json when it has one.
         """
-        model_dir = Path(model_dir)
+        bundle = ModelBundle(model_dir)
         if info is None:
-            run_file = model_dir / "run.json"
-            info = model_info(params, _read_json(run_file)) if run_file.is_file() else {}
+            info = model_info(params, bundle.read(RUN_FILE)) if bundle.has(RUN_FILE) else {}
         card = params.train.scorecard
         return cls(
-            model=PDModel.load(model_dir),
-            calibrator=Calibrator.from_dict(_read_json(model_dir / CALIBRATOR_FILE)),
-            scale=MasterScale.from_dict(_read_json(model_dir / MASTER_SCALE_FILE)),
+            model=bundle.load_model(),
+            calibrator=Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
+            scale=MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),
             policy=params.policy,
             limits=params.limits,
             scaling=ScoreScaling(card.pdo, card.base_score, card.base_odds),
             spec=spec,
             info=dict(info),
-            reasons=_load_reason_coder(model_dir / REASONS_FILE),
+            reasons=_load_reason_coder(bundle),
         )
 
     @classmethod
@@ -263,17 +236,17 @@ class Scorer:
 
         The caller checks the manifest first (:func:`scoring.serving.artifact.load_scorer`).
         """
-        directory = Path(directory)
+        bundle = ModelBundle(directory)
         return cls(
-            model=PDModel.load(directory),
-            calibrator=Calibrator.from_dict(_read_json(directory / CALIBRATOR_FILE)),
-            scale=MasterScale.from_dict(_read_json(directory / MASTER_SCALE_FILE)),
-            policy=PolicySettings.model_validate(_read_json(directory / POLICY_FILE)),
-            limits=LimitSettings.model_validate(_read_json(directory / LIMITS_FILE)),
-            scaling=ScoreScaling.from_dict(_read_json(directory / SCALING_FILE)),
-            spec=DatasetSpec.from_json((directory / DATASET_FILE).read_text(encoding="utf-8")),
-            info=_read_json(directory / MODEL_INFO_FILE),
-            reasons=_load_reason_coder(directory / REASONS_FILE),
+            model=bundle.load_model(),
+            calibrator=Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
+            scale=MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),
+            policy=PolicySettings.model_validate(bundle.read(POLICY_FILE)),
+            limits=LimitSettings.model_validate(bundle.read(LIMITS_FILE)),
+            scaling=ScoreScaling.from_dict(bundle.read(SCALING_FILE)),
+            spec=DatasetSpec.from_json(bundle.path(DATASET_FILE).read_text(encoding="utf-8")),
+            info=bundle.read(MODEL_INFO_FILE),
+            reasons=_load_reason_coder(bundle),
         )
 
     def settings_files(self) -> dict[str, Any]:
@@ -334,14 +307,6 @@ class Scorer:
         scores = self._score_values(values, checked.id_is_text, with_reasons)
         return scores, checked.rejected_rows(self.spec.id_column)
 
-    def score_valid(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
-        """Score rows that already passed :meth:`check` (e.g. its ``frame``); the output has a fresh index.
-
-        The rows are read through the value layer again (cheap), so a row that does not pass
-        raises :class:`InputRejected` rather than being scored on values it refuses.
-        """
-        return self.score(applications, with_reasons=with_reasons)
-
     def _score_values(
         self, values: dict[str, npt.NDArray[Any]], id_is_text: bool, with_reasons: bool
     ) -> pd.DataFrame:
@@ -350,25 +315,8 @@ class Scorer:
         n = len(values[self.spec.id_column])
         features = self.model.features
         matrix = features.feature_values(values)
-        estimator = self.model.estimator
-        matrix32: npt.NDArray[np.float32] | None = None
-        if n == 0:
-            pd_raw = np.empty(0, dtype=np.float64)  # nothing to predict (XGBoost warns on no rows)
-        elif isinstance(estimator, BoosterEstimator | BlendEstimator):
-            # the booster reads the float32 values directly (see scoring.models.model.values_dmatrix)
-            names = features.matrix_columns
-            types = ["c" if name in features.categories_ else "q" for name in names]
-            matrix32 = np.ascontiguousarray(matrix, dtype=np.float32)
-            if isinstance(estimator, BoosterEstimator):
-                pd_raw = estimator.predict_pd_values(matrix32, names, types)
-            else:
-                pd_raw = estimator.predict_pd_values(matrix32, names, types, self._card_values(), matrix)
-        elif isinstance(estimator, ScorecardModel):
-            pd_raw = self._card_values().predict_pd(matrix)
-        else:  # any other estimator reads the matrix DataFrame
-            pd_raw = np.asarray(
-                estimator.predict_pd(features.frame(matrix, pd.RangeIndex(n))), dtype=np.float64
-            )
+        # no rows: nothing to predict (XGBoost warns on an empty matrix)
+        pd_raw = np.empty(0, dtype=np.float64) if n == 0 else self.path.predict_pd(matrix)
         risk = risk_values(
             values, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits, self.scope
         )
@@ -384,7 +332,7 @@ class Scorer:
             "limit_constraint": np.asarray(risk["binding_constraint"], dtype=object),
         }
         if with_reasons and self.reasons is not None and n:
-            codes, texts = self._reason_values(matrix32, matrix)
+            codes, texts = self._reason_values(matrix)
             for i, column in enumerate(REASON_CODE_COLUMNS):
                 out[column] = codes[:, i]
             for i, column in enumerate(REASON_TEXT_COLUMNS):
@@ -396,32 +344,15 @@ class Scorer:
         out["model_version"] = np.full(n, self.model_version, dtype=object)
         return _output_frame(out, n)
 
-    def _card_values(self) -> ScorecardValues:
-        """The champion's scorecard (alone or in the blend) over the feature arrays, built once."""
-        estimator = self.model.estimator
-        card = estimator.scorecard if isinstance(estimator, BlendEstimator) else estimator
-        assert isinstance(card, ScorecardModel)
-        features = self.model.features
-        return card.values_path(features.matrix_columns, features.categories_)
-
     def _reason_values(
-        self, matrix32: npt.NDArray[np.float32] | None, matrix: npt.NDArray[np.float64]
+        self, matrix: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
         """Reason codes and texts ``(n, 4)`` each, the coder's reasons for the feature matrix."""
         coder = self.reasons
         assert coder is not None
-        estimator = self.model.estimator
         if list(coder.features) == self.model.features.matrix_columns:
-            # else the coder's own column check (below) raises
-            contributions: npt.NDArray[np.float64] | None = None
-            if isinstance(estimator, BoosterEstimator) and matrix32 is not None:
-                contributions = estimator.contribution_values(matrix32)
-            elif isinstance(estimator, BlendEstimator) and matrix32 is not None:
-                contributions = estimator.contribution_values(matrix32, self._card_values(), matrix)
-            elif isinstance(estimator, ScorecardModel):
-                contributions = self._card_values().contributions(matrix)
-            if contributions is not None:
-                return coder.reason_values(contributions)  # type: ignore[no-any-return]
+            return coder.reason_values(self.path.contributions(matrix))  # type: ignore[no-any-return]
+        # else the coder's own column check raises, naming the columns
         frame = self.model.features.frame(matrix, pd.RangeIndex(len(matrix)))
         reasons = coder.reasons(self.model, frame)
         codes = np.column_stack(
