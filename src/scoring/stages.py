@@ -22,13 +22,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoring.config import Params, load_params
 from scoring.core.contract import DatasetSpec
 from scoring.core.io import read_json
 from scoring.runtime import run_stage
-from scoring.serving.bundle import ModelBundle
+
+if TYPE_CHECKING:
+    from scoring.serving.bundle import ModelBundle
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Stage:
     @cached_property
     def bundle(self) -> ModelBundle:
         """The model folder of ``--model-dir``."""
+        from scoring.serving.bundle import ModelBundle
+
         return ModelBundle(self.path("model_dir"))
 
     @cached_property

@@ -35,7 +35,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.special import expit, logit
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +92,8 @@ def _as_labels(values: npt.ArrayLike, n: int) -> np.ndarray:
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
+    from scipy.special import logit  # scipy only where a calibrator is fitted or applied
+
     return np.asarray(logit(np.clip(p, LOGIT_EPS, 1.0 - LOGIT_EPS)), dtype=np.float64)
 
 
@@ -142,6 +143,8 @@ class Calibrator:
             mapped = np.interp(p, np.asarray(self.x_thresholds), np.asarray(self.y_thresholds))
             return np.asarray(mapped, dtype=np.float64)
         if self.method == "platt":
+            from scipy.special import expit
+
             return np.asarray(expit(self.slope * _logit(p) + self.intercept), dtype=np.float64)
         return p.copy()
 

@@ -26,14 +26,16 @@ import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel
 
-from scoring.features.transformer import ApplicationFeatures
+if TYPE_CHECKING:
+    from scoring.features.transformer import ApplicationFeatures
+
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +22,10 @@ from pydantic import Field, model_validator
 
 from scoring.core.io import write_json
 from scoring.core.settings import StrictModel
-from scoring.features.transformer import ApplicationFeatures
 from scoring.models.candidate import ArrayPath, CombinerPlugin, FittedModel, register, sigmoid
+
+if TYPE_CHECKING:
+    from scoring.features.transformer import ApplicationFeatures
 
 BLEND_FILE = "blend.json"
 Array = npt.NDArray[np.float64]
