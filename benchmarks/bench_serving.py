@@ -97,6 +97,7 @@ def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Pat
     from scoring.models.candidates.scorecard import train_scorecard
     from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
     from scoring.models.model import PDModel
+    from scoring.serving.bundle import ModelBundle
     from scoring.serving.scorer import model_info
 
     params = load_params(REPO / "params.yaml")
@@ -127,7 +128,7 @@ def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Pat
         ("pd_model_blend", PDModel(features, BlendEstimator(card, booster, BLEND_SCORECARD_WEIGHT), "blend")),
     ):
         model_dir = root / f"models_{name}"
-        model.save(model_dir)
+        ModelBundle(model_dir).save_model(model)
         layer = fit_risk_layer(
             model.predict_pd(valid), valid[target].to_numpy(dtype=float), params.calibrate, seed
         )

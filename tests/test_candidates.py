@@ -65,7 +65,9 @@ def test_the_builtin_candidates_are_registered_and_unknown_names_are_refused() -
         TrainConfig(candidates=["scorecard", "forest"])
     with pytest.raises(ValidationError, match=r"candidate_params.lightgbm: num_leavs: Extra inputs"):
         TrainConfig(candidates=["lightgbm"], candidate_params={"lightgbm": {"num_leavs": 7}})
-    with pytest.raises(ValidationError, match=r"'blend' combines \['scorecard', 'xgboost'\]"):
+    with pytest.raises(
+        ValidationError, match=r"'blend' combines \['scorecard'\]; expected each part listed before it"
+    ):
         TrainConfig(candidates=["blend", "scorecard", "xgboost"])
     with pytest.raises(ValidationError, match=r"reads its settings from train\.xgboost"):
         TrainConfig(candidates=["xgboost"], candidate_params={"xgboost": {"max_depth": 3}})
@@ -200,6 +202,22 @@ def test_a_toy_candidate_added_through_the_registry_trains_exports_and_serves(
         pd.testing.assert_frame_equal(served, Scorer.from_files(files_dir(out)).score(golden))
     finally:
         stop_server(process)
+
+
+def test_the_blend_pairs_the_scorecard_with_the_best_other_candidate() -> None:
+    from scoring.models.candidates.blend import BlendConfig
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(a + b)))).astype(float)
+    found = plugin("blend")
+    log_odds = {"scorecard": a, "weak": 0.2 * b + rng.normal(size=n), "strong": b}
+    settled, info = found.choose(BlendConfig(), y, log_odds)  # type: ignore[attr-defined]
+    assert settled.parts == ("scorecard", "strong") and info["parts"] == ["scorecard", "strong"]
+    assert info["weight"] == 0.5  # each part sees half of the risk
+    with pytest.raises(ValidationError, match="only the second part may be 'best'"):
+        BlendConfig(parts=("best", "scorecard"))
 
 
 def test_registering_a_second_plugin_under_a_taken_name_is_refused() -> None:

@@ -303,6 +303,7 @@ def test_blend_save_load_round_trip_without_pickle(tmp_path: Path) -> None:
     bundle = save_bundle(model, tmp_path)
     assert bundle.model_files() == [
         "candidates/blend/blend.json",
+        "candidates/plugins.json",
         "candidates/scorecard/scorecard.json",
         "candidates/xgboost/booster.ubj",
         "champion.json",
@@ -337,7 +338,9 @@ def test_champion_files_name_what_each_kind_loads(tmp_path: Path) -> None:
         ],
     }.items():
         bundle.write("champion.json", {"champion": kind})
-        assert bundle.model_files() == sorted(["champion.json", "features.json", *files])
+        assert bundle.model_files() == sorted(
+            ["champion.json", "features.json", "candidates/plugins.json", *files]
+        )
     bundle.write("champion.json", {"champion": "forest"})
     with pytest.raises(ValueError, match="forest"):
         bundle.model_files()

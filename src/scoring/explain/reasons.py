@@ -328,7 +328,7 @@ class ReasonCoder:
         """Codes and texts, each ``(n_rows, 4)`` ("" pads), from a contributions array.
 
         The array is laid out as the contributions frame of :attr:`features` then ``bias``
-        (``BoosterEstimator.contribution_values``); the same reasons as
+        (a candidate's ``array_path(features).contributions``); the same reasons as
         :meth:`reasons_from_contributions` without building frames (the scorer's path).
         """
         values = np.asarray(contributions, dtype=np.float64)

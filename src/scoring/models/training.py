@@ -165,7 +165,8 @@ def decide_champion(
     for candidate in candidates:
         combiner = candidate.plugin
         if isinstance(combiner, CombinerPlugin):
-            settings, info = combiner.choose(candidate.settings, labels, log_odds)
+            # a combiner reads the fitted candidates only (combiners of combiners are refused)
+            settings, info = combiner.choose(candidate.settings, labels, dict(base_log_odds))
             candidate = Candidate(candidate.name, combiner, settings)
             log_odds[candidate.name] = combiner.combine(settings, log_odds)
             found[candidate.name] = {**found.get(candidate.name, {}), **info}

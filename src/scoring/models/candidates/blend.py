@@ -1,4 +1,5 @@
-"""The blend: two candidates' log-odds, weighted (by default the scorecard and the challenger).
+"""The blend: two candidates' log-odds, weighted (by default the scorecard and the fitted
+candidate with the best held-out AUC).
 
 log-odds = w x first part's log-odds + (1 - w) x second part's, PD = sigmoid(log-odds); w is
 chosen from the parts' out-of-fold log-odds (the highest AUC; ties go to the larger weight,
@@ -35,8 +36,15 @@ def _default_weights() -> list[float]:
     return [round(0.1 * i, 1) for i in range(11)]
 
 
+BEST = "best"  # a part chosen at fit time: the fitted candidate with the best held-out AUC
+
+
 class BlendConfig(StrictModel):
-    parts: tuple[str, str] = ("scorecard", "xgboost")
+    parts: tuple[str, str] = Field(
+        ("scorecard", BEST),
+        description="the two candidates blended; 'best' as the second stands for the fitted candidate "
+        "(other than the first) with the best held-out AUC, resolved when the weight is chosen",
+    )
     weights: list[float] = Field(
         default_factory=_default_weights,
         description="weights of the first part tried on the out-of-fold log-odds (the second gets 1 - w)",
@@ -46,6 +54,8 @@ class BlendConfig(StrictModel):
     def _check(self) -> BlendConfig:
         if self.parts[0] == self.parts[1]:
             raise ValueError(f"parts: {list(self.parts)}: expected two different candidates")
+        if self.parts[0] == BEST:
+            raise ValueError(f"parts: {list(self.parts)}: only the second part may be {BEST!r}")
         if not self.weights:
             raise ValueError("weights: expected at least one weight, got none")
         bad = [w for w in self.weights if not 0.0 <= w <= 1.0]
@@ -166,12 +176,23 @@ class BlendPlugin(CombinerPlugin):
     contributions_method = "blend: the parts' contributions, weighted as their log-odds are"
 
     def parts(self, settings: BlendConfig) -> tuple[str, ...]:
-        return tuple(settings.parts)
+        """The parts that must be fitted candidates listed before the blend ('best' is any)."""
+        return tuple(p for p in settings.parts if p != BEST)
 
     def choose(
         self, settings: BlendConfig, y: Array, parts_log_odds: Mapping[str, Array]
     ) -> tuple[BlendConfig, dict[str, Any]]:
+        """The weight (and a 'best' part) from the fitted candidates' held-out log-odds."""
+        from sklearn.metrics import roc_auc_score
+
         first, second = settings.parts
+        if second == BEST:
+            others = [name for name in parts_log_odds if name != first]
+            if not others:
+                raise ValueError(f"blend: no fitted candidate besides {first!r} to blend it with")
+            auc = {name: float(roc_auc_score(y, parts_log_odds[name])) for name in others}
+            second = max(others, key=lambda name: (auc[name], -others.index(name)))  # ties: the earlier
+            settings = settings.model_copy(update={"parts": (first, second)})
         weight, by_weight = best_blend_weight(
             y, parts_log_odds[first], parts_log_odds[second], settings.weights
         )
