@@ -74,9 +74,13 @@ import pandas as pd
 import xgboost as xgb
 from optuna.trial import FrozenTrial, TrialState
 
+from scoring.core.contract import DatasetSpec
+from scoring.core.io import frame_digest
+from scoring.features.transformer import ApplicationFeatures
+from scoring.models.candidate import FitContext
 from scoring.models.candidate import binary_labels as _labels
 from scoring.models.candidates.xgboost import XGBoostDefaultsConfig, booster_params, constraint_string
-from scoring.models.config import XGBoostConfig
+from scoring.models.config import TuneConfig, XGBoostConfig
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -665,6 +669,124 @@ def tune_xgboost(
 
 def load_study(result: TuningResult) -> optuna.Study:
     return optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
+
+
+# --------------------------------------------------------------------------- the tune stage
+
+
+def tuning_settings(config: TuneConfig, worker: bool = False) -> TuningSettings:
+    """The settings of params' ``tune`` section; a ``worker`` (one of several processes adding
+    trials to a shared study) runs one thread per trial."""
+    return TuningSettings(
+        n_trials=config.n_trials,
+        timeout_seconds=config.timeout_seconds,
+        objective=config.objective,
+        cv_folds=config.cv_folds,
+        metric=config.metric,
+        space={name: SearchDimension(**dim.model_dump()) for name, dim in config.space.items()},
+        pruning=config.pruning,
+        n_startup_trials=config.n_startup_trials,
+        max_boost_rounds=config.max_boost_rounds,
+        early_stopping_rounds=config.early_stopping_rounds,
+        n_jobs=1 if worker else None,
+    )
+
+
+def study_name(
+    config: TuneConfig, matrix: pd.DataFrame, target: pd.Series, monotone: Mapping[str, int]
+) -> str:
+    """One study per training matrix and search definition; n_trials and the time budget excluded,
+    so a rerun with more trials finds the same study and resumes it, while new data, new
+    features or a new search start a study of their own instead of clashing with the old one."""
+    definition = config.model_dump(mode="json", exclude={"n_trials", "timeout_seconds", "storage", "enabled"})
+    digest = hashlib.sha256(frame_digest(matrix).encode())
+    digest.update(frame_digest(target.to_frame()).encode())
+    digest.update(json.dumps([definition, dict(monotone)], sort_keys=True).encode())
+    return f"{config.study_name}-{digest.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class TuningJob:
+    """The tune stage's study, ready to run: its data, constraints, settings and name."""
+
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_valid: pd.DataFrame | None
+    y_valid: pd.Series | None
+    groups: pd.Series | None
+    monotone: dict[str, int]
+    settings: TuningSettings
+    study_name: str
+
+    def run(
+        self,
+        base: XGBoostConfig,
+        seed: int,
+        storage: str | os.PathLike[str],
+        on_trial: Callable[[FrozenTrial], None] | None = None,
+    ) -> TuningResult:
+        """:func:`tune_xgboost` on this job's data, in ``storage``."""
+        return tune_xgboost(
+            self.X_train,
+            self.y_train,
+            self.X_valid,
+            self.y_valid,
+            base,
+            self.settings,
+            seed,
+            storage,
+            self.study_name,
+            on_trial=on_trial,
+            groups=self.groups,
+            monotone=self.monotone,
+        )
+
+
+def tuning_job(
+    config: TuneConfig,
+    features: ApplicationFeatures,
+    train: pd.DataFrame,
+    valid: pd.DataFrame | None,
+    spec: DatasetSpec,
+    context: FitContext,
+    worker: bool = False,
+) -> TuningJob:
+    """The study params' ``tune`` section asks for on the ``train`` applications (and ``valid``,
+    needed with objective ``valid`` only): the fitted ``features``' matrices, the dataset's
+    customers as CV groups, and the monotone constraints of the final fit (``context``), so
+    the trials tune the model that will be trained."""
+    matrix = features.transform(train)
+    target = train[spec.target_column]
+    monotone = context.numeric_directions(matrix)
+    if config.objective != "valid":
+        valid = None
+    return TuningJob(
+        X_train=matrix,
+        y_train=target,
+        X_valid=None if valid is None else features.transform(valid),
+        y_valid=None if valid is None else valid[spec.target_column],
+        groups=train[spec.customer_column] if spec.customer_column else None,
+        monotone=monotone,
+        settings=tuning_settings(config, worker),
+        study_name=study_name(config, matrix, target, monotone),
+    )
+
+
+def tuning_document(result: TuningResult, objective: str) -> dict[str, Any]:
+    """What the tune stage writes (models/tuned_xgboost.json) and the train stage reads."""
+    return {
+        "enabled": True,
+        "study_name": result.study_name,
+        "best_params": result.best_params,
+        "best_value": result.best_value,
+        "metric": result.metric_name,
+        "objective": objective,
+        "best_trial_number": result.best_trial_number,
+        "best_n_rounds": result.best_n_rounds,
+        "n_trials_total": result.n_trials_total,
+        "n_trials_new": result.n_trials_new,
+        "n_trials_pruned": result.n_trials_pruned,
+    }
 
 
 # --------------------------------------------------------------------------- reports

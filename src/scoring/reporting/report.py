@@ -6,9 +6,10 @@ stability over time, the champion against the scorecard, SHAP explanations and r
 codes, decisions and limits. Plots are PNGs embedded as ``data:`` URIs; the style sheet is
 inline; the page references nothing outside itself.
 
-This module is pure: the stage (``pipelines/report.py``) reads the files, the functions here
-compute the intervals and figures from arrays and dictionaries, and :func:`render_html`
-turns the typed :class:`ReviewReport` into a string.
+This module is pure: the stage (``pipelines/report.py``) reads the files, :func:`review_report`
+builds the typed :class:`ReviewReport` from what it read (the functions here compute the
+intervals and figures from arrays and dictionaries), and :func:`render_html` turns it into a
+string.
 
 Confidence intervals for AUC follow DeLong, DeLong and Clarke-Pearson (1988), computed
 with the midrank algorithm of Sun and Xu (2014); the paired form compares two models on the
@@ -23,7 +24,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,18 @@ from scoring.core.contract import DatasetSpec
 from scoring.data.config import DriftConfig
 from scoring.monitoring.stability import flag as psi_flag
 from scoring.monitoring.stability import psi
-from scoring.reporting.metrics import Comparison, PerformanceRow, calibration_table, delong_ci
+from scoring.reporting.evaluation import PLOTTED_PARTS
+from scoring.reporting.metrics import (
+    Comparison,
+    PerformanceRow,
+    assess_performance,
+    calibration_table,
+    delong_ci,
+)
+
+if TYPE_CHECKING:
+    from scoring.models.calibration import Calibrator
+    from scoring.models.model import PDModel
 
 # Stable ids: the browser test and any link into the report rely on them.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -374,6 +386,106 @@ def data_scope(
         "rules": dict(calibration_report.get("rule_scope", {})),
         "reason_map": dict(explanation_summary.get("reason_map", {})),
     }
+
+
+REPORT_TITLE = "Reviewer report: probability-of-default model"
+SCORE_COLUMN = "PD (champion)"
+"""The champion's PD as a column of the stability table (the score's own stability)."""
+
+
+def review_report(
+    *,
+    spec: DatasetSpec,
+    champion: Mapping[str, Any],
+    models: Mapping[str, PDModel],
+    calibrator: Calibrator,
+    splits: Mapping[str, pd.DataFrame],
+    train: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    train_summary: Mapping[str, Any],
+    validation_summary: Mapping[str, Any],
+    drift: Mapping[str, Any],
+    split_summary: Mapping[str, Any],
+    features_summary: Mapping[str, Any],
+    calibration_report: Mapping[str, Any],
+    grade_tables: Mapping[str, pd.DataFrame],
+    explanation_summary: Mapping[str, Any],
+    explanation_images: Mapping[str, bytes],
+    predictions: pd.DataFrame,
+    run_id: str | None,
+    drift_config: DriftConfig,
+    calibration_bins: int,
+) -> ReviewReport:
+    """The reviewer report from what the earlier stages wrote, and the models they trained.
+
+    ``champion`` is the train stage's champion record (champion.json); ``models`` the trained
+    models by name (the evaluate metrics' ``models``), scored on each frame of ``splits``
+    (the plotted splits, test and out-of-time; empty ones are left out) for the confidence
+    intervals and the paired comparison; ``calibrator`` gives the champion's calibrated PD for
+    the calibration plot. ``train`` is the reference of the stability table (against
+    out-of-time). The mappings are the stages' JSON outputs as written: ``metrics`` (evaluate),
+    ``train_summary``, ``validation_summary``, ``drift``, ``split_summary``, ``features_summary``,
+    ``calibration_report``, ``explanation_summary`` (explain's summary.json, with its PNGs by
+    file name in ``explanation_images``); ``grade_tables`` by split (calibrate's grade CSVs);
+    ``predictions`` is evaluate's scored output.
+    """
+    name = champion["champion"]
+    outcomes: dict[str, np.ndarray] = {}
+    scores: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in models}
+    frames: dict[str, pd.DataFrame] = {}
+    for split in PLOTTED_PARTS:
+        frame = splits.get(split)
+        if frame is None or frame.empty:
+            continue
+        frames[split] = frame
+        outcomes[split] = frame[spec.target_column].to_numpy(dtype=np.float64)
+        for kind, model in models.items():
+            scores[kind][split] = model.predict_pd(frame)
+    ceilings = {
+        split: float(metrics[split]["true_pd_auc"])
+        for split in outcomes
+        if metrics.get(split, {}).get("true_pd_auc") is not None
+    }
+    performance, comparisons = assess_performance(outcomes, scores, name, ceilings)
+    calibrated = {split: calibrator.predict(scores[name][split]) for split in outcomes}
+    curves = curve_images(outcomes, scores, name, calibrated, calibration_bins) if outcomes else []
+
+    stability = pd.DataFrame(columns=["feature", "psi", "flag"])
+    if "oot" in frames:
+        model = models[name]
+        reference, recent = model.feature_matrix(train), model.feature_matrix(frames["oot"])
+        reference[SCORE_COLUMN] = model.predict_pd(train)
+        recent[SCORE_COLUMN] = scores[name]["oot"]
+        stability = stability_table(reference, recent, drift_config, score=SCORE_COLUMN)
+
+    return ReviewReport(
+        title=REPORT_TITLE,
+        run_id=run_id,
+        champion=champion,
+        train_summary=train_summary,
+        validation_summary=validation_summary,
+        drift=drift,
+        split_summary=split_summary,
+        performance=performance,
+        comparisons=comparisons,
+        model_metrics=metrics["models"],
+        curves=curves,
+        grade_tables=grade_tables,
+        calibration_report=calibration_report,
+        stability=stability,
+        drift_config=drift_config,
+        explanations=explanations_from(explanation_summary, explanation_images),
+        decisions=decision_summary(predictions),
+        notes=_notes(spec, metrics),
+        scope=data_scope(spec, features_summary, calibration_report, explanation_summary),
+    )
+
+
+def _notes(spec: DatasetSpec, metrics: Mapping[str, Any]) -> list[str]:
+    notes = [f"Target: {spec.target_column}; performance figures use the uncalibrated PD of each model."]
+    if not any("true_pd_auc" in metrics.get(name, {}) for name in PLOTTED_PARTS):
+        notes.append("No ground truth (not the synthetic portfolio): the true-PD ceiling is not shown.")
+    return notes
 
 
 def _scope_section(r: ReviewReport) -> str:
