@@ -159,3 +159,30 @@ def test_tuning_document_is_what_train_reads() -> None:
         "n_trials_new": 2,
         "n_trials_pruned": 1,
     }
+
+
+def test_tuning_reads_a_stratified_customer_whole_sample_of_a_large_training_split() -> None:
+    from scoring.core.contract import SYNTHETIC_SPEC
+    from scoring.models.tuning import tuning_sample
+
+    rng = np.random.default_rng(4)
+    n = 9000
+    customers = rng.integers(0, 6000, size=n)  # some customers hold several applications
+    train = pd.DataFrame(
+        {
+            SYNTHETIC_SPEC.customer_column: customers.astype(str),
+            SYNTHETIC_SPEC.target_column: (rng.uniform(size=n) < 0.08).astype(int),
+        }
+    )
+    assert tuning_sample(train, SYNTHETIC_SPEC, None, 1) is train
+    assert tuning_sample(train, SYNTHETIC_SPEC, n, 1) is train
+    sample = tuning_sample(train, SYNTHETIC_SPEC, 4000, 1)
+    assert 2500 < len(sample) <= 4000  # one of ceil(9000 / 4000) = 3 folds
+    assert sample.index.is_monotonic_increasing  # the file's order kept
+    inside = set(sample[SYNTHETIC_SPEC.customer_column])
+    outside = set(train.drop(index=sample.index)[SYNTHETIC_SPEC.customer_column])
+    assert not inside & outside  # no customer split between the sample and the rest
+    rate = train[SYNTHETIC_SPEC.target_column].mean()
+    assert abs(sample[SYNTHETIC_SPEC.target_column].mean() - rate) < 0.01
+    pd.testing.assert_frame_equal(sample, tuning_sample(train, SYNTHETIC_SPEC, 4000, 1))
+    assert not sample.index.equals(tuning_sample(train, SYNTHETIC_SPEC, 4000, 2).index)

@@ -65,6 +65,12 @@ class TuneConfig(StrictModel):
         description="a journal file (shared by local workers), or an RDB url (sqlite:///, postgresql://)",
     )
     space: dict[str, SearchDimensionConfig] = Field(default_factory=_default_search_space)
+    max_rows: int | None = Field(
+        20_000,
+        ge=100,
+        description="the trials read a stratified sample of about this many training rows (customers "
+        "kept whole) when train is larger; null: all rows. The final model trains on all of them",
+    )
 
     @model_validator(mode="after")
     def _space_names_are_settings(self) -> TuneConfig:

@@ -742,6 +742,30 @@ class TuningJob:
         )
 
 
+def tuning_sample(train: pd.DataFrame, spec: DatasetSpec, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The training rows the trials read: all of them up to ``max_rows``; beyond, one fold of a
+    stratified split into ``ceil(n / max_rows)`` folds (by customer where the dataset has
+    one, so a customer is never split), seeded, in the original row order."""
+    if max_rows is None or len(train) <= max_rows:
+        return train
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    n_folds = math.ceil(len(train) / max_rows)
+    y = train[spec.target_column].to_numpy()
+    positions = np.arange(len(train))
+    if spec.customer_column and spec.customer_column in train.columns:
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed % 2**32)
+        _, chosen = next(splitter.split(positions, y, groups=train[spec.customer_column].to_numpy()))
+    else:
+        _, chosen = next(
+            StratifiedKFold(n_folds, shuffle=True, random_state=seed % 2**32).split(positions, y)
+        )
+    logger.info(
+        "tuning: trials read %d of %d training rows (tune.max_rows %d)", len(chosen), len(train), max_rows
+    )
+    return train.iloc[np.sort(chosen)]
+
+
 def tuning_job(
     config: TuneConfig,
     features: ApplicationFeatures,
@@ -755,6 +779,7 @@ def tuning_job(
     needed with objective ``valid`` only): the fitted ``features``' matrices, the dataset's
     customers as CV groups, and the monotone constraints of the final fit (``context``), so
     the trials tune the model that will be trained."""
+    train = tuning_sample(train, spec, config.max_rows, context.seed)
     matrix = features.transform(train)
     target = train[spec.target_column]
     monotone = context.numeric_directions(matrix)
