@@ -8,9 +8,18 @@ Each figure stands beside a baseline measured in the same run:
   one bare process (the irreducible core of the pipeline), so the ratio is the pipeline's
   overhead.
 
-Results go to benchmarks/results/pipeline.json (and are printed).
+- each stage's start-up: a fresh `pipelines/stage <name> --help` (the interpreter, the stage
+  script's top-level imports and argparse, then exit before any work), against `python -c pass`
+  with the same interpreter; beside it, the stage's wall time in the `dvc repro` above, so the
+  share of each stage spent starting up is shown.
+
+Results go to benchmarks/results/pipeline.json and benchmarks/results/pipeline.md (and are printed).
 
     python benchmarks/bench_pipeline.py [--generator-rows 1000000] [--skip-pipeline]
+    python benchmarks/bench_pipeline.py --startup-only   # start-up figures only, a few seconds a stage
+
+``--startup-only`` keeps the other figures of the last full run in pipeline.json and replaces the
+start-up ones; the stage wall times beside them are then that run's.
 """
 
 from __future__ import annotations
@@ -21,14 +30,32 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "pipeline.json"
+RESULTS_MD = RESULTS.with_suffix(".md")
+# Packages that each cost about a second or more to import (great_expectations ~9 s on this
+# machine); the start-up table lists the ones a stage's top-level imports load.
+HEAVY_PACKAGES = (
+    "great_expectations",
+    "optbinning",
+    "mlflow",
+    "matplotlib",
+    "sklearn",
+    "scipy",
+    "xgboost",
+    "optuna",
+    "shap",
+    "numba",
+    "lightgbm",
+)
 
 
 def bench_generator(n: int, seed: int) -> dict[str, float]:
@@ -110,7 +137,7 @@ import json, sys
 from scoring.config import load_params
 from scoring.features.transformer import ApplicationFeatures
 from scoring.core.io import read_parquet
-from scoring.models.training import train_xgboost
+from scoring.models.candidates.xgboost import train_xgboost
 params = load_params("params.yaml")
 features = ApplicationFeatures.from_dict(json.load(open("models/features.json")))
 train, valid = read_parquet("data/split/train.parquet"), read_parquet("data/split/valid.parquet")
@@ -158,6 +185,133 @@ def bench_pipeline() -> dict[str, object]:
     }
 
 
+def _stage_names() -> list[str]:
+    """The stages of dvc.yaml, in its order."""
+    import yaml
+
+    return list(yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"])
+
+
+# Run in a fresh process: the heavy packages that a stage's top-level imports load, with the
+# stage run as `--help` (argparse exits before the stage does any work). argv: script, packages.
+LOADED_BY_HELP = """
+import json, runpy, sys
+script, packages = sys.argv[1], set(sys.argv[2:])
+sys.argv = [script, "--help"]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as exc:
+    assert exc.code in (None, 0), exc.code
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & packages)))
+"""
+
+
+def _machine() -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    if "--help" in cmd and not proc.stdout.startswith("usage:"):
+        raise RuntimeError(f"{cmd}: expected argparse's usage, then an exit before any work:\n{proc.stdout}")
+    return wall
+
+
+def _median_wall(cmd: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Median and minimum wall seconds of `runs` fresh processes, after one untimed warm-up
+    (which compiles the bytecode and fills the page cache)."""
+    _wall(cmd, env)
+    walls = [_wall(cmd, env) for _ in range(runs)]
+    return statistics.median(walls), min(walls)
+
+
+def bench_startup(runs: int) -> dict[str, object]:
+    """Per stage: wall seconds from process start to the end of the stage script's top-level
+    imports (`pipelines/stage <name> --help`), against `python -c pass`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # The settings run_stage makes, set before the imports here as `make` exports them.
+    env.update(SCORING_PYTHON=sys.executable, MPLBACKEND="Agg", GX_ANALYTICS_ENABLED="false")
+    load_before = os.getloadavg()
+    baseline, baseline_min = _median_wall([sys.executable, "-c", "pass"], env, runs)
+    stages: dict[str, dict[str, object]] = {}
+    total = 0.0
+    for name in _stage_names():
+        median, fastest = _median_wall([str(REPO / "pipelines" / "stage"), name, "--help"], env, runs)
+        script = str(REPO / "pipelines" / f"{name}.py")
+        probe = [sys.executable, "-c", LOADED_BY_HELP, script, *HEAVY_PACKAGES]
+        out = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+        loaded = json.loads(out.splitlines()[-1])  # after argparse's usage
+        stages[name] = {
+            "startup_seconds": round(median, 3),
+            "startup_min_seconds": round(fastest, 3),
+            "ratio_to_python_pass": round(median / baseline, 1),
+            "heavy_packages_loaded": loaded,
+        }
+        total += median
+        print(f"start-up {name:10s} {median:6.2f} s  {', '.join(loaded) or '-'}", flush=True)
+    load_after = os.getloadavg()
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "runs_per_command": runs,
+        "baseline_python_pass_seconds": round(baseline, 3),
+        "baseline_python_pass_min_seconds": round(baseline_min, 3),
+        "stages": stages,
+        "total_startup_seconds": round(total, 2),
+        "total_startup_over_baseline_seconds": round(total - baseline * len(stages), 2),
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+    }
+
+
+def startup_markdown(results: dict[str, Any]) -> str:
+    """The start-up figures as a markdown table, beside each stage's wall time in `dvc repro`."""
+    startup = results["startup"]
+    machine = startup["machine"]
+    pipeline = results.get("pipeline") or {}
+    stage_wall: dict[str, float] = pipeline.get("stage_seconds", {})
+    load = startup["load_average_before_after"]
+    lines = [
+        "# Pipeline benchmark: stage start-up (benchmarks/bench_pipeline.py)",
+        "",
+        f"Measured {startup['date']} on {machine['cpus']} CPUs ({machine['platform']}, Python "
+        f"{machine['python']}), load average {load[0]} before and {load[1]} after.",
+        "",
+        "Start-up: wall seconds of a fresh `pipelines/stage <name> --help`: the interpreter, the stage "
+        "script's top-level imports and argparse, which exits before any work. Median of "
+        f"{startup['runs_per_command']} runs after one warm-up. Baseline in the same run: `python -c pass`, "
+        f"same interpreter, {startup['baseline_python_pass_seconds']:.3f} s. Heavy packages: those of "
+        f"{', '.join(HEAVY_PACKAGES)} that the top-level imports load.",
+    ]
+    if stage_wall:
+        lines += [
+            "",
+            f"Stage wall: the stage's seconds in `dvc repro --force` ({pipeline['applications']} "
+            f"applications, run {results.get('date')}), start-up included; share: start-up / stage wall.",
+        ]
+    lines += [
+        "",
+        "| stage | start-up (s) | x `python -c pass` | stage wall (s) | share | heavy packages at start-up |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, row in startup["stages"].items():
+        wall = stage_wall.get(name)
+        share = f"{100 * row['startup_seconds'] / wall:.0f}%" if wall else "-"
+        heavy = ", ".join(row["heavy_packages_loaded"]) or "-"
+        lines.append(
+            f"| {name} | {row['startup_seconds']:.2f} | {row['ratio_to_python_pass']:.1f} | "
+            f"{wall if wall is not None else '-'} | {share} | {heavy} |"
+        )
+    total = startup["total_startup_seconds"]
+    total_wall = round(sum(stage_wall.values()), 1) if stage_wall else None
+    total_share = f"{100 * total / total_wall:.0f}%" if total_wall else "-"
+    lines.append(f"| **all** | {total:.2f} | | {total_wall or '-'} | {total_share} | |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -165,26 +319,38 @@ def main() -> None:
     parser.add_argument("--generator-rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="measure the stages' start-up only; pipeline.json keeps the last full run's other figures",
+    )
+    parser.add_argument("--startup-runs", type=int, default=3, help="timed runs of each start-up command")
     args = parser.parse_args()
 
-    results: dict[str, object] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    if args.startup_only:
+        results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results["startup"] = bench_startup(args.startup_runs)
+        _write(results)
+        return
+
+    results = {"machine": _machine(), "date": time.strftime("%Y-%m-%d")}
     # The pipeline goes first: a child's peak RSS counts the parent's memory at fork time, so
     # it must be measured before this process holds a million generated rows.
     if not args.skip_pipeline:
         results["pipeline"] = bench_pipeline()
         print(json.dumps(results["pipeline"], indent=2), flush=True)
+    # Before the generator too: this process then holds no generated rows.
+    results["startup"] = bench_startup(args.startup_runs)
     results["generator"] = bench_generator(args.generator_rows, args.seed)
     print(json.dumps(results["generator"], indent=2))
+    _write(results)
+
+
+def _write(results: dict[str, object]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(REPO)}")
+    RESULTS_MD.write_text(startup_markdown(results))
+    print(f"written to {RESULTS.relative_to(REPO)} and {RESULTS_MD.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
