@@ -57,6 +57,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -537,7 +538,7 @@ def run_dataset(
 ) -> dict[str, Any]:
     from sklearn.model_selection import StratifiedKFold
 
-    from scoring.models.tuning import SearchDimension, TuningSettings
+    from scoring.models.tuning import tuning_settings
     from scoring.reporting.metrics import discrimination_metrics
 
     applications, y, spec = load_dataset(ds, data_dir)
@@ -545,18 +546,8 @@ def run_dataset(
     tune = params.tune
     # The tune stage's settings (params.yaml's tune section), one thread, no time limit (so a
     # fold's trials do not depend on the machine's speed), ``trials`` trials.
-    tuning_settings = TuningSettings(
-        n_trials=trials,
-        timeout_seconds=None,
-        objective=tune.objective,
-        cv_folds=tune.cv_folds,
-        metric=tune.metric,
-        space={name: SearchDimension(**dim.model_dump()) for name, dim in tune.space.items()},
-        pruning=tune.pruning,
-        n_startup_trials=tune.n_startup_trials,
-        max_boost_rounds=tune.max_boost_rounds,
-        early_stopping_rounds=tune.early_stopping_rounds,
-        n_jobs=N_THREADS,
+    settings = dataclasses.replace(
+        tuning_settings(tune), n_trials=trials, timeout_seconds=None, n_jobs=N_THREADS
     )
     fold_metrics: dict[str, list[dict[str, float]]] = {key: [] for key, _, _ in MODELS}
     fold_seconds: dict[str, list[float]] = {key: [] for key, _, _ in MODELS}
@@ -578,7 +569,7 @@ def run_dataset(
                     Path(tmp),
                     f"{ds.key}-r{rep}-f{k}",
                     train_config,
-                    tuning_settings,
+                    settings,
                     params.calibrate.calibration,
                 )
                 y_test = y[test_idx]
