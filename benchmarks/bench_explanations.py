@@ -2,7 +2,7 @@
 
 Two boosters, side by side in the same run and on the same rows:
 
-- ``pipeline``: the pipeline's challenger (models/booster.ubj when present, else trained here
+- ``pipeline``: the pipeline's challenger (models/candidates/xgboost when present, else trained here
   with the tuned settings of models/tuned_xgboost.json / params.yaml);
 - ``depth6_300``: the issue's reference case, 300 trees of depth 6.
 
@@ -39,11 +39,12 @@ from scoring.data.synthetic import generate_portfolio
 from scoring.explain.config import ReasonsConfig
 from scoring.explain.reasons import CODE_COLUMNS, ReasonCoder
 from scoring.features.transformer import ApplicationFeatures
-from scoring.models.candidates.xgboost import BoosterEstimator, load_booster, train_booster_rounds
+from scoring.models.candidates.xgboost import BoosterEstimator, train_booster_rounds
 from scoring.models.config import XGBoostConfig
 from scoring.models.model import PDModel
 from scoring.models.training import with_tuned_parameters
 from scoring.models.treeshap import build_tables, float64_margin, tree_shap_tables
+from scoring.serving.bundle import FEATURES_FILE, ModelBundle
 
 ROOT = Path(__file__).resolve().parents[1]
 NON_FEATURES = ["application_id", "customer_id", "application_date", "default_12m"]
@@ -66,13 +67,20 @@ def timed_cpu(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - started, time.process_time() - cpu
 
 
+PIPELINE = ModelBundle(ROOT / "models")
+
+
+def has_pipeline_booster() -> bool:
+    return PIPELINE.candidate_dir("xgboost").is_dir() and PIPELINE.has(FEATURES_FILE)
+
+
 def pipeline_booster(
     features: ApplicationFeatures, train: pd.DataFrame, params: Params, seed: int, threads: int
 ) -> tuple[xgb.Booster, str]:
-    stored = ROOT / "models" / "booster.ubj"
-    if stored.exists() and (ROOT / "models" / "features.json").exists():
-        booster = load_booster(stored)
-        return booster, "models/booster.ubj"
+    if has_pipeline_booster():
+        stored = PIPELINE.load_candidate("xgboost")
+        assert isinstance(stored, BoosterEstimator)
+        return stored.booster, "models/candidates/xgboost (the pipeline's challenger)"
     tuned_path = ROOT / "models" / "tuned_xgboost.json"
     config, rounds = params.train.xgboost, 300
     if tuned_path.exists():
@@ -186,10 +194,9 @@ def main() -> None:
     train = train[train["default_12m"].notna()].reset_index(drop=True)
     scored = apps.iloc[order[args.n_train :]].reset_index(drop=True)
 
-    features_path = ROOT / "models" / "features.json"
     pipeline_features = (
-        ApplicationFeatures.from_dict(read_json(features_path))
-        if (ROOT / "models" / "booster.ubj").exists() and features_path.exists()
+        PIPELINE.load_features()
+        if has_pipeline_booster()
         else ApplicationFeatures(exclude_columns=NON_FEATURES).fit(train)
     )
     booster, source = pipeline_booster(pipeline_features, train, params, args.seed, args.threads)
