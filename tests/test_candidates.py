@@ -238,3 +238,20 @@ def test_registering_a_second_plugin_under_a_taken_name_is_refused() -> None:
     finally:
         unregister("fresh_candidate")
     assert "fresh_candidate" not in registered()
+
+
+def test_lightgbm_reads_columns_whose_names_lightgbm_itself_refuses(
+    data: tuple[ApplicationFeatures, pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A file's own column names may hold JSON characters, which LightGBM refuses as feature names."""
+    features, train, valid = data
+    X, Xv = features.transform(train), features.transform(valid)
+    odd = {c: f'{c} [%, "x": {{1}}]' for c in list(X.columns)[:3]}
+    found = plugin("lightgbm")
+    assert isinstance(found, CandidatePlugin)
+    settings = TrainConfig(candidates=["lightgbm"]).candidate_settings("lightgbm")
+    plain = found.fit(settings, X, train[TARGET], FitContext(2))
+    renamed = found.fit(settings, X.rename(columns=odd), train[TARGET], FitContext(2))
+    np.testing.assert_array_equal(renamed.log_odds(Xv.rename(columns=odd)), plain.log_odds(Xv))
+    contributions = renamed.contributions(Xv.rename(columns=odd))
+    assert list(contributions.columns) == [*(odd.get(c, c) for c in map(str, Xv.columns)), "bias"]

@@ -47,6 +47,12 @@ class LightGBMConfig(StrictModel):
     monotone: bool = Field(True, description="apply train.monotone_risk to numeric features")
 
 
+def positional(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The matrix under positional names (f0, f1, ...): LightGBM refuses feature names with JSON
+    characters (a file's own column names may have them); the model reads columns by position."""
+    return matrix.set_axis([f"f{i}" for i in range(matrix.shape[1])], axis=1)
+
+
 def _params(settings: LightGBMConfig, seed: int, constraints: list[int] | None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "objective": "binary",
@@ -75,13 +81,13 @@ class LightGBMEstimator:
     booster: lgb.Booster
 
     def log_odds(self, matrix: pd.DataFrame) -> Array:
-        return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)
+        return np.asarray(self.booster.predict(positional(matrix), raw_score=True), dtype=np.float64)
 
     def predict_pd(self, matrix: pd.DataFrame) -> Array:
-        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+        return np.asarray(self.booster.predict(positional(matrix)), dtype=np.float64)
 
     def contributions(self, matrix: pd.DataFrame) -> pd.DataFrame:
-        values = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+        values = np.asarray(self.booster.predict(positional(matrix), pred_contrib=True), dtype=np.float64)
         return frame_contributions(values, matrix)
 
     def array_path(self, features: ApplicationFeatures) -> LightGBMArrayPath:
@@ -122,9 +128,10 @@ class LightGBMPlugin(CandidatePlugin):
 
         directions = context.numeric_directions(X) if settings.monotone else {}
         constraints = [directions.get(str(c), 0) for c in X.columns]
-        categorical = [str(c) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        frame = positional(X)
+        categorical = [str(c) for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
         data = lgb.Dataset(
-            X,
+            frame,
             label=binary_labels(y, "train"),
             categorical_feature=categorical or "auto",
             free_raw_data=True,
