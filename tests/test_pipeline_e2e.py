@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,20 +126,36 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
     np.testing.assert_array_equal(scored["pd"].to_numpy(), expected["pd"].to_numpy())
 
 
-def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(pipeline: Path) -> None:
+# The folders the stages from train on write into (dvc.yaml's outs of train ... report).
+RERUN_OUTPUTS = ("models", "reports", "data/scores")
+
+
+def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(
+    pipeline: Path, tmp_path: Path
+) -> None:
     assert ran_stages(dvc(pipeline, "repro")) == []
     params_path = pipeline / "params.yaml"
     original = params_path.read_text()
     params = yaml.safe_load(original)
     params["train"]["scorecard"]["pdo"] = 40
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    # What the rerun rewrites, kept aside and put back afterwards: cheaper than rerunning the
+    # downstream stages once more, and the copy is the fixture's pipeline again, byte for byte.
+    kept = tmp_path / "kept"
+    for name in RERUN_OUTPUTS:
+        shutil.copytree(pipeline / name, kept / name)
+    shutil.copy2(pipeline / "dvc.lock", kept / "dvc.lock")
     try:
         assert ran_stages(dvc(pipeline, "repro")) == [
             "train", "calibrate", "explain", "evaluate", "export", "report",
         ]  # fmt: skip
     finally:
         params_path.write_text(original)
-    dvc(pipeline, "repro")  # back to the original parameters
+        for name in RERUN_OUTPUTS:
+            shutil.rmtree(pipeline / name)
+            shutil.copytree(kept / name, pipeline / name)
+        shutil.copy2(kept / "dvc.lock", pipeline / "dvc.lock")
+    assert ran_stages(dvc(pipeline, "repro")) == []  # back to the original parameters and outputs
 
 
 def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
@@ -149,11 +166,18 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
     params = yaml.safe_load(original)
     params["tune"]["n_trials"] = N_TRIALS + 2
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-    # The resumed study may find better parameters; the tune outputs and dvc.lock are put back
-    # afterwards so that the copy stays the fixture's pipeline for the tests that follow.
+    # The resumed study may find better parameters; the tune stage's outputs and dvc.lock are
+    # put back afterwards so that the copy stays the fixture's pipeline for the tests that follow.
+    plots = sorted(p for p in (pipeline / "reports/tuning").rglob("*") if p.is_file())
     kept = {
-        name: (pipeline / name).read_bytes()
-        for name in ("models/tuned_xgboost.json", "models/tuning/study.journal", "dvc.lock")
+        path: path.read_bytes()
+        for path in [
+            *(
+                pipeline / name
+                for name in ("models/tuned_xgboost.json", "models/tuning/study.journal", "dvc.lock")
+            ),
+            *plots,
+        ]
     }
     try:
         assert ran_stages(dvc(pipeline, "repro", "tune"))[0] == "tune"
@@ -163,8 +187,11 @@ def test_more_trials_resume_the_stored_study(pipeline: Path) -> None:
         assert resumed["best_value"] >= first["best_value"]
     finally:
         params_path.write_text(original)
-        for name, content in kept.items():
-            (pipeline / name).write_bytes(content)
+        for stale in (pipeline / "reports/tuning").rglob("*"):
+            if stale.is_file() and stale not in kept:
+                stale.unlink()
+        for path, content in kept.items():
+            path.write_bytes(content)
     assert ran_stages(dvc(pipeline, "repro")) == []  # the pipeline as the fixture left it
 
 
