@@ -241,10 +241,6 @@ def plugin(name: str) -> Plugin:
         ) from None
 
 
-def is_combiner(name: str) -> bool:
-    return isinstance(plugin(name), CombinerPlugin)
-
-
 def frame_contributions(values: Array, matrix: pd.DataFrame) -> pd.DataFrame:
     """Contributions ``(rows, columns + 1)`` as the frame every candidate returns."""
     return pd.DataFrame(values, index=matrix.index, columns=[*map(str, matrix.columns), BIAS_COLUMN])

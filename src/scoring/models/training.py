@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[np.float64]
 FitOn = Literal["train", "train_valid"]
-CALIBRATION_BASE_COLUMNS = ("split", "target")
 
 
 def with_tuned_parameters(base: XGBoostConfig, tuned: Mapping[str, object]) -> tuple[XGBoostConfig, bool]:

@@ -239,10 +239,10 @@ def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build_manifest(directory: str | Path, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """SHA-256 of every file under ``directory`` (or of ``names`` in it), manifest excluded."""
+def build_manifest(directory: str | Path) -> dict[str, Any]:
+    """SHA-256 of every file under ``directory``, manifest excluded."""
     bundle = ModelBundle(directory)
-    listed = sorted(names) if names is not None else bundle.files()
+    listed = bundle.files()
     return {
         "format": MANIFEST_FORMAT,
         "files": {name: sha256_of(bundle.root / name) for name in listed if name != MANIFEST_FILE},
