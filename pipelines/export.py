@@ -1,11 +1,13 @@
 """DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications
 into the full output of scoring.serving.scorer, registered in the local registry under the alias
-"champion"."""
+"champion", its digest (the SHA-256 of the manifest over every file of the model) tagged on the
+registered version and written to the stage's metrics."""
 
 from __future__ import annotations
 
-from scoring.core.io import read_parquet
+from scoring.core.io import read_parquet, write_json
 from scoring.export import CHAMPION_ALIAS, export_model, register_model
+from scoring.serving.integrity import DIGEST_TAG, model_digest
 from scoring.serving.scorer import model_info
 from scoring.stages import Stage, run
 
@@ -17,14 +19,27 @@ def main(stage: Stage) -> None:
     info = model_info(params, run_info)
     example = read_parquet(stage.path("example"))
     out = export_model(stage.bundle.root, stage.path("out"), stage.spec, example, info, params)
+    digest = model_digest(out)
 
     import mlflow
 
     with stage.mlflow_run():
         mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_PATH)
-        version = register_model(run_info["run_id"], ARTIFACT_PATH, params.export.model_name, CHAMPION_ALIAS)
-        mlflow.set_tag("registered_model_version", version)
+        name = params.export.model_name
+        version = register_model(run_info["run_id"], ARTIFACT_PATH, name, digest, CHAMPION_ALIAS)
+        mlflow.set_tags({"registered_model_version": version, DIGEST_TAG: digest})
+    write_json(
+        stage.path("summary"),
+        {
+            "model_name": name,
+            "alias": CHAMPION_ALIAS,
+            "registered_version": version,
+            "uri": f"models:/{name}@{CHAMPION_ALIAS}",
+            "model_digest": digest,
+            "path": str(out),
+        },
+    )
 
 
 if __name__ == "__main__":
-    run(__doc__, main, "model_dir", "dataset", "example", "run_info", "out")
+    run(__doc__, main, "model_dir", "dataset", "example", "run_info", "out", "summary")

@@ -48,7 +48,8 @@ def main(stage: Stage) -> None:
 
     import mlflow
 
-    from scoring.tracking import flatten, git_commit, tracking_uri
+    from scoring.core.store import tracking_uri
+    from scoring.tracking import flatten, git_commit
 
     with stage.mlflow_run(run_name="tune", new=True) as run_:
         mlflow.log_params(flatten(config.model_dump(mode="json"), prefix="tune."))

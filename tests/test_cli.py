@@ -207,5 +207,5 @@ def test_score_refuses_a_tampered_model_and_a_missing_required_column(
     result = runner.invoke(
         app, ["score", "--model", str(copy), "--input", str(source), "-o", str(tmp_path / "o.pq")]
     )
-    assert result.exit_code == 1 and "'limits.json' was modified" in result.output
+    assert result.exit_code == 1 and "'artifacts/model_files/limits.json' was modified" in result.output
     assert "Traceback" not in result.output

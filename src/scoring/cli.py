@@ -130,7 +130,12 @@ def make_examples(
 
 @app.command()
 def score(
-    model: Annotated[Path, typer.Option(help="exported model directory (models/pd_model)")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="exported model directory (models/pd_model) or registry URI (models:/auto_loan_pd@champion)"
+        ),
+    ],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet file of raw applications")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file for the scores")],
     rejected: Annotated[
@@ -139,6 +144,13 @@ def score(
     ] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="applications read and scored at a time")] = 100_000,
     reasons: Annotated[bool, typer.Option(help="reason codes (--no-reasons: blank)")] = True,
+    expect_digest: Annotated[
+        str | None,
+        typer.Option(
+            help="refuse a model whose digest (SHA-256 of its manifest.json) differs "
+            "[default: $SCORING_MODEL_DIGEST; a registry URI is checked against its version's tag]"
+        ),
+    ] = None,
 ) -> None:
     """Score raw applications with an exported model, chunk by chunk, into the full output.
 
@@ -146,22 +158,24 @@ def score(
     limit_constraint, reason codes and texts, model_version; rows that fail the input checks go to
     the rejected file with one message per field. Memory is bounded by --chunk-rows, not the file.
     """
-    from scoring.serving.artifact import ArtifactIntegrityError, files_dir, load_scorer
+    from scoring.serving.artifact import ArtifactIntegrityError
     from scoring.serving.batch import check_input, count_rows, score_file
     from scoring.serving.inputs import InputSchemaError
+    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
+    from scoring.serving.registry import load_verified_scorer
 
     rejected = rejected or output.with_name(output.stem + ".rejected.parquet")
     score_errors: tuple[type[BaseException], ...] = (
         *USER_ERRORS,
         ArtifactIntegrityError,
+        ModelIntegrityError,
+        ModelReferenceError,
         InputSchemaError,
         FileNotFoundError,
     )
     try:
         check_input(input)
-        if not (model / "MLmodel").is_file():
-            raise FileNotFoundError(f"{model}: no MLmodel file; expected an exported model directory")
-        scorer = load_scorer(files_dir(model))
+        scorer, verified = load_verified_scorer(model, expect_digest)
         total = count_rows(input)
         with _progress() as progress:
             task = progress.add_task("scoring", total=total)
@@ -178,7 +192,7 @@ def score(
         raise _fail(exc) from None
     console.print(
         f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
-        f"scores in {output}, rejected rows in {rejected}"
+        f"scores in {output}, rejected rows in {rejected}; model digest {verified.digest}"
     )
 
 

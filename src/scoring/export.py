@@ -13,6 +13,7 @@ import pandas as pd
 from scoring.core.contract import DatasetSpec
 from scoring.serving import artifact
 from scoring.serving.bundle import CALIBRATOR_FILE, DATASET_FILE, MASTER_SCALE_FILE, REASONS_FILE, ModelBundle
+from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_manifest
 from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 if TYPE_CHECKING:
@@ -135,28 +136,35 @@ def export_model(
             input_example=input_example,
             pip_requirements=_pip_requirements(),
         )
-        for cache in target.rglob("__pycache__"):
-            shutil.rmtree(cache)
+        # Last: the manifest covers every file written above, MLmodel and the code included.
+        digest = write_model_manifest(target)
+        verify_model_dir(target, expect_digest=digest)
         if output_dir.exists():
             shutil.rmtree(output_dir)
         target.replace(output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("exported model to %s", output_dir)
+    logger.info("exported model to %s (digest %s)", output_dir, digest)
     return output_dir
 
 
-def register_model(run_id: str, artifact_path: str, name: str, alias: str = CHAMPION_ALIAS) -> str:
-    """Register the run's logged model under ``name`` and point ``alias`` at the new version.
+def register_model(
+    run_id: str, artifact_path: str, name: str, digest: str, alias: str = CHAMPION_ALIAS
+) -> str:
+    """Register the run's logged model under ``name``, tag the version with the model digest,
+    and point ``alias`` at it.
 
-    Returns the version. Uses the configured tracking store (the SQLite file by default).
+    Returns the version. Uses the configured tracking store (the SQLite file by default). The
+    tag is set before the alias moves, so a version the alias names always carries its digest.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    client = MlflowClient()
     version = mlflow.register_model(f"runs:/{run_id}/{artifact_path}", name)
-    MlflowClient().set_registered_model_alias(name, alias, version.version)
-    logger.info("registered %s version %s as '%s'", name, version.version, alias)
+    client.set_model_version_tag(name, version.version, DIGEST_TAG, digest)
+    client.set_registered_model_alias(name, alias, version.version)
+    logger.info("registered %s version %s as '%s', digest %s", name, version.version, alias, digest)
     return str(version.version)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import subprocess
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,14 +18,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scoring.core.store import tracking_uri
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow.data.pandas_dataset import PandasDataset
     from mlflow.entities import Experiment
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 # MLflow 3 keeps an experiment's kind in this tag: its UI's kind selector writes it, with
 # "genai_development" or "custom_model_development" (shown as "Machine learning"). The 3.17 UI
@@ -38,10 +37,6 @@ MODEL_TRAINING_KIND = "custom_model_development"
 # MLflow infers a dataset's schema value by value (about 5 s on 100k rows of the portfolio);
 # a dataset record's schema is read from this many leading rows, plus a missing value per column.
 SCHEMA_SAMPLE_ROWS = 1_000
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
 
 
 def git_commit(cwd: str | Path = ".") -> str | None:

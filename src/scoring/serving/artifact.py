@@ -18,7 +18,7 @@ from scoring.serving.bundle import ArtifactIntegrityError, ModelBundle
 if TYPE_CHECKING:
     from scoring.serving.scorer import Scorer
 
-__all__ = ["FILES_ARTIFACT", "ArtifactIntegrityError", "files_dir", "load_scorer"]
+__all__ = ["FILES_ARTIFACT", "ArtifactIntegrityError", "files_dir", "load_scorer", "model_root"]
 
 FILES_ARTIFACT = "model_files"
 """Key of the file directory in the MLflow model's artifacts (and its folder name there)."""
@@ -35,3 +35,8 @@ def load_scorer(directory: str | Path) -> Scorer:
 def files_dir(model_path: str | Path) -> Path:
     """The file directory inside an exported MLflow model directory."""
     return Path(model_path) / "artifacts" / FILES_ARTIFACT
+
+
+def model_root(files: str | Path) -> Path:
+    """The exported MLflow model directory that holds the file directory ``files``."""
+    return Path(files).parents[1]

@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from scoring.serving.integrity import expected_digest, strip_caches, verify_model_dir
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -59,12 +61,23 @@ def server_env() -> dict[str, str]:
 
 
 def start_server(
-    model: str | Path, host: str = "127.0.0.1", port: int | None = None
+    model: str | Path,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    workers: int = 1,
+    expect_digest: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the scoring server in its own process group; return it and its base URL once ready."""
+    """Start the scoring server in its own process group; return it and its base URL once ready.
+
+    A model directory is verified here, before the server runs any of its code: every file
+    against its manifest, and the manifest against ``expect_digest`` (or ``SCORING_MODEL_DIGEST``).
+    """
+    if not str(model).startswith("models:/"):
+        strip_caches(model)
+        verify_model_dir(model, expect_digest=expected_digest(expect_digest))
     port = port or free_port(host)
     process = subprocess.Popen(
-        serve_command(model, host, port),
+        serve_command(model, host, port, workers),
         env=server_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
