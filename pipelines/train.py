@@ -35,6 +35,9 @@ def main(stage: Stage) -> None:
         params.train,
         params.seed,
         overrides,
+        # customers kept whole in the champion's folds, as in the split and the tuning folds
+        groups_train=train[spec.customer_column] if spec.customer_column else None,
+        groups_valid=valid[spec.customer_column] if spec.customer_column else None,
     )
 
     model_files = bundle.save_candidates(fitted.models)

@@ -204,27 +204,49 @@ def out_of_fold_log_odds(
     context: FitContext,
     folds: int,
     n_jobs: int = 1,
+    groups: pd.Series | npt.NDArray[Any] | None = None,
 ) -> dict[str, Array]:
     """The fitted candidates' out-of-fold log-odds over X: each refitted on the other folds.
 
     Settled settings hold no early stopping, so no fold stops on the rows it is scored on.
-    ``n_jobs`` processes share the folds; the result does not depend on it.
+    ``groups`` (the customer id, one per row) keeps each group inside one fold, so no row is
+    scored by a model fitted on another application of the same customer. ``n_jobs``
+    processes share the folds; the result does not depend on it.
     """
     from joblib import Parallel, delayed
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     base = [c for c in candidates if not c.is_combiner]
     labels = binary_labels(y, "train")
     target = pd.Series(labels, index=X.index)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=context.seed % 2**32)
-    splits = list(splitter.split(np.zeros(len(labels)), labels))
+    seed = context.seed % 2**32
+    if groups is None:
+        splits = list(
+            StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(
+                np.zeros(len(labels)), labels
+            )
+        )
+    else:
+        codes, _ = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))
+        if len(codes) != len(X):
+            raise ValueError(f"groups: expected one value per row ({len(X)}), got {len(codes)}")
+        # a row without a customer id is a customer of its own
+        missing = codes < 0
+        codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
+        group_ids = codes
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(np.zeros(len(labels)), labels, groups=group_ids))
     results = Parallel(n_jobs=min(n_jobs, folds))(
         delayed(_fit_fold)(X.iloc[fit], target.iloc[fit], X.iloc[ev], base, context) for fit, ev in splits
     )
-    oof = {c.name: np.zeros(len(X)) for c in base}
+    # NaN until a fold writes a row, so a row no fold scored cannot pass as log-odds 0
+    oof = {c.name: np.full(len(X), np.nan) for c in base}
     for (_, eval_idx), fold in zip(splits, results, strict=True):
         for name, z in fold.items():
             oof[name][eval_idx] = z
+    unscored = {name: int(np.isnan(z).sum()) for name, z in oof.items() if np.isnan(z).any()}
+    if unscored:
+        raise RuntimeError(f"out-of-fold log-odds: rows no fold scored (or scored NaN): {unscored}")
     return oof
 
 
@@ -283,8 +305,14 @@ def fit_candidates(
     config: TrainConfig,
     seed: int,
     overrides: Mapping[str, BaseModel] | None = None,
+    groups_train: pd.Series | None = None,
+    groups_valid: pd.Series | None = None,
 ) -> FittedCandidates:
-    """The training protocol of the train stage (module docstring), as one function the benchmarks run too."""
+    """The training protocol of the train stage (module docstring), as one function the benchmarks run too.
+
+    ``groups_train``/``groups_valid`` (the customer ids of the rows) keep each customer inside
+    one fold of the champion's cross-validation, as the split and the tuning folds do.
+    """
     context = FitContext(seed, dict(config.monotone_risk))
     details: dict[str, dict[str, Any]] = {}
     settled: list[Candidate] = []
@@ -307,7 +335,7 @@ def fit_candidates(
         }
         if champion_rule.selection == "cv":
             oof = out_of_fold_log_odds(
-                X_train, y_train, settled, context, champion_rule.cv_folds, champion_rule.n_jobs
+                X_train, y_train, settled, context, champion_rule.cv_folds, champion_rule.n_jobs, groups_train
             )
             labels = binary_labels(y_train, "train")
             decision, settled, _ = decide_champion(labels, oof, settled, champion_rule, "cv", details)
@@ -330,7 +358,14 @@ def fit_candidates(
         np.concatenate([binary_labels(y_train, "train"), binary_labels(y_valid, "valid")]), index=X_fit.index
     )
     splits = np.concatenate([np.full(len(X_train), "train"), np.full(len(X_valid), "valid")])
-    oof = out_of_fold_log_odds(X_fit, y_fit, settled, context, champion_rule.cv_folds, champion_rule.n_jobs)
+    groups = None
+    if groups_train is not None and groups_valid is not None:
+        groups = np.concatenate([np.asarray(groups_train), np.asarray(groups_valid)])
+    elif (groups_train is None) != (groups_valid is None):
+        raise ValueError("groups: expected customer ids for both train and valid, or for neither")
+    oof = out_of_fold_log_odds(
+        X_fit, y_fit, settled, context, champion_rule.cv_folds, champion_rule.n_jobs, groups
+    )
     labels = y_fit.to_numpy(dtype=np.float64)
     decision, settled, held_out = decide_champion(labels, oof, settled, champion_rule, "cv", details)
     models = _final_models(settled, X_fit, y_fit, context)
