@@ -138,7 +138,7 @@ def test_the_exported_model_loads_without_pickle_scores_raw_rows_and_refuses_tam
     raw = pd.read_csv(HMEQ).drop(columns="BAD").head(20)  # the file's own columns, no id
     served = mlflow.pyfunc.load_model(str(model_path)).predict(raw)
     assert served["application_id"].tolist() == [f"R{i:08d}" for i in range(1, 21)]
-    pd.testing.assert_frame_equal(served, load_scorer(files_dir(model_path)).score(raw))
+    pd.testing.assert_frame_equal(served, load_scorer(files_dir(model_path)).score(raw), check_exact=True)
 
     tampered = tmp_path / "pd_model"
     shutil.copytree(model_path, tampered)
@@ -168,5 +168,5 @@ def test_the_exported_model_answers_over_http_with_the_files_own_rows(
         stop_server(process)
     assert status == 200, answer
     expected = load_scorer(files_dir(model_path)).score(raw)
-    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected)
+    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected, check_exact=True)
     assert bad_status == 400 and "LOAN: got -5, expected a whole number >= 0" in str(bad_answer)

@@ -188,7 +188,7 @@ def test_a_toy_candidate_added_through_the_registry_trains_exports_and_serves(
     assert (out / "code" / "toy_candidate.py").is_file()
     expected = Scorer.from_model_dir(bundle.root, repo_params(), SYNTHETIC_SPEC, INFO).score(raw)
     assert (expected["reason_code_1"] != "").any()
-    pd.testing.assert_frame_equal(load_scorer(files_dir(out)).score(raw), expected)
+    pd.testing.assert_frame_equal(load_scorer(files_dir(out)).score(raw), expected, check_exact=True)
     manifest = json.loads((files_dir(out) / "manifest.json").read_text())
     assert {"candidates/toy_linear/toy.json", PLUGINS_FILE} <= set(manifest["files"])
 
@@ -199,7 +199,9 @@ def test_a_toy_candidate_added_through_the_registry_trains_exports_and_serves(
         status, answer = post_json(url, dataframe_split(golden))
         assert status == 200, answer
         served = as_output_types(predictions_frame(answer))
-        pd.testing.assert_frame_equal(served, Scorer.from_files(files_dir(out)).score(golden))
+        pd.testing.assert_frame_equal(
+            served, Scorer.from_files(files_dir(out)).score(golden), check_exact=True
+        )
     finally:
         stop_server(process)
 

@@ -166,7 +166,7 @@ def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
         "monthly_income: got -1, expected a number > 0 and <= 10000000",
     ]
     expected = scorer.score(pd.read_csv(source).drop(index=[4, 60, 71]).reset_index(drop=True))
-    pd.testing.assert_frame_equal(as_output_types(scores), expected)
+    pd.testing.assert_frame_equal(as_output_types(scores), expected, check_exact=True)
 
 
 def test_score_parquet_chunked_equals_one_pass_and_defaults_the_rejected_file(
@@ -182,7 +182,7 @@ def test_score_parquet_chunked_equals_one_pass_and_defaults_the_rejected_file(
     )
     assert result.exit_code == 0, result.output
     assert f"input {len(raw)} = scored {len(raw)} + rejected 0" in result.output
-    pd.testing.assert_frame_equal(as_output_types(pd.read_parquet(out)), scorer.score(raw))
+    pd.testing.assert_frame_equal(as_output_types(pd.read_parquet(out)), scorer.score(raw), check_exact=True)
     assert len(pd.read_parquet(tmp_path / "scores.rejected.parquet")) == 0
 
 

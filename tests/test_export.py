@@ -51,12 +51,12 @@ def test_golden_applications_score_identically_in_library_and_artifact_with_pick
     out = _load(path).predict(golden)  # type: ignore[attr-defined]
     expected = _library(model_dir).score(golden)
     assert list(out.columns) == list(OUTPUT_COLUMNS)
-    pd.testing.assert_frame_equal(out, expected)
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
     assert out["application_id"].tolist() == golden["application_id"].tolist()
     assert {"approve", "decline"} <= set(out["decision"])
     assert (out.loc[out["decision"] == "decline", "reason_code_1"] != "").all()
     # and the artifact's own files, without MLflow, give the same
-    pd.testing.assert_frame_equal(load_scorer(files_dir(path)).score(golden), expected)
+    pd.testing.assert_frame_equal(load_scorer(files_dir(path)).score(golden), expected, check_exact=True)
 
 
 def test_model_directory_holds_no_pickle_and_a_manifest_of_every_file(
@@ -112,7 +112,7 @@ def test_artifact_rejects_impossible_values_and_accepts_integral_floats(
     model = _load(path)
     rows = raw.head(10)
     as_float = rows.astype({"age": "float64", "term_months": "float64"})
-    pd.testing.assert_frame_equal(model.predict(as_float), _library(model_dir).score(rows))  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(model.predict(as_float), _library(model_dir).score(rows), check_exact=True)  # type: ignore[attr-defined]
     bad = as_float.copy()
     bad.loc[2, "age"] = 45.5
     bad.loc[4, "term_months"] = 0.0
@@ -179,7 +179,7 @@ def test_a_scorecard_champion_exports_and_scores_identically(
     export_model(models, tmp_path / "pd_model", SYNTHETIC_SPEC, raw, INFO, repo_params())
     assert not (files_dir(tmp_path / "pd_model") / "candidates" / "xgboost").exists()
     out = _load(tmp_path / "pd_model").predict(raw)  # type: ignore[attr-defined]
-    pd.testing.assert_frame_equal(out, _library(models).score(raw))
+    pd.testing.assert_frame_equal(out, _library(models).score(raw), check_exact=True)
     assert (out["reason_code_1"] == "").all()
 
 

@@ -120,7 +120,7 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
     assert len(scored) == 500 and list(scored.columns) == list(OUTPUT_COLUMNS)
     assert (expected["split"] == "test").all()
     # every output column, exactly: the CLI on the exported model against the evaluate stage
-    pd.testing.assert_frame_equal(scored, expected[list(OUTPUT_COLUMNS)])
+    pd.testing.assert_frame_equal(scored, expected[list(OUTPUT_COLUMNS)], check_exact=True)
     assert {"approve", "decline"} <= set(scored["decision"])
     assert (scored.loc[scored["decision"] == "decline", "suggested_limit"] == 0).all()
     np.testing.assert_array_equal(scored["pd"].to_numpy(), expected["pd"].to_numpy())

@@ -138,7 +138,7 @@ def test_integral_floats_are_accepted_for_int_fields_and_fractions_are_not(
 ) -> None:
     raw = built[1].head(30)
     as_float = raw.astype({"age": "float64", "term_months": "float64", "dependents": "float64"})
-    pd.testing.assert_frame_equal(scorer.score(as_float), scorer.score(raw))
+    pd.testing.assert_frame_equal(scorer.score(as_float), scorer.score(raw), check_exact=True)
     with pytest.raises(InputRejected, match=r"age: got 45.5, expected a whole number in 18..80"):
         scorer.score(_one(raw, age=45.5))
 
@@ -159,7 +159,9 @@ def test_absent_optional_fields_score_as_missing(scorer: Scorer, built: tuple[Pa
     nulls = raw.copy()
     for name in optional:
         nulls[name] = np.nan if name != "dealer_id" else None
-    pd.testing.assert_frame_equal(scorer.score(raw.drop(columns=optional)), scorer.score(nulls))
+    pd.testing.assert_frame_equal(
+        scorer.score(raw.drop(columns=optional)), scorer.score(nulls), check_exact=True
+    )
 
 
 def test_unseen_category_scores_as_missing_and_policy_declines_it(
@@ -168,11 +170,13 @@ def test_unseen_category_scores_as_missing_and_policy_declines_it(
     raw = built[1].head(20)
     # an optional field: an unseen level scores exactly as a null
     pd.testing.assert_frame_equal(
-        scorer.score(raw.assign(dealer_id="D-NEW")), scorer.score(raw.assign(dealer_id=None))
+        scorer.score(raw.assign(dealer_id="D-NEW")),
+        scorer.score(raw.assign(dealer_id=None)),
+        check_exact=True,
     )
     # a required field: any unseen level scores the same (as missing), a null is rejected
     pd.testing.assert_frame_equal(
-        scorer.score(raw.assign(region="ATLANTIS")), scorer.score(raw.assign(region="MARS"))
+        scorer.score(raw.assign(region="ATLANTIS")), scorer.score(raw.assign(region="MARS")), check_exact=True
     )
     with pytest.raises(InputRejected, match="region: got null"):
         scorer.score(raw.assign(region=None))
@@ -194,7 +198,7 @@ def test_batch_rejects_rows_and_counts_reconcile(scorer: Scorer, built: tuple[Pa
     ]
     assert rejected["reject_reasons"].iloc[2] == "application_id: got null, expected a non-empty id"
     good = raw.drop(index=[3, 17, 20])
-    pd.testing.assert_frame_equal(scores, scorer.score(good))
+    pd.testing.assert_frame_equal(scores, scorer.score(good), check_exact=True)
 
 
 def test_strictly_positive_fields_match_the_validation_gate() -> None:
@@ -219,7 +223,9 @@ def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
     assert out["split"].tolist() == ["train"] * 20 + ["test"] * 40
     assert out["default_12m"].tolist() == raw["default_12m"].astype(float).tolist()
     np.testing.assert_array_equal(out["pd_raw"].to_numpy(), scorer.model.predict_pd(raw))
-    pd.testing.assert_frame_equal(out[list(OUTPUT_COLUMNS)], scorer.score(raw.reset_index(drop=True)))
+    pd.testing.assert_frame_equal(
+        out[list(OUTPUT_COLUMNS)], scorer.score(raw.reset_index(drop=True)), check_exact=True
+    )
 
 
 # ---------------------------------------------------------- the array path against the frame functions

@@ -41,7 +41,9 @@ def test_golden_applications_over_http_equal_in_process_scores(served: tuple[str
     golden = pd.read_csv(GOLDEN)
     status, answer = post_json(url, dataframe_split(golden))
     assert status == 200, answer
-    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), scorer.score(golden))
+    pd.testing.assert_frame_equal(
+        as_output_types(predictions_frame(answer)), scorer.score(golden), check_exact=True
+    )
     status, answer = post_json(url, dataframe_split(golden.head(1)))
     assert status == 200 and len(answer["predictions"]) == 1
 
@@ -55,7 +57,9 @@ def test_integral_floats_are_accepted_over_http(served: tuple[str, Scorer]) -> N
         row[age] = float(row[age])  # 45.0, as a JSON encoder of a float column sends it
     status, answer = post_json(url, body)
     assert status == 200, answer
-    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), scorer.score(golden))
+    pd.testing.assert_frame_equal(
+        as_output_types(predictions_frame(answer)), scorer.score(golden), check_exact=True
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,7 +118,7 @@ def test_pipeline_library_artifact_and_http_agree_on_the_golden_applications(pip
 
     model_path = pipeline / "models/pd_model"
     artifact = mlflow.pyfunc.load_model(str(model_path)).predict(golden)
-    pd.testing.assert_frame_equal(artifact, expected)
+    pd.testing.assert_frame_equal(artifact, expected, check_exact=True)
 
     process, url = start_server(model_path)
     try:
@@ -122,5 +126,5 @@ def test_pipeline_library_artifact_and_http_agree_on_the_golden_applications(pip
     finally:
         stop_server(process)
     assert status == 200, answer
-    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected)
+    pd.testing.assert_frame_equal(as_output_types(predictions_frame(answer)), expected, check_exact=True)
     assert isinstance(process, subprocess.Popen) and process.poll() is not None
