@@ -626,6 +626,11 @@ def _observed(evr: ExpectationValidationResult, expectation_type: str) -> object
     if error is not None:
         return f"error: {error}"
     result: Mapping[str, Any] = evr.result or {}
+    missing = result.get("details", {}).get("partial_missing_list") or result.get("partial_missing_list")
+    if result.get("observed_value") is None and missing:
+        # expect_column_distinct_values_to_contain_set (GE 1.24) reports no observed value, only
+        # the expected values it did not find
+        return "no row with " + " and none with ".join(str(_plain(v)) for v in missing)
     if "observed_value" in result:
         observed = _plain(result["observed_value"])
         is_type = expectation_type == "expect_column_values_to_be_in_type_list"

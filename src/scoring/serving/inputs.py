@@ -371,26 +371,45 @@ def _as_numbers(
         if isinstance(dtype, np.dtype):  # NumPy integers and floats: no nulls but NaN
             values = np.asarray(series.to_numpy(), dtype=np.float64)
             null = np.isnan(values) if dtype.kind == "f" else np.zeros(len(values), dtype=bool)
-        else:  # nullable extension types know their nulls
+        else:  # nullable extension types know their nulls; Float64 may also hold NaN apart from NA
             values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-            null = series.isna().to_numpy(dtype=bool)
+            null = series.isna().to_numpy(dtype=bool) | np.isnan(values)
         return values, np.zeros(len(values), dtype=bool), null
     # object: numbers mixed with nulls (JSON) pass; text and booleans do not
     if raw is None:
         raw = series.to_numpy(dtype=object)
+    # np.timedelta64 subclasses np.integer, but a duration is not a number (its NaT is not a null)
     is_number = np.fromiter(
         (
-            isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+            isinstance(v, int | float | np.integer | np.floating)
+            and not isinstance(v, bool | np.bool_ | np.timedelta64)
             for v in raw
         ),
         dtype=bool,
         count=len(raw),
     )
-    null = np.asarray(pd.isna(raw), dtype=bool)
+    null = np.asarray(pd.isna(raw), dtype=bool) & ~np.fromiter(
+        (isinstance(v, np.timedelta64) for v in raw), dtype=bool, count=len(raw)
+    )
     values = np.full(len(raw), np.nan)
     if is_number.any():
-        values[is_number] = raw[is_number].astype(np.float64)
+        numbers = raw[is_number]
+        try:
+            values[is_number] = numbers.astype(np.float64)
+        except OverflowError:  # a JSON integer beyond float range: not a number this model reads
+            converted = np.array([_to_float_or_nan(v) for v in numbers], dtype=np.float64)
+            values[is_number] = converted
+            too_big = np.zeros(len(raw), dtype=bool)
+            too_big[np.flatnonzero(is_number)[np.isnan(converted)]] = True
+            is_number &= ~too_big
     return values, ~null & ~is_number, null
+
+
+def _to_float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("nan")
 
 
 def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.bool_], npt.NDArray[Any]]:
