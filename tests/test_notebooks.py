@@ -7,7 +7,6 @@ run of the real pipeline the tests build (the ``pipeline`` fixture's copy).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import nbformat
@@ -17,21 +16,21 @@ from nbclient import NotebookClient
 from scoring.reporting.report import SECTION_IDS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-TIME_LIMIT_S = 60.0
+# A hang guard per cell, not a speed check: no test asserts wall-clock time on a shared machine.
+CELL_TIMEOUT_S = 300
 
 
-def execute(name: str) -> tuple[nbformat.NotebookNode, float]:
-    """Run a notebook in a new kernel (its environment is this process's); return it and the seconds."""
+def execute(name: str) -> nbformat.NotebookNode:
+    """Run a notebook in a new kernel (its environment is this process's); return it with its outputs."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(
         notebook,
-        timeout=int(TIME_LIMIT_S * 2),
+        timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
-    started = time.perf_counter()
     client.execute()
-    return notebook, time.perf_counter() - started
+    return notebook
 
 
 def text_output(notebook: nbformat.NotebookNode) -> str:
@@ -64,8 +63,7 @@ def test_notebooks_are_numbered_and_stored_without_outputs() -> None:
 def test_portfolio_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCORING_PROJECT_DIR", str(NOTEBOOKS.parent))
     monkeypatch.setenv("NOTEBOOK_N", "20000")
-    notebook, seconds = execute("01_portfolio.ipynb")
-    assert seconds < TIME_LIMIT_S, f"01_portfolio took {seconds:.0f} s (limit {TIME_LIMIT_S:.0f} s)"
+    notebook = execute("01_portfolio.ipynb")
     out = text_output(notebook)
     assert "20,000 applications" in out
     assert "bureau_score" in out and "image/png" in str(notebook.cells)
@@ -78,8 +76,7 @@ def test_model_review_notebook_runs_against_the_pipeline_run(
     monkeypatch.setenv("SCORING_PROJECT_DIR", str(pipeline))
     monkeypatch.delenv("SCORING_RUN_ID", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    notebook, seconds = execute("02_model_review.ipynb")
-    assert seconds < TIME_LIMIT_S, f"02_model_review took {seconds:.0f} s (limit {TIME_LIMIT_S:.0f} s)"
+    notebook = execute("02_model_review.ipynb")
     out = text_output(notebook)
     champion = json.loads((pipeline / "models" / "champion.json").read_text())["champion"]
     assert f"champion: {champion}: " in out

@@ -82,6 +82,28 @@ def test_mlflow_run_records_params_metrics_commit_digest_and_artifacts(pipeline:
     assert {"model_files", "figures", "pd_model", "metrics"} <= artifacts
 
 
+def test_the_model_digest_is_in_the_registry_the_metrics_and_the_report(pipeline: Path) -> None:
+    """One digest, the SHA-256 of models/pd_model/manifest.json, recorded where the exported
+    folder's writer does not reach it: the registered version's tag (which loads by alias check),
+    the export stage's DVC metrics file and the reviewer report."""
+    from mlflow.tracking import MlflowClient
+
+    from scoring.serving.integrity import DIGEST_TAG, verify_model_dir
+
+    digest = verify_model_dir(pipeline / "models/pd_model").digest
+    exported = json.loads((pipeline / "reports/export.json").read_text())
+    assert exported["model_digest"] == digest and exported["uri"] == "models:/auto_loan_pd@champion"
+    client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("auto_loan_pd", "champion")
+    assert str(version.version) == exported["registered_version"]
+    assert version.tags[DIGEST_TAG] == digest
+    run_id = json.loads((pipeline / "models/run.json").read_text())["run_id"]
+    assert client.get_run(run_id).data.tags[DIGEST_TAG] == digest
+    assert f"exported model digest {digest}" in (pipeline / "reports/review.html").read_text()
+    shown = json.loads(dvc(pipeline, "metrics", "show", "--json"))
+    assert "reports/export.json" in next(iter(shown.values()))["data"]
+
+
 def test_truth_reaches_evaluation_only() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     readers = [
@@ -235,23 +257,54 @@ def test_champion_is_chosen_by_the_rule_and_both_models_are_reported(pipeline: P
     assert {"variable", "bin", "woe", "iv", "points"} <= set(table.columns)
 
 
-def test_retraining_gives_the_same_model_bytes(pipeline: Path) -> None:
-    files = sorted(
-        str(p.relative_to(pipeline)) for p in (pipeline / "models/candidates").rglob("*") if p.is_file()
-    )
-    files.append("models/champion.json")
-    assert any(name.endswith("booster.ubj") for name in files)
-    before = {name: (pipeline / name).read_bytes() for name in files}
-    # A retraining opens a new MLflow run (models/run.json) and so records a new dvc.lock; both
-    # are put back afterwards, so that the copy stays consistent for the tests that follow.
-    kept = {name: (pipeline / name).read_bytes() for name in ("models/run.json", "dvc.lock")}
-    try:
-        output = dvc(pipeline, "repro", "--force", "--single-item", "train")
-        assert ran_stages(output) == ["train"]
-        assert {name: (pipeline / name).read_bytes() for name in files} == before
-    finally:
-        for name, content in kept.items():
-            (pipeline / name).write_bytes(content)
+# What a forced rerun rewrites with other bytes, and why; every other file the stages write must
+# come back byte for byte.
+CARRIES_TIME_OR_RUN_ID = {
+    "models/run.json": "the new MLflow run's id",
+    "models/pd_model/MLmodel": "MLflow's utc_time_created, model_uuid and run id",
+    "models/pd_model/manifest.json": "covers MLmodel and model_info.json",
+    "models/pd_model/artifacts/model_files/model_info.json": "the run id (model_version)",
+    "models/pd_model/artifacts/model_files/manifest.json": "covers model_info.json",
+    "reports/export.json": "the model digest and the registered version",
+    "reports/review.html": "the run id, the model digest and the time it was written",
+    "data/scores/predictions.parquet": "model_version (the run id) on every row",
+    "models/tuned_xgboost.json": "n_trials_new: the trials this run added (none when the study is complete)",
+    "models/tuning/study.journal": "optuna's log: each run that opens the study appends its session",
+}
+# Great-expectations' Data Docs name and stamp each validation run with its time.
+NOT_COMPARED = ("reports/validation/docs/", "reports/validation/index.html")
+
+
+def _stage_files(pipeline: Path) -> dict[str, str]:
+    import hashlib
+
+    files = {}
+    for top in ("data", "models", "reports"):
+        for path in (pipeline / top).rglob("*"):
+            name = path.relative_to(pipeline).as_posix()
+            if path.is_file() and "__pycache__" not in name and not name.startswith(NOT_COMPARED):
+                files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def test_a_forced_full_repro_gives_the_same_bytes(pipeline: Path) -> None:
+    """`dvc repro --force`: every stage reruns from the same data and params; every model file,
+    the exported model's files and every report come back byte for byte, except the listed
+    files that carry a time or a run id. The copy stays consistent (a second repro is a no-op)."""
+    before = _stage_files(pipeline)
+    assert "models/candidates/xgboost/booster.ubj" in before
+    assert "models/pd_model/artifacts/model_files/candidates/xgboost/booster.ubj" in before
+    stages = list(yaml.safe_load((pipeline / "dvc.yaml").read_text())["stages"])
+    assert ran_stages(dvc(pipeline, "repro", "--force")) == stages
+    after = _stage_files(pipeline)
+    assert sorted(after) == sorted(before), "the forced rerun wrote other files"
+    changed = sorted(name for name in before if before[name] != after[name])
+    unexpected = [name for name in changed if name not in CARRIES_TIME_OR_RUN_ID]
+    assert not unexpected, f"rewritten with other bytes: {unexpected}"
+    assert "models/run.json" in changed  # a new run: the comparison saw the rewrite
+    tuned = json.loads((pipeline / "models/tuned_xgboost.json").read_text())
+    assert tuned["n_trials_new"] == 0 and tuned["n_trials_total"] == N_TRIALS  # the same study, resumed
+    assert ran_stages(dvc(pipeline, "repro")) == []
 
 
 def test_grades_decisions_and_tests_are_produced(pipeline: Path) -> None:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,31 +126,45 @@ class ModelBundle:
         return self.write(FEATURES_FILE, features.to_dict())
 
     def save_candidates(self, models: Mapping[str, FittedModel]) -> list[Path]:
-        """Every candidate in its folder; the candidates folder holds only these afterwards."""
+        """Every candidate in its folder; the candidates folder holds only these afterwards.
+
+        Written into a staging folder beside it and moved into place when complete, so a run
+        killed while saving leaves no half-written candidates folder (a leftover staging folder
+        is removed by the next save).
+        """
         base = self.root / CANDIDATES_DIR
-        if base.is_dir():
-            for stale in base.iterdir():
-                if stale.is_dir() and stale.name not in models:
-                    shutil.rmtree(stale)
-        written: list[Path] = []
-        modules: dict[str, str] = {}
-        for name, model in models.items():
-            folder = self.candidate_dir(name)
-            if folder.is_dir():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            model.save(folder)
-            found = self._plugin(name)
-            expected = sorted(found.files)
-            actual = sorted(p.name for p in folder.iterdir())
-            if actual != expected:
-                raise RuntimeError(
-                    f"candidate {name!r} wrote {actual} into its folder; its plug-in declares {expected}"
-                )
-            written.extend(folder / f for f in expected)
-            modules[name] = type(found).__module__
-        written.append(self.write(PLUGINS_FILE, modules))
-        return written
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(f".{CANDIDATES_DIR}.*.partial"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{CANDIDATES_DIR}.", suffix=".partial", dir=self.root))
+        staging.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary folders others may read
+        try:
+            modules: dict[str, str] = {}
+            files: list[str] = []
+            for name, model in models.items():
+                folder = staging / name
+                folder.mkdir()
+                model.save(folder)
+                found = self._plugin(name)
+                expected = sorted(found.files)
+                actual = sorted(p.name for p in folder.iterdir())
+                if actual != expected:
+                    raise RuntimeError(
+                        f"candidate {name!r} wrote {actual} into its folder; its plug-in declares {expected}"
+                    )
+                files.extend(f"{name}/{f}" for f in expected)
+                modules[name] = type(found).__module__
+            write_json(staging / Path(PLUGINS_FILE).name, modules)
+            if base.exists():
+                old = base.with_name(f".{CANDIDATES_DIR}.{os.getpid()}.old")
+                base.rename(old)
+                staging.rename(base)
+                shutil.rmtree(old)
+            else:
+                staging.rename(base)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return [*(base / f for f in files), self.path(PLUGINS_FILE)]
 
     def plugin_modules(self) -> dict[str, str]:
         """Candidate -> the module registering its plug-in ({} for bundles that predate the record)."""
