@@ -15,6 +15,7 @@ from scoring.models.calibration import Calibrator
 from scoring.reporting.evaluation import PLOTTED_PARTS
 from scoring.reporting.report import render_html, review_report
 from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE
+from scoring.serving.integrity import model_digest
 from scoring.stages import Stage, run
 
 
@@ -48,6 +49,7 @@ def main(stage: Stage) -> None:
         run_id=stage.run_info.get("run_id"),
         drift_config=params.validate_.drift,
         calibration_bins=params.evaluate.calibration_bins,
+        model_digest=model_digest(stage.path("exported_model")),
     )
     write_text(stage.path("out"), render_html(report))
 
@@ -62,6 +64,7 @@ if __name__ == "__main__":
         __doc__,
         main,
         "model_dir",
+        "exported_model",
         "split_dir",
         "dataset",
         "run_info",

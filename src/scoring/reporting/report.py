@@ -361,6 +361,7 @@ class ReviewReport:
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     scope: Mapping[str, Any] = field(default_factory=dict)
+    model_digest: str | None = None  # SHA-256 of the exported model's manifest (the export stage's)
     """:func:`data_scope`: what the dataset's columns switched off."""
 
 
@@ -415,6 +416,7 @@ def review_report(
     run_id: str | None,
     drift_config: DriftConfig,
     calibration_bins: int,
+    model_digest: str | None = None,
 ) -> ReviewReport:
     """The reviewer report from what the earlier stages wrote, and the models they trained.
 
@@ -461,6 +463,7 @@ def review_report(
     return ReviewReport(
         title=REPORT_TITLE,
         run_id=run_id,
+        model_digest=model_digest,
         champion=champion,
         train_summary=train_summary,
         validation_summary=validation_summary,
@@ -1142,6 +1145,8 @@ def render_html(report: ReviewReport) -> str:
     )
     champion = report.champion.get("champion", "?")
     subtitle = f"champion: {champion}" + (f" · MLflow run {report.run_id}" if report.run_id else "")
+    if report.model_digest:
+        subtitle += f" · exported model digest {report.model_digest}"
     notes = ""
     if report.notes:
         notes = '<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in report.notes) + "</ul>"
