@@ -51,11 +51,14 @@ repro: setup ## rerun the stages whose inputs changed
 metrics: setup ## show the headline metrics by split
 	$(BIN)/scoring summary
 
+# pytest-xdist workers (one per core of the 2-core CI machine); tests sharing a pipeline
+# fixture stay on one worker (tests/conftest.py). TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 test: setup browser ## set up and run every test, the slow end-to-end ones included
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup browser ## run the tests not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: setup ## ruff (lint + format check), mypy and the import contracts (lint-imports)
 	$(BIN)/ruff check src tests pipelines benchmarks
