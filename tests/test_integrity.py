@@ -257,3 +257,23 @@ def test_cli_scores_by_alias_and_refuses_a_tampered_version_naming_the_file(
     )
     assert result.exit_code == 1
     assert f"expected {'f' * 64}" in " ".join(result.output.split())
+
+
+def test_cli_verify_prints_the_digest_and_fails_on_a_mismatch(
+    exported: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from scoring.cli import app
+
+    path, _ = exported
+    runner = CliRunner()
+    result = runner.invoke(app, ["verify", "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"model digest {model_digest(path)}" in " ".join(result.output.split())
+    copy = tmp_path / "pd_model"
+    shutil.copytree(path, copy)
+    _edit_policy_code(copy)
+    result = runner.invoke(app, ["verify", "--model", str(copy)])
+    assert result.exit_code == 1
+    assert "'code/scoring/decision/policy.py' was modified" in " ".join(result.output.split())

@@ -129,6 +129,34 @@ def make_examples(
 
 
 @app.command()
+def verify(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="exported model directory (models/pd_model) or registry URI (models:/auto_loan_pd@champion)"
+        ),
+    ],
+    expect_digest: Annotated[
+        str | None,
+        typer.Option(help="the digest the model must have [default: $SCORING_MODEL_DIGEST]"),
+    ] = None,
+) -> None:
+    """Check every file of an exported model against its manifest, and the manifest against the
+    expected digest (a registry URI: its version's tag); print the digest. Exit 1 on any mismatch.
+
+    Run it before serving a model directory: what it checks runs outside the model's own code.
+    """
+    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
+    from scoring.serving.registry import resolve_model
+
+    try:
+        verified = resolve_model(model, expect_digest)
+    except (ModelIntegrityError, ModelReferenceError, FileNotFoundError) as exc:
+        raise _fail(exc) from None
+    console.print(f"{model}: every file matches its manifest; model digest {verified.digest}")
+
+
+@app.command()
 def score(
     model: Annotated[
         str,
