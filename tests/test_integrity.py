@@ -150,8 +150,8 @@ def test_loading_by_alias_refuses_a_tampered_registered_model(
 ) -> None:
     path, raw = exported
     stored, digest, _ = _register(path)
-    scorer, verified = load_verified_scorer(ALIAS_URI)  # untouched: loads, with the registry's digest
-    assert verified.digest == digest
+    scorer, loaded_digest = load_verified_scorer(ALIAS_URI)  # untouched: loads, with the registry's digest
+    assert loaded_digest == digest
     assert len(scorer.score(raw.head(3))) == 3
     change, message = TAMPER_CASES[case]
     change(stored)

@@ -146,11 +146,14 @@ def verify(
 
     Run it before serving a model directory: what it checks runs outside the model's own code.
     """
+    import tempfile
+
     from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
     from scoring.serving.registry import resolve_model
 
     try:
-        verified = resolve_model(model, expect_digest)
+        with tempfile.TemporaryDirectory(prefix="scoring-verify-") as download:
+            verified = resolve_model(model, expect_digest, download_dir=download)
     except (ModelIntegrityError, ModelReferenceError, FileNotFoundError) as exc:
         raise _fail(exc) from None
     console.print(f"{model}: every file matches its manifest; model digest {verified.digest}")
@@ -203,7 +206,7 @@ def score(
     )
     try:
         check_input(input)
-        scorer, verified = load_verified_scorer(model, expect_digest)
+        scorer, digest = load_verified_scorer(model, expect_digest)
         total = count_rows(input)
         with _progress() as progress:
             task = progress.add_task("scoring", total=total)
@@ -220,7 +223,7 @@ def score(
         raise _fail(exc) from None
     console.print(
         f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
-        f"scores in {output}, rejected rows in {rejected}; model digest {verified.digest}"
+        f"scores in {output}, rejected rows in {rejected}; model digest {digest}"
     )
 
 

@@ -15,11 +15,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -60,6 +61,9 @@ def server_env() -> dict[str, str]:
     return env
 
 
+_SERVER_LOGS: dict[int, IO[bytes]] = {}
+
+
 def start_server(
     model: str | Path,
     host: str = "127.0.0.1",
@@ -76,13 +80,17 @@ def start_server(
         strip_caches(model)
         verify_model_dir(model, expect_digest=expected_digest(expect_digest))
     port = port or free_port(host)
+    # The server's log goes to a file, not a pipe: nobody reads a pipe while it serves, and MLflow
+    # logs a line per request, which would fill it and block the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop_server, after the server
     process = subprocess.Popen(
         serve_command(model, host, port, workers),
         env=server_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
+    _SERVER_LOGS[process.pid] = log
     url = f"http://{host}:{port}"
     try:
         wait_until_ready(url, process)
@@ -96,8 +104,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"scoring server exited with {process.returncode}: {err[-3000:]}")
+            raise RuntimeError(
+                f"scoring server exited with {process.returncode}: {server_log(process)[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
                 if response.status == 200:
@@ -121,8 +130,19 @@ def stop_server(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None
             process.wait(timeout=timeout)
         except ProcessLookupError:
             pass
-    if process.stderr:
-        process.stderr.close()
+    log = _SERVER_LOGS.pop(process.pid, None)
+    if log is not None:
+        log.close()
+
+
+def server_log(process: subprocess.Popen[bytes]) -> str:
+    """What the server started by :func:`start_server` wrote to stderr so far."""
+    log = _SERVER_LOGS.get(process.pid)
+    if log is None:
+        return process.stderr.read().decode(errors="replace") if process.stderr else ""
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")
 
 
 def dataframe_split(frame: pd.DataFrame) -> dict[str, Any]:

@@ -120,9 +120,17 @@ def resolve_model(
     return verify_model_dir(path, expect_digest=pinned)
 
 
-def load_verified_scorer(model: str | Path, expect_digest: str | None = None) -> tuple[Scorer, VerifiedModel]:
-    """The scorer of a model verified by :func:`resolve_model` (model files read without pickle)."""
+def load_verified_scorer(model: str | Path, expect_digest: str | None = None) -> tuple[Scorer, str]:
+    """The scorer of a model verified by :func:`resolve_model`, and the model digest.
+
+    The scorer reads every file into memory (JSON and UBJSON, never pickle), so a version
+    downloaded from the registry is deleted again once the scorer is built.
+    """
     from scoring.serving.artifact import files_dir, load_scorer
 
+    if is_registry_uri(model):
+        with tempfile.TemporaryDirectory(prefix="scoring-model-") as download:
+            verified = resolve_model(model, expect_digest, download_dir=download)
+            return load_scorer(files_dir(verified.path)), verified.digest
     verified = resolve_model(model, expect_digest)
-    return load_scorer(files_dir(verified.path)), verified
+    return load_scorer(files_dir(verified.path)), verified.digest
