@@ -30,23 +30,43 @@ Measured:
    (``predict``, schema enforcement included), and HTTP (``mlflow models serve --env-manager local``
    on loopback, one sequential client, request encoding and decoding included).
 
+4. **HTTP load** (``load``): a bounded closed-loop load test of ``mlflow models serve`` on loopback,
+   for each ``--load-workers`` count of server workers (default 1 and 2) and each
+   ``--load-connections`` style (``keep-alive``: one ``http.client`` connection per client, reused;
+   ``new``: a connection per request, as urllib or curl): 1, 8 and 32 concurrent clients (threads,
+   no retries), sending ``--load-requests`` requests each of single applications and of batches of
+   100 rows; a ``--load-bad-share`` of them is bad (an impossible value, text in a numeric field,
+   or truncated JSON; a bad batch has one bad row). Per configuration: errors (connection errors,
+   timeouts, 5xx), lost requests (sent but never answered), status-code counts, whether every
+   bad payload got a 4xx and every good one a 200 with one prediction per row, throughput
+   (answered requests/s, rows/s of the 200 answers) against the single-client configuration of
+   the same server, and p50/p99 latency (send to last byte read) of the good requests, and of
+   all. The acceptance is 0 errors and 0 lost requests at 32 clients, every bad payload 4xx.
+   The clients run on the same machine as the server (they take CPU from it).
+
 The machine is shared (see ``load_average``): figures are wall-clock on it.
-Results go to benchmarks/results/serving.json (and are printed).
+Results go to benchmarks/results/serving.json (and are printed); the load section also to
+benchmarks/results/serving_load.md as a table. A run that measures ``load`` writes that
+section into the results file (keeping the rest of it); other partial figures are only printed.
 
     python benchmarks/bench_serving.py [--rows 100000] [--batch-rows 1000000] [--seed 20261128]
     python benchmarks/bench_serving.py --only latency-in-process   # a quick look while iterating
+    python benchmarks/bench_serving.py --only load [--load-workers 1 2] [--load-requests 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +78,14 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serving.json"
+LOAD_RESULTS_MD = REPO / "benchmarks" / "results" / "serving_load.md"
 # Parts of the benchmark (--only); "latency-in-process" is "latency" without the HTTP server.
-PARTS = ("throughput", "batch", "latency", "latency-in-process")
+PARTS = ("throughput", "batch", "latency", "latency-in-process", "load")
+LOAD_CLIENTS = (1, 8, 32)
+# keep-alive: one connection per client, reused; new: a connection per request (as urllib, curl)
+LOAD_CONNECTIONS = ("keep-alive", "new")
+LOAD_PAYLOADS = {"single": 1, "batch_100": 100}  # rows per request
+BAD_KINDS = ("invalid_value", "wrong_type", "malformed_json")
 
 
 def _best(fn: Any, repeats: int) -> float:
@@ -339,6 +365,373 @@ def latency(
     return results
 
 
+def _load_payloads(
+    model_path: Path, n_requests: int, rows_per_request: int, bad_share: float, seed: int
+) -> list[tuple[bytes, int, str]]:
+    """``n_requests`` request bodies of ``rows_per_request`` fresh applications each: (body, rows, kind).
+
+    ``kind`` is "good" or one of BAD_KINDS; the bad requests (``bad_share`` of them, spread
+    evenly, the kinds in turn) carry one bad row (age 150 or "forty") or are cut off mid-JSON.
+    """
+    from scoring.data.config import SyntheticDataConfig
+    from scoring.data.synthetic import generate_portfolio
+    from scoring.serving.artifact import files_dir, load_scorer
+    from scoring.serving.http import dataframe_split
+
+    scorer = load_scorer(files_dir(model_path))
+    pool_rows = max(min(n_requests * rows_per_request, 20_000), 100)
+    apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=pool_rows, immature_months=0), seed + 4)
+    split = dataframe_split(apps[[scorer.rules.id_column, *scorer.model.features.input_columns_]])
+    columns, data = split["dataframe_split"]["columns"], split["dataframe_split"]["data"]
+    age = columns.index("age")
+    n_bad = round(n_requests * bad_share)
+    bad_at = {
+        int(i): BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(np.linspace(0, n_requests - 1, n_bad))
+    }
+    payloads = []
+    for i in range(n_requests):
+        first = (i * rows_per_request) % (pool_rows - rows_per_request + 1)
+        rows = [list(row) for row in data[first : first + rows_per_request]]
+        kind = bad_at.get(i, "good")
+        if kind in ("invalid_value", "wrong_type"):
+            rows[len(rows) // 2][age] = 150 if kind == "invalid_value" else "forty"
+        body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode()
+        if kind == "malformed_json":
+            body = body[: len(body) // 2]
+        payloads.append((body, rows_per_request, kind))
+    return payloads
+
+
+def _post(
+    host: str,
+    port: int,
+    body: bytes,
+    timeout: float,
+    local: threading.local,
+    opened: list[http.client.HTTPConnection],
+    keep_alive: bool,
+) -> dict[str, Any]:
+    """One POST /invocations on this thread's connection (kept or new); never retried."""
+    conn = getattr(local, "conn", None)
+    sent = False
+    start = time.perf_counter()  # a new connection's set-up is part of the request's time
+    if conn is None:
+        conn = local.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        opened.append(conn)
+    headers = {"Content-Type": "application/json"}
+    if not keep_alive:
+        headers["Connection"] = "close"
+    try:
+        conn.request("POST", "/invocations", body=body, headers=headers)
+        sent = True
+        response = conn.getresponse()
+        answer = response.read()
+        if not keep_alive:
+            conn.close()
+            local.conn = None
+        return {
+            "sent": True,
+            "status": response.status,
+            "seconds": time.perf_counter() - start,
+            "answer": answer,
+        }
+    except TimeoutError:
+        error = "timeout"
+    except (OSError, http.client.HTTPException):
+        error = "connection_error"
+    conn.close()
+    local.conn = None
+    return {"sent": sent, "status": None, "error": error}
+
+
+def _load_config(
+    host: str,
+    port: int,
+    payloads: list[tuple[bytes, int, str]],
+    clients: int,
+    timeout: float,
+    keep_alive: bool = True,
+) -> dict[str, Any]:
+    """``clients`` closed-loop clients working through ``payloads``; the figures of that run."""
+    local, opened = threading.local(), list[http.client.HTTPConnection]()
+
+    def call(payload: tuple[bytes, int, str]) -> dict[str, Any]:
+        return _post(host, port, payload[0], timeout, local, opened, keep_alive)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        outcomes = list(pool.map(call, payloads))
+    wall = time.perf_counter() - start
+    for conn in opened:
+        conn.close()
+
+    statuses: dict[str, int] = {}
+    good_times, all_times = [], []
+    counts = dict.fromkeys(
+        ("connection_errors", "timeouts", "http_5xx", "lost", "good_not_200", "bad_not_4xx", "wrong_answers"),
+        0,
+    )
+    rows_scored = 0
+    for (_, rows, kind), out in zip(payloads, outcomes, strict=True):
+        status = out["status"]
+        if status is None:
+            counts["timeouts" if out["error"] == "timeout" else "connection_errors"] += 1
+            counts["lost"] += int(out["sent"])
+            counts["good_not_200" if kind == "good" else "bad_not_4xx"] += 1
+            continue
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        all_times.append(out["seconds"])
+        counts["http_5xx"] += int(status >= 500)
+        if kind == "good":
+            if status != 200:
+                counts["good_not_200"] += 1
+                continue
+            good_times.append(out["seconds"])
+            if len(json.loads(out["answer"])["predictions"]) == rows:
+                rows_scored += rows
+            else:
+                counts["wrong_answers"] += 1
+        elif not 400 <= status < 500:
+            counts["bad_not_4xx"] += 1
+    answered = len(all_times)
+    n_bad = sum(kind != "good" for _, _, kind in payloads)
+    return {
+        "clients": clients,
+        "connection": "keep-alive" if keep_alive else "new",
+        "requests": len(payloads),
+        "bad_requests": n_bad,
+        "bad_by_kind": {k: sum(kind == k for _, _, kind in payloads) for k in BAD_KINDS},
+        "sent": sum(bool(out["sent"]) for out in outcomes),
+        "answered": answered,
+        "status_counts": dict(sorted(statuses.items())),
+        "errors": counts["connection_errors"] + counts["timeouts"] + counts["http_5xx"],
+        **counts,
+        "every_bad_payload_4xx": counts["bad_not_4xx"] == 0,
+        "every_good_payload_200": counts["good_not_200"] == 0 and counts["wrong_answers"] == 0,
+        "wall_seconds": round(wall, 2),
+        "requests_per_second": round(answered / wall, 1),
+        "rows_per_second": round(rows_scored / wall, 1),
+        "latency_good": _percentiles(good_times) if good_times else None,
+        "latency_all": _percentiles(all_times) if all_times else None,
+    }
+
+
+def _group_rss_mb(pgid: int) -> float | None:
+    """Resident memory of every process in the process group ``pgid`` (the server and its workers)."""
+    total_kb, found = 0, False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            status = (proc / "status").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+                found = True
+    return round(total_kb / 1024, 1) if found else None
+
+
+def _serve_and_load(
+    model_path: Path,
+    root: Path,
+    workers: int,
+    payloads: dict[str, list[tuple[bytes, int, str]]],
+    connections: list[str],
+    timeout: float,
+) -> dict[str, Any]:
+    """Start ``mlflow models serve --workers N``, warm it up, run every configuration on it."""
+    from scoring.serving.http import free_port, serve_command, server_env, stop_server, wait_until_ready
+
+    host = "127.0.0.1"
+    port = free_port(host)
+    # The server's log goes to a file: a pipe nobody reads would fill up and block it under load.
+    log_path = root / f"serve_workers_{workers}.log"
+    start = time.perf_counter()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            serve_command(model_path, host, port, workers=workers),
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        try:
+            wait_until_ready(f"http://{host}:{port}", process, timeout=240.0)
+            # /ping answers once one worker is up; the others may still be loading the model
+            deadline = time.monotonic() + 240.0
+            while log_path.read_text(errors="replace").count("Application startup complete") < workers:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"not all {workers} workers started")
+                time.sleep(0.25)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}") from exc
+        startup = time.perf_counter() - start
+        # warm-up (not counted): enough concurrent requests to reach every worker
+        for rows in payloads.values():
+            warm = [p for p in rows if p[2] == "good"][: 8 * workers]
+            _load_config(host, port, warm, 4 * workers, timeout)
+        configs: list[dict[str, Any]] = []
+        for connection in connections:
+            for name, rows in payloads.items():
+                base: dict[str, Any] = {}
+                for clients in LOAD_CLIENTS:
+                    run = {
+                        "workers": workers,
+                        "payload": name,
+                        **_load_config(host, port, rows, clients, timeout, connection == "keep-alive"),
+                    }
+                    base = base or run  # the single-client configuration (LOAD_CLIENTS[0])
+                    run["throughput_ratio_to_1_client"] = (
+                        round(run["requests_per_second"] / base["requests_per_second"], 2)
+                        if base["requests_per_second"]
+                        else None
+                    )
+                    configs.append(run)
+                    print(
+                        f"load workers={workers} {connection} {name} clients={clients}: "
+                        f"{run['requests_per_second']} req/s, {run['rows_per_second']} rows/s, "
+                        f"errors {run['errors']}, lost {run['lost']}, statuses {run['status_counts']}, "
+                        f"p50/p99 {(run['latency_good'] or {}).get('p50_ms')}/"
+                        f"{(run['latency_good'] or {}).get('p99_ms')} ms",
+                        flush=True,
+                    )
+        rss = _group_rss_mb(process.pid)
+        alive = process.poll() is None
+    finally:
+        stop_server(process)
+    return {
+        "workers": workers,
+        "startup_seconds": round(startup, 1),
+        "server_rss_mb_after_load": rss,
+        "server_alive_after_load": alive,
+        "server_log_bytes": log_path.stat().st_size,
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
+        "configs": configs,
+    }
+
+
+def load_test(
+    model_path: Path,
+    root: Path,
+    n_requests: int,
+    bad_share: float,
+    workers_list: list[int],
+    connections: list[str],
+    timeout: float,
+    seed: int,
+) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    payloads = {
+        name: _load_payloads(model_path, n_requests, rows, bad_share, seed)
+        for name, rows in LOAD_PAYLOADS.items()
+    }
+    servers = {
+        str(w): _serve_and_load(model_path, root, w, payloads, connections, timeout) for w in workers_list
+    }
+    every = [run for server in servers.values() for run in server["configs"]]
+
+    def key(run: dict[str, Any]) -> tuple[str, str, int]:
+        return run["connection"], run["payload"], run["clients"]
+
+    first = {key(run): run for run in servers[str(workers_list[0])]["configs"]}
+    for run in every:
+        if run["workers"] != workers_list[0]:
+            base = first[key(run)]["requests_per_second"]
+            run[f"throughput_ratio_to_{workers_list[0]}_worker"] = (
+                round(run["requests_per_second"] / base, 2) if base else None
+            )
+    top = LOAD_CLIENTS[-1]
+    at_top = [run for run in every if run["clients"] == top]
+    acceptance = {
+        f"errors_at_{top}_clients": sum(run["errors"] for run in at_top),
+        f"lost_at_{top}_clients": sum(run["lost"] for run in at_top),
+        "every_bad_payload_4xx": all(run["every_bad_payload_4xx"] for run in every),
+        "every_good_payload_200": all(run["every_good_payload_200"] for run in every),
+        "servers_alive_after_load": all(server["server_alive_after_load"] for server in servers.values()),
+    }
+    acceptance["passed"] = (
+        acceptance[f"errors_at_{top}_clients"] == 0
+        and acceptance[f"lost_at_{top}_clients"] == 0
+        and all(v for k, v in acceptance.items() if k.startswith(("every", "servers")))
+    )
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python benchmarks/bench_serving.py " + " ".join(sys.argv[1:]),
+        "cpus": os.cpu_count(),
+        "model": "booster (pd_model), reasons on",
+        "requests_per_configuration": n_requests,
+        "bad_share": bad_share,
+        "rows_per_request": dict(LOAD_PAYLOADS),
+        "clients": list(LOAD_CLIENTS),
+        "connections": list(connections),
+        "client": "one thread per client, closed loop, http.client, no retries; keep-alive: one "
+        "connection per client, reused; new: a new connection per request; clients and server "
+        "share the machine",
+        "request_timeout_seconds": timeout,
+        "servers": servers,
+        "acceptance": acceptance,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def load_markdown(load: dict[str, Any]) -> str:
+    """The load section as a readable table."""
+    workers = list(load["servers"])
+    ratio_key = f"throughput_ratio_to_{workers[0]}_worker"
+    lines = [
+        "# HTTP load test (`benchmarks/bench_serving.py --only load`)",
+        "",
+        f"{load['date']}, {load['cpus']} cores shared by clients and server, load average "
+        f"{load['load_average_before'][0]} before and {load['load_average_after'][0]} after; "
+        f"`mlflow models serve --env-manager local` on loopback, {load['model']}. "
+        f"{load['requests_per_configuration']} requests per configuration, "
+        f"{load['bad_share']:.0%} of them bad ({', '.join(BAD_KINDS)}); {load['client']}. "
+        "Throughput counts answered requests and the rows of the 200 answers; latency (send to "
+        "last byte) is over the good requests. x1 client: throughput against 1 client on the "
+        f"same server; x{workers[0]} worker: against the same configuration with {workers[0]} worker.",
+        "",
+        "| workers | connection | payload | clients | statuses | errors | lost | bad 4xx | good 200 "
+        f"| req/s | rows/s | x1 client | x{workers[0]} worker | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for server in load["servers"].values():
+        for run in server["configs"]:
+            statuses = ", ".join(f"{k}: {v}" for k, v in run["status_counts"].items())
+            latency = run["latency_good"] or {}
+            n_good = run["requests"] - run["bad_requests"]
+            lines.append(
+                f"| {run['workers']} | {run['connection']} | {run['payload']} | {run['clients']} "
+                f"| {statuses} | {run['errors']} | {run['lost']} "
+                f"| {run['bad_requests'] - run['bad_not_4xx']}/{run['bad_requests']} "
+                f"| {n_good - run['good_not_200'] - run['wrong_answers']}/{n_good} "
+                f"| {run['requests_per_second']:,.1f} | {run['rows_per_second']:,.0f} "
+                f"| {run['throughput_ratio_to_1_client']} | {run.get(ratio_key) or '-'} "
+                f"| {latency.get('p50_ms', '-')} | {latency.get('p99_ms', '-')} |"
+            )
+    lines += [
+        "",
+        "| workers | server start s | server RSS MiB after the load | alive after |",
+        "|---|---|---|---|",
+    ]
+    for w, server in load["servers"].items():
+        lines.append(
+            f"| {w} | {server['startup_seconds']} | {server['server_rss_mb_after_load']} "
+            f"| {server['server_alive_after_load']} |"
+        )
+    acc = load["acceptance"]
+    lines += ["", "Acceptance: " + ", ".join(f"{k} = {v}" for k, v in acc.items()) + ".", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -350,6 +743,21 @@ def main() -> None:
     parser.add_argument("--bad-share", type=float, default=0.001)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--latency-requests", type=int, default=200)
+    parser.add_argument("--load-requests", type=int, default=200, help="requests per load configuration")
+    parser.add_argument("--load-bad-share", type=float, default=0.1)
+    parser.add_argument(
+        "--load-workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="server worker counts to load (first: baseline)",
+    )
+    parser.add_argument(
+        "--load-connections", choices=LOAD_CONNECTIONS, nargs="+", default=list(LOAD_CONNECTIONS)
+    )
+    parser.add_argument(
+        "--load-timeout", type=float, default=30.0, help="client timeout per request, seconds"
+    )
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -357,11 +765,13 @@ def main() -> None:
         choices=PARTS,
         action="append",
         help="run only this part (repeatable; default: all). A partial run prints its figures and "
-        "writes --out only when --out is given, so the results file keeps one full run.",
+        "writes --out only when --out is given, so the results file keeps one full run; a partial "
+        "run with load still writes its load section into the results file (the rest kept).",
     )
     args = parser.parse_args()
     parts = set(args.only or PARTS)
-    partial = not {"throughput", "batch", "latency"} <= parts
+    partial = not {"throughput", "batch", "latency", "load"} <= parts
+    merge_load = partial and args.out == RESULTS and "load" in parts
     if partial and args.out == RESULTS:
         args.out = None
 
@@ -393,13 +803,34 @@ def main() -> None:
             result["latency"] = latency(
                 model_path, args.latency_requests, args.seed, http="latency" in parts, blend_path=blend_path
             )
+        if "load" in parts:
+            result["load"] = load_test(
+                model_path,
+                root,
+                args.load_requests,
+                args.load_bad_share,
+                args.load_workers,
+                args.load_connections,
+                args.load_timeout,
+                args.seed,
+            )
     result["machine"]["load_average_before"] = [round(v, 2) for v in load_before]
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if merge_load:  # the load section into the results file, the full run's other figures kept
+        kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        kept["load"] = result["load"]
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
+    if "load" in result and (merge_load or args.out is not None):
+        markdown = LOAD_RESULTS_MD if merge_load or args.out == RESULTS else args.out.with_suffix(".load.md")
+        markdown.write_text(load_markdown(result["load"]))
     print(json.dumps(result, indent=2))
+    if "load" in result:
+        print(load_markdown(result["load"]))
 
 
 if __name__ == "__main__":
