@@ -20,6 +20,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 GROUPED_FIXTURES = {"pipeline": "pipeline", "hmeq_pipeline": "hmeq_pipeline"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())

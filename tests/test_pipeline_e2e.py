@@ -22,6 +22,13 @@ from pipeline_support import N_APPLICATIONS, N_TRIALS, REPO, dvc, ran_stages, ru
 pytestmark = pytest.mark.slow
 
 
+def test_pipeline_tests_share_one_worker(pipeline: Path, request: pytest.FixtureRequest) -> None:
+    """Under `make test` (pytest-xdist, --dist loadgroup) every test of the pipeline fixture runs
+    on one worker, which builds the pipeline once: the group shows in the node id."""
+    if getattr(request.config.option, "loadgroup", False):
+        assert request.node.nodeid.endswith("@pipeline"), request.node.nodeid
+
+
 def test_outputs_exist_and_metrics_are_sane(pipeline: Path) -> None:
     metrics = json.loads((pipeline / "reports/metrics.json").read_text())
     for split in ("test", "oot"):
