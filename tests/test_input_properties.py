@@ -11,10 +11,9 @@ the layer must agree with it row by row: the rejection, the reason text, and the
 the scorer reads. Columns are built as a JSON decoder hands them over (object), as pandas infers
 them, and in typed dtypes (nullable integers and floats, booleans, strings, categories).
 
-Defects this found are pinned by the tests at the end (integers beyond float range, NaN in a
-Float64 column, durations taken for numbers: fixed; booleans among categories: a strict xfail
-that fails once fixed, as a reminder to drop the marker). Their values are left out of the
-random strategies.
+Defects this found, now fixed, are pinned by the tests at the end (integers beyond float range,
+NaN in a Float64 column, durations taken for numbers, booleans among a category column's
+levels). Their values are left out of the random strategies.
 """
 
 from __future__ import annotations
@@ -344,7 +343,6 @@ def test_nan_in_a_nullable_float_column_is_a_null() -> None:
     assert checked.n_rejected == 0, checked.reasons.iloc[0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: booleans of a category column fail a bool field")
 def test_booleans_among_categories_are_booleans() -> None:
     """A bool field reads Python booleans only out of text (object or string) columns: in a
     category column whose categories mix booleans with numbers (False, 1), False is rejected

@@ -431,7 +431,9 @@ def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.boo
             )
             bad = np.isnan(values) if rule.required else np.zeros(len(series), dtype=bool)
             return bad, values
-        text = series.to_numpy(dtype=object) if is_text(series) else None
+        # Python booleans may come in a text column or among a category column's levels
+        mixed = is_text(series) or isinstance(series.dtype, pd.CategoricalDtype)
+        text = series.to_numpy(dtype=object) if mixed else None
         values, not_number, null = _as_numbers(series, text)
         if text is not None:
             flags = np.fromiter((isinstance(v, bool | np.bool_) for v in text), dtype=bool, count=len(text))
