@@ -362,3 +362,11 @@ def test_a_timedelta_is_not_taken_for_a_number() -> None:
     assert rules.check(one_application("age", np.timedelta64(30, "D"))).n_rejected == 1
     optional = rules.check(one_application("bureau_score", np.timedelta64("NaT")))
     assert np.isnan(optional.values["bureau_score"][0])
+
+
+def test_a_missing_timestamp_in_a_required_field_reads_as_null() -> None:
+    """pd.NaT is a null like None and NaN: the message says "got null", not "got NaT"."""
+    rules, _ = rule_sets()["contract"]
+    checked = rules.check(one_application("age", pd.NaT))
+    assert checked.n_rejected == 1
+    assert checked.reasons.iloc[0].startswith("age: got null, expected a whole number in 18..80")
