@@ -22,7 +22,7 @@ $(BIN)/python:
 
 # --compile-bytecode: the packages' bytecode is written once here, so no stage or test process
 # compiles mlflow, sklearn or great-expectations from source (where PYTHONDONTWRITEBYTECODE is
-# set, as on the CI machines, every process would).
+# set, as on the machines this was measured on, every process would).
 $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
