@@ -60,3 +60,41 @@ def test_monthly_payment_dispatches_by_method_and_keeps_missing() -> None:
 def test_monthly_payment_rejects_unknown_method_naming_it() -> None:
     with pytest.raises(ValueError, match=r"repayment_method: got \['balloon'\]"):
         monthly_payment([1000], [0.1], [12], ["balloon"])
+
+
+@pytest.mark.parametrize("equal_principal", [False, True])
+@pytest.mark.parametrize(
+    ("principal", "rate", "term"), [(100_000.0, 0.08, 36), (25_000.0, 0.0, 12), (9_000.0, 0.25, 60)]
+)
+def test_schedule_functions_match_a_month_by_month_amortisation(
+    equal_principal: bool, principal: float, rate: float, term: int
+) -> None:
+    from scoring.core.finance import balance_after, instalment, paid_through
+
+    balance, paid = principal, 0.0
+    for k in range(1, term + 1):
+        due = float(instalment(principal, rate, term, equal_principal, k))
+        balance -= due - balance * rate / 12.0  # the instalment less the month's interest
+        paid += due
+        assert float(balance_after(principal, rate, term, equal_principal, k)) == pytest.approx(
+            balance, abs=1e-6
+        )
+        assert float(paid_through(principal, rate, term, equal_principal, k)) == pytest.approx(
+            paid, rel=1e-12
+        )
+    assert balance == pytest.approx(0.0, abs=1e-6)
+    assert float(instalment(principal, rate, term, equal_principal, term + 1)) == 0.0
+    assert float(balance_after(principal, rate, term, equal_principal, term + 5)) == 0.0
+    first = float(instalment(principal, rate, term, equal_principal, 1))
+    assert first == pytest.approx(
+        float(
+            monthly_payment(
+                principal, rate, term, "equal_principal" if equal_principal else "equal_installment"
+            )
+        )
+    )
+    if equal_principal:
+        schedule = equal_principal_schedule(principal, rate, term)
+        assert [
+            float(instalment(principal, rate, term, True, k)) for k in range(1, term + 1)
+        ] == pytest.approx(schedule.tolist())

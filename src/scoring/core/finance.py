@@ -72,3 +72,57 @@ def monthly_payment(
     first = equal_principal_first_payment(principal, annual_rate, term_months)
     out = np.where(method == "equal_principal", first, annuity)
     return np.asarray(np.where(missing, np.nan, out), dtype=np.float64)
+
+
+def balance_after(
+    principal: npt.ArrayLike,
+    annual_rate: npt.ArrayLike,
+    term_months: npt.ArrayLike,
+    equal_principal: npt.ArrayLike,
+    paid_instalments: npt.ArrayLike,
+) -> FloatArray:
+    """Outstanding principal after the first ``paid_instalments`` scheduled instalments."""
+    p, n, k = _as_float(principal), _as_float(term_months), _as_float(paid_instalments)
+    k = np.minimum(k, n)
+    r = _as_float(annual_rate) / 12.0
+    growth = np.power(1.0 + r, k)
+    payment = annuity_payment(p, annual_rate, term_months)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        annuity = np.where(r == 0.0, p - payment * k, p * growth - payment * np.expm1(k * np.log1p(r)) / r)
+    linear = p * (1.0 - k / n)
+    out = np.where(np.asarray(equal_principal, dtype=bool), linear, annuity)
+    # paid off means 0, not the rounding residue of the closed form
+    return np.asarray(np.where(k >= n, 0.0, np.maximum(out, 0.0)), dtype=np.float64)
+
+
+def instalment(
+    principal: npt.ArrayLike,
+    annual_rate: npt.ArrayLike,
+    term_months: npt.ArrayLike,
+    equal_principal: npt.ArrayLike,
+    number: npt.ArrayLike,
+) -> FloatArray:
+    """The scheduled instalment ``number`` (1-based); 0 after the term."""
+    p, n, k = _as_float(principal), _as_float(term_months), _as_float(number)
+    r = _as_float(annual_rate) / 12.0
+    falling = p / n + r * p * (1.0 - (k - 1.0) / n)
+    out = np.where(
+        np.asarray(equal_principal, dtype=bool), falling, annuity_payment(p, annual_rate, term_months)
+    )
+    return np.asarray(np.where((k >= 1) & (k <= n), out, 0.0), dtype=np.float64)
+
+
+def paid_through(
+    principal: npt.ArrayLike,
+    annual_rate: npt.ArrayLike,
+    term_months: npt.ArrayLike,
+    equal_principal: npt.ArrayLike,
+    paid_instalments: npt.ArrayLike,
+) -> FloatArray:
+    """Sum of the first ``paid_instalments`` scheduled instalments."""
+    p, n, k = _as_float(principal), _as_float(term_months), _as_float(paid_instalments)
+    k = np.minimum(k, n)
+    r = _as_float(annual_rate) / 12.0
+    falling = k * p / n + r * p * (k - k * (k - 1.0) / (2.0 * n))
+    level = k * annuity_payment(p, annual_rate, term_months)
+    return np.asarray(np.where(np.asarray(equal_principal, dtype=bool), falling, level), dtype=np.float64)
