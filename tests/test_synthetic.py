@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.core.contract import AUTO_LOAN_COLUMNS, TERMS_NEW, TERMS_USED, TRUE_PD_COLUMN
+from scoring.core.contract import AUTO_LOAN_COLUMNS, OUTCOME_COLUMN, TERMS_NEW, TERMS_USED, TRUE_PD_COLUMN
 from scoring.core.finance import monthly_payment
 from scoring.data.config import SyntheticDataConfig
 from scoring.data.synthetic import (
@@ -215,8 +215,15 @@ def test_target_is_null_exactly_in_the_immature_months(apps: pd.DataFrame) -> No
 
 
 def test_truth_is_aligned_and_calibrated(apps: pd.DataFrame, truth: pd.DataFrame) -> None:
-    assert list(truth.columns) == ["application_id", TRUE_PD_COLUMN]
+    assert list(truth.columns) == ["application_id", TRUE_PD_COLUMN, OUTCOME_COLUMN]
     assert truth["application_id"].tolist() == apps["application_id"].tolist()
+    # the drawn outcome is kept for every row; the applications show it only where it matured
+    labelled_rows = apps["default_12m"].notna().to_numpy()
+    assert (
+        truth.loc[labelled_rows, OUTCOME_COLUMN].to_numpy()
+        == apps.loc[labelled_rows, "default_12m"].to_numpy()
+    ).all()
+    assert truth[OUTCOME_COLUMN].notna().all() and set(truth[OUTCOME_COLUMN].unique()) == {0, 1}
     pd_true = truth[TRUE_PD_COLUMN]
     assert pd_true.dtype == np.dtype("float64")
     assert ((pd_true > 0) & (pd_true < 1)).all()

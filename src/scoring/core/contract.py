@@ -157,3 +157,44 @@ STRICTLY_POSITIVE_COLUMNS: frozenset[str] = frozenset({"monthly_income", "vehicl
 
 TRUE_PD_COLUMN = "true_pd"
 """Column of the ground-truth file; only evaluation may read it."""
+
+OUTCOME_COLUMN = "outcome_12m"
+"""Column of the ground-truth file: the drawn 12-month outcome of every application, matured or
+not (``default_12m`` shows it only where it has matured); the performance history follows it."""
+
+# ------------------------------------------------------------------ the monthly performance history
+
+BUCKETS = ("current", "M1", "M2", "M3", "M4+", "written_off")
+"""Delinquency buckets, in order: M1 1-30 days past due, M2 31-60, M3 61-90, M4+ over 90."""
+BUCKET_DPD_UPPER = (0, 30, 60, 90)
+"""Upper days-past-due bound of current, M1, M2 and M3; M4+ is everything above 90."""
+DEFAULT_BUCKET = "M4+"
+"""The default definition shared by ``default_12m``, the monitoring back-test and collections:
+more than 90 days past due (bucket M4+) or written off."""
+LOAN_STATUSES = ("active", "prepaid", "closed", "written_off", "repossessed")
+TERMINAL_STATUSES = ("prepaid", "closed", "written_off", "repossessed")
+
+PERFORMANCE_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("loan_id", "string", description="the application's id"),
+    ColumnSpec("as_of_month", "date", description="first day of the calendar month of the record"),
+    ColumnSpec("months_on_book", "int", min=1, max=600, description="1 for the first instalment month"),
+    ColumnSpec("scheduled_payment", "float", min=0, max=50_000_000, description="instalment due this month"),
+    ColumnSpec(
+        "amount_paid", "float", min=0, max=50_000_000, description="paid this month, arrears included"
+    ),
+    ColumnSpec(
+        "outstanding_principal", "float", min=0, max=50_000_000, description="after the month's payments"
+    ),
+    ColumnSpec("days_past_due", "int", min=0, max=3650, description="0 when current"),
+    ColumnSpec("bucket", "category", levels=BUCKETS),
+    ColumnSpec("status", "category", levels=LOAN_STATUSES),
+)
+PERFORMANCE_BY_NAME: dict[str, ColumnSpec] = {c.name: c for c in PERFORMANCE_COLUMNS}
+
+
+def bucket_of_dpd(days_past_due: Any) -> Any:
+    """Bucket index (0 current .. 4 M4+) of each days-past-due value (a numpy array)."""
+    import numpy as np
+
+    dpd = np.asarray(days_past_due)
+    return np.searchsorted(np.asarray(BUCKET_DPD_UPPER), dpd, side="left")

@@ -25,6 +25,9 @@ class SyntheticDataConfig(StrictModel):
     n_dealers: int = Field(300, ge=1)
     bad_dealer_share: float = Field(0.03, ge=0.0, le=1.0)
     n_regions: int = Field(31, ge=1, le=99)
+    macro_cycle: bool = Field(
+        True, description="the downturn late in the window; false = a stable simulation (no cycle)"
+    )
 
     @model_validator(mode="after")
     def _immature_inside_window(self) -> SyntheticDataConfig:
@@ -87,10 +90,35 @@ class FileDataConfig(StrictModel):
         return self
 
 
+class PerformanceFileConfig(StrictModel):
+    """The monthly performance history (see the data contract): generated with the synthetic
+    portfolio, or the analyst's own file for a bring-your-own dataset."""
+
+    path: Path | None = Field(
+        None,
+        description="CSV/Parquet history of the applications' loans; null = generated (synthetic) or none",
+    )
+    format: Literal["csv", "parquet"] | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="history contract column -> the file's column holding it, e.g. {loan_id: AccountNo}",
+    )
+
+
 class DataConfig(StrictModel):
     source: Literal["synthetic", "file"] = "synthetic"
     synthetic: SyntheticDataConfig = SyntheticDataConfig()
     file: FileDataConfig = FileDataConfig()
+    performance: PerformanceFileConfig = PerformanceFileConfig()
+
+
+class HistoryGateConfig(StrictModel):
+    """The performance history's gate (scoring.data.history_gate)."""
+
+    max_quarantine_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="more rows held back than this means a broken file: stop"
+    )
+    amount_tolerance: float = Field(1.0, ge=0.0, description="currency units allowed for rounding")
 
 
 class RangeRule(StrictModel):
@@ -170,6 +198,7 @@ class ValidateConfig(StrictModel):
     )
     leakage: LeakageConfig = LeakageConfig()
     drift: DriftConfig = DriftConfig()
+    performance: HistoryGateConfig = HistoryGateConfig()
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ValidateConfig:

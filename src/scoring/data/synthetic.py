@@ -68,7 +68,8 @@ unverified income          +0.15, and +0.6 more for the self-employed
 housing                    own -0.15, mortgage -0.05, rent +0.15
 dealer                     normal dealers N(0, 0.15); ``bad_dealer_share`` of dealers U(0.8, 1.2)
 macro cycle                ``+0.35`` at the peak of a downturn centred at 70% of the window
-                           (raised cosine, half-width 15% of the window; by application month)
+                           (raised cosine, half-width 15% of the window; by application month);
+                           ``macro_cycle: false`` turns it off (a stable simulation)
 unobserved noise           N(0, 0.15) per application
 =========================  ==================================================================
 
@@ -95,6 +96,7 @@ from scoring.core.contract import (
     EMPLOYMENT_TYPES,
     HOUSING_STATUSES,
     MARITAL_STATUSES,
+    OUTCOME_COLUMN,
     REPAYMENT_METHODS,
     TERMS_NEW,
     TERMS_USED,
@@ -181,7 +183,7 @@ def _ids(prefix: str, numbers: IntArray, width: int) -> pd.Series:
     return prefix + pd.Series(numbers).astype("str").str.zfill(width)
 
 
-def _month_starts(start_date: dt.date, months: int) -> npt.NDArray[np.datetime64]:
+def month_starts(start_date: dt.date, months: int) -> npt.NDArray[np.datetime64]:
     """First day of each application month and of the month after the window (months + 1 dates)."""
     start = pd.Timestamp(start_date)
     return np.array(
@@ -191,7 +193,7 @@ def _month_starts(start_date: dt.date, months: int) -> npt.NDArray[np.datetime64
 
 def month_index(dates: pd.Series | npt.NDArray[np.datetime64], config: SyntheticDataConfig) -> IntArray:
     """Application month of each date, 0 = the month starting at ``config.start_date``."""
-    starts = _month_starts(config.start_date, config.months)
+    starts = month_starts(config.start_date, config.months)
     days = np.asarray(dates, dtype="datetime64[D]")
     return np.asarray(np.searchsorted(starts, days, side="right") - 1, dtype=np.int64)
 
@@ -199,7 +201,7 @@ def month_index(dates: pd.Series | npt.NDArray[np.datetime64], config: Synthetic
 def maturity_cutoff(config: SyntheticDataConfig) -> pd.Timestamp:
     """First application date whose ``default_12m`` is null (the immature months start here)."""
     return pd.Timestamp(
-        _month_starts(config.start_date, config.months)[config.months - config.immature_months]
+        month_starts(config.start_date, config.months)[config.months - config.immature_months]
     )
 
 
@@ -381,6 +383,7 @@ def true_log_odds(
     effects = pd.Series(dealers["effect"].to_numpy(), index=dealers["dealer_id"].to_numpy())
     dealer = applications["dealer_id"].map(effects).to_numpy(dtype=np.float64, na_value=0.0)
     macro = macro_effect(month_index(applications["application_date"], config), config.months)
+    macro = macro * float(config.macro_cycle)
     out = observable_log_odds(applications) + np.nan_to_num(dealer, nan=0.0) + macro
     if noise is not None:
         out = out + noise
@@ -394,8 +397,9 @@ def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataF
     """Return (applications, truth).
 
     applications has exactly the columns of contract.AUTO_LOAN_COLUMNS in that order, sorted by
-    application_date then application_id; truth has columns application_id and true_pd
-    (contract.TRUE_PD_COLUMN), one row per application, same order.
+    application_date then application_id; truth has columns application_id, true_pd
+    (contract.TRUE_PD_COLUMN) and the drawn 12-month outcome of every application, matured or not
+    (contract.OUTCOME_COLUMN), one row per application, same order.
     """
     started = time.perf_counter()
     rng, meta_rng = _streams(seed)
@@ -403,7 +407,7 @@ def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataF
     region_weights, region_income, dealers = _regions_and_dealers(config, meta_rng)
 
     # --- dates: volume grows mildly; months have their real length
-    starts = _month_starts(config.start_date, months)
+    starts = month_starts(config.start_date, months)
     days_in = (starts[1:] - starts[:-1]).astype(np.int64)
     volume = days_in * np.exp(0.35 * np.arange(months) / max(months - 1, 1))
     month = np.sort(rng.choice(months, size=n, p=volume / volume.sum()))
@@ -656,7 +660,9 @@ def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataF
     immature = month >= months - config.immature_months
     applications["default_12m"] = pd.arrays.IntegerArray(np.where(immature, 0, outcome), immature.copy())
     applications = applications[[c.name for c in AUTO_LOAN_COLUMNS]]
-    truth = pd.DataFrame({"application_id": applications["application_id"], TRUE_PD_COLUMN: true_pd})
+    truth = pd.DataFrame(
+        {"application_id": applications["application_id"], TRUE_PD_COLUMN: true_pd, OUTCOME_COLUMN: outcome}
+    )
     labelled = ~immature
     logger.info(
         "synthetic portfolio: %d applications, %d labelled, default rate %.4f, mean true_pd %.4f, %.2fs",
