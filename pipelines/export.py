@@ -1,7 +1,8 @@
 """DVC stage `export`: one MLflow pyfunc model (from code, no pickle) that scores raw applications
 into the full output of scoring.serving.scorer, registered in the local registry under the alias
 "champion", its digest (the SHA-256 of the manifest over every file of the model) tagged on the
-registered version and written to the stage's metrics."""
+registered version and written to the stage's metrics. The model carries the monitoring reference
+profile of its training rows (--reference)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def main(stage: Stage) -> None:
     params, run_info = stage.params, stage.run_info
     info = model_info(params, run_info)
     example = read_parquet(stage.path("example"))
-    out = export_model(stage.bundle.root, stage.path("out"), stage.spec, example, info, params)
+    reference = read_parquet(stage.path("reference"))
+    out = export_model(stage.bundle.root, stage.path("out"), stage.spec, example, info, params, reference)
     digest = model_digest(out)
 
     import mlflow
@@ -42,4 +44,4 @@ def main(stage: Stage) -> None:
 
 
 if __name__ == "__main__":
-    run(__doc__, main, "model_dir", "dataset", "example", "run_info", "out", "summary")
+    run(__doc__, main, "model_dir", "dataset", "example", "reference", "run_info", "out", "summary")

@@ -111,6 +111,33 @@ def test_the_model_digest_is_in_the_registry_the_metrics_and_the_report(pipeline
     assert "reports/export.json" in next(iter(shown.values()))["data"]
 
 
+def test_the_history_reproduces_default_12m_and_the_monitor_ran(pipeline: Path) -> None:
+    """`make run` builds the performance history and the monitoring page; 90+ within 12 months on
+    book equals default_12m for every labelled loan."""
+    from mlflow.tracking import MlflowClient
+
+    applications = pd.read_parquet(pipeline / "data/validated/applications.parquet")
+    history = pd.read_parquet(pipeline / "data/validated/performance.parquet")
+    gate = json.loads((pipeline / "reports/validation/performance.json").read_text())
+    assert gate["n_input"] == gate["n_passed"] + gate["n_quarantined"] and gate["n_quarantined"] == 0
+    assert len(history) == gate["n_passed"] > 0
+    early = history[history["months_on_book"] <= 12]
+    defaulted = early["bucket"].isin(["M4+", "written_off"]).groupby(early["loan_id"]).any()
+    labelled = applications.dropna(subset=["default_12m"]).set_index("application_id")["default_12m"]
+    reached = defaulted.reindex(labelled.index, fill_value=False).astype(int)
+    assert labelled.sum() > 0
+    assert (reached == labelled.astype(int)).all()
+    alerts = json.loads((pipeline / "reports/monitoring/alerts.json").read_text())
+    assert set(alerts["rules"]) >= {"score_psi", "backtest", "early_delinquency"}
+    page = (pipeline / "reports/monitoring/index.html").read_text()
+    assert 'id="alerts"' in page and "<script src" not in page
+    client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("credit-scoring")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'monitor'")
+    assert runs and runs[0].data.tags["monitoring.overall"] == alerts["overall"]
+
+
 def test_truth_reaches_evaluation_only() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     readers = [
@@ -176,7 +203,7 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(
     shutil.copy2(pipeline / "dvc.lock", kept / "dvc.lock")
     try:
         assert ran_stages(dvc(pipeline, "repro")) == [
-            "train", "calibrate", "explain", "evaluate", "export", "report",
+            "train", "calibrate", "explain", "evaluate", "export", "monitor", "report",
         ]  # fmt: skip
     finally:
         params_path.write_text(original)
@@ -277,6 +304,8 @@ CARRIES_TIME_OR_RUN_ID = {
     "data/scores/predictions.parquet": "model_version (the run id) on every row",
     "models/tuned_xgboost.json": "n_trials_new: the trials this run added (none when the study is complete)",
     "models/tuning/study.journal": "optuna's log: each run that opens the study appends its session",
+    "reports/monitoring/summary.json": "the model digest",
+    "reports/monitoring/index.html": "the model digest",
 }
 # Great-expectations' Data Docs name and stamp each validation run with its time.
 NOT_COMPARED = ("reports/validation/docs/", "reports/validation/index.html")

@@ -52,6 +52,7 @@ APPLY_STORED_MODEL = frozenset({"sklearn", "scipy"})
 ALLOWED: dict[str, frozenset[str]] = {
     "prepare": frozenset(),
     "validate": frozenset({"great_expectations", "scipy"}),  # great_expectations imports scipy
+    "performance": frozenset(),
     "split": frozenset(),
     "features": frozenset({"sklearn", "scipy"}),  # ApplicationFeatures is a scikit-learn estimator
     "tune": APPLY_STORED_MODEL,  # optuna and xgboost only once the study runs
@@ -60,6 +61,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "explain": APPLY_STORED_MODEL,
     "evaluate": APPLY_STORED_MODEL,
     "export": APPLY_STORED_MODEL,
+    "monitor": frozenset(),  # the scorer, scipy and matplotlib load once the model is read
     "report": APPLY_STORED_MODEL,
 }
 

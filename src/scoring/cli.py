@@ -227,5 +227,100 @@ def score(
     )
 
 
+@app.command()
+def monitor(
+    model: Annotated[
+        str,
+        typer.Option(help="exported model directory or registry URI (models:/auto_loan_pd@champion)"),
+    ],
+    batch: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet file of applications: raw (scored here) or with the scorer's pd, "
+            "score, grade and decision beside the inputs"
+        ),
+    ],
+    performance: Annotated[
+        Path | None, typer.Option(help="the loans' monthly performance history (CSV or Parquet)")
+    ] = None,
+    output_dir: Annotated[
+        Path, typer.Option(help="folder for the tables, alerts.json and index.html")
+    ] = Path("reports/monitoring-cli"),
+    params: Annotated[Path, typer.Option(help="params.yaml with the monitor thresholds")] = Path(
+        "params.yaml"
+    ),
+    mlflow: Annotated[
+        bool, typer.Option(help="log the alerts to an MLflow run (--no-mlflow: files only)")
+    ] = True,
+    expect_digest: Annotated[
+        str | None, typer.Option(help="refuse a model whose digest differs [default: $SCORING_MODEL_DIGEST]")
+    ] = None,
+) -> None:
+    """Monitor new applications (and their loans' performance) against the model's reference profile.
+
+    Prints each rule's traffic light and the first month it fired; writes the tables, alerts.json
+    and the monitoring page. Exit status: 0 when no rule is red, 3 when any is (a scheduler can act
+    on it), 1 on bad input.
+    """
+    from scoring.config import load_params
+    from scoring.core.io import read_table
+    from scoring.data.history_gate import HistoryInputError
+    from scoring.monitor_files import (
+        RED_EXIT_CODE,
+        MonitoringInputError,
+        log_to_mlflow,
+        monitor_model,
+        write_monitoring,
+    )
+    from scoring.serving.artifact import ArtifactIntegrityError
+    from scoring.serving.inputs import InputSchemaError
+    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
+
+    errors: tuple[type[BaseException], ...] = (
+        *USER_ERRORS,
+        ArtifactIntegrityError,
+        ModelIntegrityError,
+        ModelReferenceError,
+        InputSchemaError,
+        HistoryInputError,
+        MonitoringInputError,
+        FileNotFoundError,
+    )
+    try:
+        settings = load_params(params)
+        frame = read_table(batch)
+        history = read_table(performance) if performance is not None else None
+        with console.status("monitoring"):
+            monitored = monitor_model(model, frame, settings, history, expect_digest)
+            paths = write_monitoring(monitored, output_dir, settings, model_label=str(model))
+            if mlflow:
+                log_to_mlflow(monitored, paths, settings.export.experiment_name, run_name="monitor-cli")
+    except errors as exc:
+        raise _fail(exc) from None
+    alerts = monitored.result.alerts
+    table = Table(title=f"monitoring: overall {alerts['overall']}")
+    for column in ("rule", "light", "first fired", "first red", "months red"):
+        table.add_column(column)
+    for rule, entry in alerts["rules"].items():
+        table.add_row(
+            rule,
+            entry["light"],
+            str(entry["first_fired"] or "-"),
+            str(entry["first_red"] or "-"),
+            str(entry["months_red"]),
+        )
+    console.print(table)
+    counts = monitored.counts
+    console.print(
+        f"batch {counts['batch_rows']:,} = scored {counts['batch_scored']:,} "
+        f"+ rejected {counts['batch_rejected']:,}; page {paths['page']}; alerts {paths['alerts']}"
+    )
+    if alerts["retrain"]["recommended"]:
+        because = "; ".join(alerts["retrain"]["because"])
+        console.print(f"retraining recommended since {alerts['retrain']['since']}: {because}")
+    if alerts["overall"] == "red":
+        raise typer.Exit(RED_EXIT_CODE)
+
+
 if __name__ == "__main__":
     app()

@@ -21,6 +21,7 @@ from scoring.decision.policy import PolicySettings
 from scoring.explain.config import ReasonsConfig
 from scoring.features.config import FeaturesConfig
 from scoring.models.config import TrainConfig, TuneConfig
+from scoring.monitoring.config import MonitorConfig
 
 
 class EvaluateConfig(StrictModel):
@@ -46,6 +47,7 @@ class Params(StrictModel):
     evaluate: EvaluateConfig = EvaluateConfig()
     export: ExportConfig = ExportConfig()
     reasons: ReasonsConfig = ReasonsConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -12,7 +12,14 @@ import pandas as pd
 
 from scoring.core.contract import DatasetSpec
 from scoring.serving import artifact
-from scoring.serving.bundle import CALIBRATOR_FILE, DATASET_FILE, MASTER_SCALE_FILE, REASONS_FILE, ModelBundle
+from scoring.serving.bundle import (
+    CALIBRATOR_FILE,
+    DATASET_FILE,
+    MASTER_SCALE_FILE,
+    PROFILE_FILE,
+    REASONS_FILE,
+    ModelBundle,
+)
 from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_manifest
 from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
@@ -55,9 +62,11 @@ def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
     return ModelSignature(inputs=Schema(inputs), outputs=outputs)  # type: ignore[arg-type]
 
 
-def write_model_files(scorer: Scorer, model_dir: Path, target: Path) -> list[str]:
-    """Copy the champion's files and the risk files, write the settings and the manifest; return
-    the files (relative paths, manifest excluded)."""
+def write_model_files(
+    scorer: Scorer, model_dir: Path, target: Path, profile: dict[str, Any] | None = None
+) -> list[str]:
+    """Copy the champion's files and the risk files, write the settings, the monitoring reference
+    profile (when given) and the manifest; return the files (relative paths, manifest excluded)."""
     source, bundle = ModelBundle(model_dir), ModelBundle(target)
     target.mkdir(parents=True, exist_ok=True)
     optional = [REASONS_FILE] if source.has(REASONS_FILE) else []
@@ -67,8 +76,39 @@ def write_model_files(scorer: Scorer, model_dir: Path, target: Path) -> list[str
     for name, document in scorer.settings_files().items():
         bundle.write(name, document)
     bundle.path(DATASET_FILE).write_text(scorer.spec.to_json(), encoding="utf-8")
+    if profile is not None:
+        bundle.write(PROFILE_FILE, profile)
     bundle.write_manifest()
     return bundle.files()
+
+
+def reference_profile(
+    scorer: Scorer, reference: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec, bins: int
+) -> dict[str, Any]:
+    """The monitoring reference of the model: its development rows scored and binned
+    (:func:`scoring.monitoring.profile.build_profile`), the AUC on the held-out ``holdout``."""
+    from sklearn.metrics import roc_auc_score
+
+    from scoring.monitoring.profile import build_profile
+
+    columns = list(scorer.model.features.input_columns_)
+    scored = scorer.score(reference, with_reasons=False)
+    auc = None
+    target = spec.target_column
+    if target in holdout.columns:
+        labelled = holdout[holdout[target].notna()]
+        y = labelled[target].astype(int)
+        if y.nunique() == 2:
+            auc = float(roc_auc_score(y, scorer.score(labelled, with_reasons=False)["pd"]))
+    dates = [spec.date_column] if spec.date_column and spec.date_column in reference.columns else []
+    raw = (
+        scorer.model_input(reference)[columns].join(reference[dates])
+        if dates
+        else scorer.model_input(reference)[columns]
+    )
+    return build_profile(
+        raw.reset_index(drop=True), scored.reset_index(drop=True), columns, spec.date_column, bins, auc
+    )
 
 
 def plugin_code(bundle: ModelBundle) -> list[str]:
@@ -95,12 +135,15 @@ def export_model(
     example: pd.DataFrame,
     model_info: dict[str, Any],
     params: Params | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> Path:
     """Write the MLflow model directory ``output_dir`` from the pipeline's model directory.
 
-    ``params`` gives the policy, limit and score-scaling settings (defaults when None). The
-    directory is built beside the destination and moved into place, so a failed export
-    leaves the previous model untouched.
+    ``params`` gives the policy, limit and score-scaling settings (defaults when None).
+    ``reference``: the development rows the monitoring profile is built from (none when None);
+    ``example`` (held-out, labelled rows) gives the profile's development AUC. The directory is
+    built beside the destination and moved into place, so a failed export leaves the previous
+    model untouched.
     """
     import mlflow
 
@@ -117,7 +160,11 @@ def export_model(
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir.parent))
     try:
         files = staging / artifact.FILES_ARTIFACT
-        write_model_files(scorer, model_dir, files)
+        profile = None
+        if reference is not None:
+            bins = (params or Params()).monitor.profile_bins
+            profile = reference_profile(scorer, reference, example, spec, bins)
+        write_model_files(scorer, model_dir, files, profile)
         # What the artifact will load must score exactly like the scorer built from models/.
         loaded = artifact.load_scorer(files)
         columns = [spec.id_column, *scorer.model.features.input_columns_]

@@ -50,6 +50,7 @@ LIMITS_FILE = "limits.json"
 SCALING_FILE = "score_scaling.json"
 DATASET_FILE = "dataset.json"
 MODEL_INFO_FILE = "model_info.json"
+PROFILE_FILE = "reference_profile.json"  # the monitoring reference (scoring.monitoring.profile)
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 3
 

@@ -14,7 +14,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scoring.core.store import tracking_uri
 from scoring.serving.integrity import (
@@ -134,3 +134,26 @@ def load_verified_scorer(model: str | Path, expect_digest: str | None = None) ->
             return load_scorer(files_dir(verified.path)), verified.digest
     verified = resolve_model(model, expect_digest)
     return load_scorer(files_dir(verified.path)), verified.digest
+
+
+def load_verified_model(
+    model: str | Path, expect_digest: str | None = None
+) -> tuple[Scorer, dict[str, Any] | None, str]:
+    """:func:`load_verified_scorer` plus the model's monitoring reference profile (None for a model
+    exported without one), read from the same verified files."""
+    from scoring.serving.artifact import files_dir, load_scorer
+    from scoring.serving.bundle import PROFILE_FILE, ModelBundle
+
+    def read(path: Path) -> tuple[Scorer, dict[str, Any] | None]:
+        files = files_dir(path)
+        scorer = load_scorer(files)
+        bundle = ModelBundle(files)
+        profile = bundle.read(PROFILE_FILE) if bundle.has(PROFILE_FILE) else None
+        return scorer, profile
+
+    if is_registry_uri(model):
+        with tempfile.TemporaryDirectory(prefix="scoring-model-") as download:
+            verified = resolve_model(model, expect_digest, download_dir=download)
+            return (*read(verified.path), verified.digest)
+    verified = resolve_model(model, expect_digest)
+    return (*read(verified.path), verified.digest)
