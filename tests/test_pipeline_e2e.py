@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline_support import N_APPLICATIONS, N_TRIALS, REPO, dvc, ran_stages, run
+from pipeline_support import N_APPLICATIONS, N_TRIALS, REPO, dvc, ran_stages, run, stage_env
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +137,38 @@ def test_the_history_reproduces_default_12m_and_the_monitor_ran(pipeline: Path) 
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'monitor'")
     assert runs and runs[0].data.tags["monitoring.overall"] == alerts["overall"]
+
+
+def test_scoring_monitor_by_alias_matches_the_stage_and_logs_to_mlflow(
+    pipeline: Path, tmp_path: Path
+) -> None:
+    """The command a scheduler runs, on the registered champion by alias, gives the monitor
+    stage's alerts for the same batch and history, and records its own MLflow run."""
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "monitoring"
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "scoring"), "monitor",
+            "--model", "models:/auto_loan_pd@champion",
+            "--batch", "data/validated/applications.parquet",
+            "--performance", "data/validated/performance.parquet", "--output-dir", str(out),
+        ],
+        cwd=pipeline, env=stage_env(pipeline), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    stage_alerts = json.loads((pipeline / "reports/monitoring/alerts.json").read_text())
+    expected_exit = 3 if stage_alerts["overall"] == "red" else 0
+    assert proc.returncode == expected_exit, proc.stderr[-3000:]
+    assert json.loads((out / "alerts.json").read_text()) == stage_alerts
+    stage_lights = pd.read_csv(pipeline / "reports/monitoring/lights.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(out / "lights.csv"), stage_lights)
+    client = MlflowClient(tracking_uri=f"sqlite:///{pipeline / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("credit-scoring")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'monitor-cli'")
+    assert runs and runs[0].data.tags["monitoring.overall"] == stage_alerts["overall"]
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "monitoring")}
+    assert {"monitoring/alerts.json", "monitoring/index.html"} <= artifacts
 
 
 def test_truth_reaches_evaluation_only() -> None:

@@ -30,6 +30,7 @@ from scoring.core.contract import (
     TERMINAL_STATUSES,
     bucket_of_dpd,
 )
+from scoring.core.frames import level_codes, member_mask
 from scoring.data.config import HistoryGateConfig
 
 logger = logging.getLogger(__name__)
@@ -154,9 +155,13 @@ def check_history(
         spec = next(c for c in PERFORMANCE_COLUMNS if c.name == column)
         values = typed[column].to_numpy()
         add(f"{column}_out_of_range", (values < spec.min) | (values > spec.max), column)  # NaN compares False
-    bucket_codes = pd.Index(BUCKETS).get_indexer(pd.Index(typed["bucket"]))  # -1: not a bucket (or missing)
+    bucket_codes = level_codes(typed["bucket"], BUCKETS)  # -1: not a bucket (or missing)
     add("bucket_not_allowed", typed["bucket"].notna().to_numpy() & (bucket_codes < 0), "bucket")
-    add("status_not_allowed", typed["status"].notna() & ~typed["status"].isin(LOAN_STATUSES), "status")
+    add(
+        "status_not_allowed",
+        typed["status"].notna().to_numpy() & (level_codes(typed["status"], LOAN_STATUSES) < 0),
+        "status",
+    )
     dpd = typed["days_past_due"].to_numpy()
     known_dpd = ~np.isnan(dpd) & (dpd >= 0)
     expected_bucket = np.where(known_dpd, bucket_of_dpd(np.where(known_dpd, dpd, 0)), -1)
@@ -224,19 +229,18 @@ def check_history(
     largest = pd.Series(np.nan_to_num(scheduled)).groupby(codes_s).cummax().to_numpy()
     owed = opening + largest * (1.0 + missed_before)
     add("paid_more_than_owed", unsort(paid > owed + config.amount_tolerance), "amount_paid")
-    ended = typed["status"].isin(TERMINAL_STATUSES).to_numpy()[order].astype(np.float64)
+    ended = member_mask(typed["status"], TERMINAL_STATUSES)[order].astype(np.float64)
     # terminal rows earlier in the same loan: the running count less the count where the loan began
     terminal_so_far = np.cumsum(ended)
     loan_base = (terminal_so_far - ended)[loan_start]
     add("row_after_loan_ended", unsort((terminal_so_far - ended - loan_base) > 0), "status")
 
     # membership per distinct loan, then spread to its rows
-    names = pd.Index(loan_names)
-    known_loan = names.isin(pd.Index(application_ids).astype(str))
+    known_loan = member_mask(loan_names, application_ids)
     in_applications = known_loan[loan_codes] & typed["loan_id"].notna().to_numpy()
     add("loan_not_in_applications", typed["loan_id"].notna().to_numpy() & ~in_applications, "loan_id")
     if passed_application_ids is not None:
-        passed_loan = names.isin(pd.Index(passed_application_ids).astype(str))
+        passed_loan = member_mask(loan_names, passed_application_ids)
         add("application_quarantined", in_applications & ~passed_loan[loan_codes], "loan_id")
 
     return _gate(history.reset_index(drop=True), typed, flags, columns, config)

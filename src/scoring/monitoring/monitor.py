@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring.core.frames import member_mask
 from scoring.decision.grades import ValidationTestSettings
 from scoring.monitoring import performance as perf
 from scoring.monitoring.config import MonitorConfig, Thresholds
@@ -247,7 +248,7 @@ def _performance_rules(
         },
         index=pd.Index(batch[id_column].astype(str).to_numpy(), name="loan_id"),
     )
-    scored = scored[scored.index.isin(outcomes.index)]
+    scored = scored[member_mask(scored.index, outcomes.index)]
     last_month = int(perf.month_number(history["as_of_month"]).max())
     observed = perf.defaulted_within(outcomes, config.default_months_on_book, last_month)
     back = perf.backtest(scored, observed, tests, config.backtest_min_rows)

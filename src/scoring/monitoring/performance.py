@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.core.contract import BUCKETS, TERMINAL_STATUSES
+from scoring.core.frames import level_codes, member_mask
 from scoring.decision.grades import ValidationTestSettings, jeffreys_p_value
 
 THRESHOLDS = {"30+": BUCKETS.index("M2"), "60+": BUCKETS.index("M3"), "90+": BUCKETS.index("M4+")}
@@ -34,7 +35,7 @@ def month_label(numbers: np.ndarray | pd.Series) -> list[str]:
 
 
 def _ranks(history: pd.DataFrame) -> np.ndarray:
-    return np.asarray(pd.Index(BUCKETS).get_indexer(pd.Index(history["bucket"])), dtype=np.int64)
+    return level_codes(history["bucket"], BUCKETS)
 
 
 def _as_int(value: Any) -> int:
@@ -71,7 +72,7 @@ def loan_outcomes(history: pd.DataFrame) -> pd.DataFrame:
         np.minimum.at(first, codes[hit], mob[hit])
         out[f"first_{name}"] = np.where(first == big, 0, first)
     ended = np.zeros(k, dtype=bool)
-    ended[codes[history["status"].isin(TERMINAL_STATUSES).to_numpy()]] = True
+    ended[codes[member_mask(history["status"], TERMINAL_STATUSES)]] = True
     out["ended"] = ended
     return out
 
@@ -128,7 +129,7 @@ def roll_rates(history: pd.DataFrame, first_month: int | None = None) -> dict[st
     month = month_number(history["as_of_month"])[order]
     pairs = np.flatnonzero((loan[1:] == loan[:-1]) & (month[1:] == month[:-1] + 1))
     source, target = pairs, pairs + 1
-    paid_off = history["status"].isin(("prepaid", "closed")).to_numpy()[order]
+    paid_off = member_mask(history["status"], ("prepaid", "closed"))[order]
     to_state = np.where(paid_off[target], len(BUCKETS), rank[target])
     balance = history["outstanding_principal"].to_numpy(dtype=np.float64)[order][source]
     from_state, to_state, when = rank[source], to_state, month[target]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring.core.frames import level_codes
 from scoring.monitoring.stability import SHARE_FLOOR
 
 PROFILE_VERSION = 1
@@ -80,10 +81,7 @@ def category_bins(values: pd.Series) -> dict[str, Any]:
 def _category_codes(values: pd.Series, entry: Mapping[str, Any]) -> np.ndarray:
     """Level of each value; ``<other>`` (unseen or pooled levels) next to last, missing last."""
     levels = list(entry["levels"])
-    text = (
-        values if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object else _as_text(values)
-    )
-    codes = pd.Index(levels, dtype="str").get_indexer(text) if levels else np.full(len(values), -1)
+    codes = level_codes(values, levels)
     missing = values.isna().to_numpy()
     return np.where(missing, len(levels) + 1, np.where(codes < 0, len(levels), codes))
 
