@@ -10,6 +10,7 @@ is its origination (application) month: the month before its first instalment mo
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,26 +118,59 @@ def vintage_curves(outcomes: pd.DataFrame, last_month: int, max_mob: int = 36) -
     return pd.DataFrame(rows, columns=["vintage", "months_on_book", "n_loans", *THRESHOLDS])
 
 
-def roll_rates(history: pd.DataFrame, first_month: int | None = None) -> dict[str, pd.DataFrame]:
-    """Month-to-month transitions from each bucket to the next month's bucket (or paid off),
-    by count and by balance (the outstanding principal at the start), as row shares; and the
-    forward roll rates per month (current->M1, M1->M2, M2->M3, M3->M4+).
+@dataclass(frozen=True)
+class Transitions:
+    """Every month-to-month move of a loan: state codes index :data:`ROLL_STATES` (the buckets,
+    then paid_off); ``month`` is the month moved into; balances are the outstanding principal
+    before and after; ``loan`` indexes ``loans``."""
 
-    ``first_month`` (a :func:`month_number`): only transitions into that month or later.
-    """
-    order, loan, _ = _ordered(history)
+    loan: np.ndarray
+    loans: pd.Index
+    from_state: np.ndarray
+    to_state: np.ndarray
+    month: np.ndarray
+    balance_from: np.ndarray
+    balance_to: np.ndarray
+
+    def take(self, mask: np.ndarray) -> Transitions:
+        return Transitions(
+            self.loan[mask],
+            self.loans,
+            self.from_state[mask],
+            self.to_state[mask],
+            self.month[mask],
+            self.balance_from[mask],
+            self.balance_to[mask],
+        )
+
+
+def transitions(history: pd.DataFrame) -> Transitions:
+    """The moves of every loan from one month to the next (written-off months have none)."""
+    order, loan, names = _ordered(history)
     rank = _ranks(history)[order]
     month = month_number(history["as_of_month"])[order]
     pairs = np.flatnonzero((loan[1:] == loan[:-1]) & (month[1:] == month[:-1] + 1))
     source, target = pairs, pairs + 1
     paid_off = member_mask(history["status"], ("prepaid", "closed"))[order]
     to_state = np.where(paid_off[target], len(BUCKETS), rank[target])
-    balance = history["outstanding_principal"].to_numpy(dtype=np.float64)[order][source]
-    from_state, to_state, when = rank[source], to_state, month[target]
-    keep = from_state != BUCKETS.index("written_off")
+    balance = history["outstanding_principal"].to_numpy(dtype=np.float64)[order]
+    moves = Transitions(
+        loan[source], names, rank[source], to_state, month[target], balance[source], balance[target]
+    )
+    return moves.take(moves.from_state != BUCKETS.index("written_off"))
+
+
+def roll_rates(history: pd.DataFrame, first_month: int | None = None) -> dict[str, pd.DataFrame]:
+    """Month-to-month transitions from each bucket to the next month's bucket (or paid off),
+    by count and by balance (the outstanding principal at the start), as row shares; and the
+    forward roll rates per month (current->M1, M1->M2, M2->M3, M3->M4+, M4+->written_off).
+
+    ``first_month`` (a :func:`month_number`): only transitions into that month or later.
+    """
+    moves = transitions(history)
     if first_month is not None:
-        keep &= when >= first_month
-    from_state, to_state, when, balance = from_state[keep], to_state[keep], when[keep], balance[keep]
+        moves = moves.take(moves.month >= first_month)
+    from_state, to_state, when, balance = moves.from_state, moves.to_state, moves.month, moves.balance_from
     n_from, n_to = len(BUCKETS) - 1, len(ROLL_STATES)
     cell = from_state * n_to + to_state
     counts = np.bincount(cell, minlength=n_from * n_to).reshape(n_from, n_to).astype(np.float64)
