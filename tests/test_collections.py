@@ -113,7 +113,7 @@ def test_car_value_depreciates_by_condition() -> None:
 
 def test_snapshots_use_the_past_only_and_the_target_looks_six_months_ahead() -> None:
     history = _loan("L1", ["current", "M1", "current", "current", "M1", "M2", "M3", "M4+", "M4+"])
-    history = pd.concat([history, _loan("L2", ["current"] * 12)], ignore_index=True)
+    history = pd.concat([history, _loan("L2", ["current"] * 14)], ignore_index=True)
     apps = pd.DataFrame(
         {
             "application_id": ["L1", "L2"],
@@ -138,8 +138,8 @@ def test_snapshots_use_the_past_only_and_the_target_looks_six_months_ahead() -> 
     # M4+ at month 8: within six months of months 2..7, not of month 1
     assert l1.loc[1, "default_6m"] == 0 and l1.loc[2, "default_6m"] == 1 and l1.loc[7, "default_6m"] == 1
     l2 = snaps[snaps["loan_id"] == "L2"].set_index("months_on_book")
-    # six months ahead of L2's months 7..12 lie after the history's last month: unknown
-    assert l2.loc[3, "default_6m"] == 0 and l2["default_6m"].loc[7:].isna().all()
+    # six months ahead of L2's months 9..14 reach past the history's last month: unknown
+    assert l2.loc[8, "default_6m"] == 0 and l2["default_6m"].loc[9:].isna().all()
     assert l2.loc[12, "remaining_term"] == 0
     assert l2.loc[1, "current_ltv"] == pytest.approx(1000 / (1500 * 0.9 ** (3 + 1 / 12)))  # balance 1000
 
@@ -154,3 +154,48 @@ def test_snapshots_on_the_generator_agree_with_its_defaults(portfolio) -> None:
     # the features never look ahead: the bucket is the history's bucket that month
     merged = snaps.merge(history[["loan_id", "as_of_month", "bucket"]], on=["loan_id", "as_of_month"])
     assert (merged["bucket_x"] == merged["bucket_y"].map({"current": 0, "M1": 1, "M2": 2, "M3": 3})).all()
+
+
+def test_capture_curve_and_orders() -> None:
+    from scoring.collections.queue import capture_curve, evaluate_queue, net_exposure
+
+    loss = np.array([0.0, 10.0, 0.0, 90.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert capture_curve(np.array([3, 1, 0, 2, 4, 5, 6, 7, 8, 9]), loss, (0.1, 0.2)) == {
+        "top_10%": 0.9,
+        "top_20%": 1.0,
+    }
+    assert net_exposure(np.array([100.0, 100.0]), np.array([50.0, 200.0]), 0.2).tolist() == [60.0, 0.0]
+    frame = pd.DataFrame({"outstanding_principal": [100.0, 500.0, 300.0], "days_past_due": [80, 10, 40]})
+    result = evaluate_queue(
+        frame,
+        pd_=np.array([0.9, 0.1, 0.5]),
+        exposure=np.array([100.0, 0.0, 300.0]),
+        uplift=np.ones(3),
+        cost=np.ones(3),
+        outcome=np.array([1.0, 0.0, 1.0]),
+    )
+    assert result["loss"] == 400.0 and result["defaults"] == 2
+    # expected loss puts account 2 (0.5 x 300) first: 300 of the 400 lost
+    assert result["capture"]["expected_loss"]["top_5%"] == pytest.approx(0.75)
+    assert result["capture"]["dpd_then_balance"]["top_5%"] == pytest.approx(0.25)
+    assert result["capture"]["balance"]["top_5%"] == 0.0
+
+
+def test_split_keeps_accounts_whole_and_the_out_of_time_months_last(portfolio) -> None:
+    from scoring.collections.queue import split_snapshots
+
+    apps, history = portfolio
+    snaps = account_snapshots(history, apps, None, {"new": 0.15, "used": 0.1}, horizon=6)
+    split = split_snapshots(snaps, "default_6m", oot_months=6, valid_fraction=0.2, current_share=0.1, seed=3)
+    assert not set(split.train["loan_id"]) & set(split.valid["loan_id"])
+    assert split.oot["as_of_month"].min() > max(
+        split.train["as_of_month"].max(), split.valid["as_of_month"].max()
+    )
+    assert split.oot["as_of_month"].nunique() == 6
+    for part in (split.train, split.valid, split.oot):
+        assert part["default_6m"].notna().all()
+    delinquent = snaps.dropna(subset=["default_6m"])
+    delinquent = delinquent[
+        (delinquent["bucket"] > 0) & (delinquent["as_of_month"] < split.oot["as_of_month"].min())
+    ]
+    assert len(delinquent) == (split.train["bucket"] > 0).sum() + (split.valid["bucket"] > 0).sum()

@@ -24,7 +24,7 @@ application_pd        and ``application_score``: the application model's output 
 plus the loan's terms (rate, term, repayment method, condition). The target
 ``default_{horizon}m`` is 1 when the account reaches M4+ or is written off within the next
 ``horizon`` months, 0 when it does not (an account that pays off in that time does not), and
-missing when those months lie after the history's last month.
+missing when any of those months lies after the history's last month.
 """
 
 from __future__ import annotations
@@ -160,11 +160,10 @@ def account_snapshots(
     following[:-1] = np.where(same_next[:-1], reversed_min[1:], n)
     months_to_default = np.where(following < n, mob[np.minimum(following, n - 1)] - mob, np.inf)
     hit = months_to_default <= horizon
+    # known only where the whole window lies inside the history: judged by month, never by what
+    # the account did (a young month's early defaulters or early payers would bias the rows kept)
     last_month = int(month.max()) if n else 0
-    ended = (
-        pd.Series(frame["status"].isin(("prepaid", "closed")).to_numpy()).groupby(loan_codes).transform("max")
-    )
-    observed = (month + horizon <= last_month) | hit | ended.to_numpy(dtype=bool)
+    observed = month + horizon <= last_month
     target = np.where(observed, hit.astype(np.float64), np.nan)
 
     on_book = (rank >= 0) & (rank < M4) & (frame["status"].astype(str) == "active").to_numpy()
