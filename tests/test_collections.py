@@ -199,3 +199,40 @@ def test_split_keeps_accounts_whole_and_the_out_of_time_months_last(portfolio) -
         (delinquent["bucket"] > 0) & (delinquent["as_of_month"] < split.oot["as_of_month"].min())
     ]
     assert len(delinquent) == (split.train["bucket"] > 0).sum() + (split.valid["bucket"] > 0).sum()
+    # only train is sampled: valid keeps the current months of its accounts
+    assert (split.valid["bucket"] == 0).mean() > 0.9 > (split.train["bucket"] == 0).mean()
+
+
+@pytest.mark.slow
+def test_the_behaviour_score_and_the_queue_beat_the_naive_orders(portfolio) -> None:
+    from scoring.collections.config import CollectionsConfig
+    from scoring.collections.run import behaviour_pd, run_collections
+
+    apps, history = portfolio
+    scores = pd.DataFrame({"application_id": apps["application_id"], "pd": 0.05, "score": 600.0})
+    result = run_collections(history, apps, scores, CollectionsConfig(), seed=5)
+    summary = result.summary
+    assert summary["behaviour"]["champion"] in {"scorecard", "xgboost_defaults"}
+    assert summary["behaviour"]["oot_auc"] > 0.85
+    # calibrated on valid's own mix: the mean PD near the out-of-time default rate
+    assert abs(summary["behaviour"]["oot_mean_pd"] - summary["behaviour"]["oot_default_rate"]) < 0.01
+    capture = summary["capture_mean"]
+    assert capture["queue_top_10%"] > capture["dpd_then_balance_top_10%"]
+    assert capture["queue_top_10%"] > capture["balance_top_10%"]
+    # the queue: every delinquent account on book in the last month, once, ranked, with reasons
+    last = history["as_of_month"].max()
+    on_book = history[(history["as_of_month"] == last) & history["bucket"].isin(["M1", "M2", "M3"])]
+    on_book = on_book[on_book["status"] == "active"]
+    queue = result.queue
+    assert sorted(queue["loan_id"]) == sorted(on_book["loan_id"])
+    assert queue["rank"].tolist() == list(range(1, len(queue) + 1))
+    assert queue["priority"].is_monotonic_decreasing
+    assert queue["reason"].str.contains("net exposure").all()
+    assert set(queue["action"]) <= set(CollectionsConfig().actions)
+    for action, group in queue.groupby("action"):
+        assert group["within_capacity"].sum() <= CollectionsConfig().actions[action].capacity
+    # the stored PD of a queue row is what the score gives for that account-month
+    snaps = account_snapshots(history, apps, scores, CollectionsConfig().depreciation, horizon=6)
+    row = snaps[(snaps["loan_id"] == queue["loan_id"].iloc[0]) & (snaps["as_of_month"] == last)]
+    assert behaviour_pd(result, row)[0] == pytest.approx(queue["behaviour_pd"].iloc[0])
+    assert len(result.forecast_backtest) == 3 * 6

@@ -171,6 +171,20 @@ def test_scoring_monitor_by_alias_matches_the_stage_and_logs_to_mlflow(
     assert {"monitoring/alerts.json", "monitoring/index.html"} <= artifacts
 
 
+def test_collections_stage_writes_the_behaviour_model_and_the_queue(pipeline: Path) -> None:
+    summary = json.loads((pipeline / "reports/collections.json").read_text())
+    assert summary["behaviour"]["oot_auc"] > 0.7
+    assert set(summary["capture_mean"]) >= {"queue_top_10%", "dpd_then_balance_top_10%", "balance_top_10%"}
+    queue = pd.read_parquet(pipeline / "data/collections/queue.parquet")
+    history = pd.read_parquet(pipeline / "data/validated/performance.parquet")
+    last = history[history["as_of_month"] == history["as_of_month"].max()]
+    delinquent = last[last["bucket"].isin(["M1", "M2", "M3"]) & (last["status"] == "active")]
+    assert len(queue) == summary["queue"]["accounts"] == len(delinquent)
+    champion = json.loads((pipeline / "models/behaviour/champion.json").read_text())["champion"]
+    assert (pipeline / "models/behaviour/candidates" / champion).is_dir()
+    assert not list((pipeline / "models/behaviour").rglob("*.pkl"))
+
+
 def test_truth_reaches_evaluation_only() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     readers = [
@@ -216,7 +230,7 @@ def test_exported_model_reproduces_pipeline_pds_from_csv(pipeline: Path, tmp_pat
 
 
 # The folders the stages from train on write into (dvc.yaml's outs of train ... report).
-RERUN_OUTPUTS = ("models", "reports", "data/scores")
+RERUN_OUTPUTS = ("models", "reports", "data/scores", "data/collections")
 
 
 def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(
@@ -236,7 +250,7 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(
     shutil.copy2(pipeline / "dvc.lock", kept / "dvc.lock")
     try:
         assert ran_stages(dvc(pipeline, "repro")) == [
-            "train", "calibrate", "explain", "evaluate", "export", "monitor", "report",
+            "train", "calibrate", "explain", "evaluate", "export", "monitor", "collect", "report",
         ]  # fmt: skip
     finally:
         params_path.write_text(original)

@@ -62,6 +62,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "evaluate": APPLY_STORED_MODEL,
     "export": APPLY_STORED_MODEL,
     "monitor": frozenset(),  # the scorer, scipy and matplotlib load once the model is read
+    "collect": APPLY_STORED_MODEL,
     "report": APPLY_STORED_MODEL,
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scoring.collections.config import CollectionsConfig
 from scoring.core.settings import ConfigError, StrictModel
 from scoring.data.config import DataConfig, SplitConfig, ValidateConfig
 from scoring.decision.config import CalibrateConfig
@@ -48,6 +49,7 @@ class Params(StrictModel):
     export: ExportConfig = ExportConfig()
     reasons: ReasonsConfig = ReasonsConfig()
     monitor: MonitorConfig = MonitorConfig()
+    collections: CollectionsConfig = CollectionsConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

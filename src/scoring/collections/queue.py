@@ -2,10 +2,10 @@
 
 Split: the snapshot months of the last ``oot_months`` whose 6-month outcome is known are the
 out-of-time set; earlier months are development, divided into train and valid by account (an
-account's months never straddle the two). Current accounts dominate the rows (about 98% on the
-default data) and default rarely, so development keeps every delinquent account-month and a
-``current_share`` sample of the current ones; the sample's default rate is not the portfolio's,
-so the score is read as a ranking here, and calibrated separately.
+account's months never straddle the two). Current accounts dominate the rows (about 97% on the
+default data) and default rarely, so train keeps every delinquent account-month and a
+``current_share`` sample of the current ones; valid keeps its accounts' months as they are, so
+the champion is chosen, and the PD calibrated, on the portfolio's own mix.
 
 The queue of a month ranks its delinquent accounts (M1..M3) by expected loss avoided per unit of
 an action's cost: ``pd x max(balance - recovery, 0) x uplift(action) / cost(action)``, where the
@@ -17,7 +17,7 @@ loss alone, and two naive orders: days past due then balance, and balance alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +49,13 @@ def split_snapshots(
     oot = known.loc[months > cutoff]
     development = known.loc[months <= cutoff]
     rng = np.random.default_rng(seed)
-    keep = (development["bucket"].to_numpy() > 0) | (rng.random(len(development)) < current_share)
-    development = development.loc[keep]
     loans = np.sort(development["loan_id"].unique())
     valid_loans = rng.choice(loans, size=round(valid_fraction * len(loans)), replace=False)
     in_valid = development["loan_id"].isin(valid_loans).to_numpy()
+    train = development.loc[~in_valid]
+    keep = (train["bucket"].to_numpy() > 0) | (rng.random(len(train)) < current_share)
     return BehaviourSplit(
-        development.loc[~in_valid].reset_index(drop=True),
+        train.loc[keep].reset_index(drop=True),
         development.loc[in_valid].reset_index(drop=True),
         oot.reset_index(drop=True),
     )
@@ -117,7 +117,7 @@ def actions_for(
     bucket: np.ndarray,
     pd_: np.ndarray,
     cover: np.ndarray,
-    rules: list[Mapping[str, Any]],
+    rules: Sequence[Mapping[str, Any]],
     default_action: str,
 ) -> np.ndarray:
     """The first matching rule's action per account (rules: buckets, min_pd, max_pd, min_cover)."""
@@ -127,7 +127,8 @@ def actions_for(
         match = np.isin(bucket, rule.get("buckets", [1, 2, 3]))
         match &= pd_ >= rule.get("min_pd", 0.0)
         match &= pd_ < rule.get("max_pd", 1.01)
-        match &= cover >= rule.get("min_cover", -np.inf)
+        if rule.get("min_cover") is not None:
+            match &= cover >= rule["min_cover"]
         take = match & ~assigned
         action[take] = rule["action"]
         assigned |= take
