@@ -21,6 +21,16 @@ def main(stage: Stage) -> None:
     history = read_parquet(stage.path("history"))
     applications = read_parquet(stage.path("applications"))
     scores = read_parquet(stage.path("scores"), columns=["application_id", "pd", "score"])
+    if history.empty or not stage.spec.follows_auto_loan_contract:
+        # no loans to grade (a bring-your-own dataset without a history, or not car loans)
+        import pandas as pd
+
+        stage.path("model_dir").mkdir(parents=True, exist_ok=True)
+        write_parquet(stage.path("queue"), pd.DataFrame({"loan_id": pd.Series(dtype="str")}))
+        stage.path("out_dir").mkdir(parents=True, exist_ok=True)
+        reason = "no performance history" if history.empty else "the dataset is not the auto-loan contract"
+        write_json(stage.path("summary"), {"available": False, "reason": reason})
+        return
     result = run_collections(
         history, applications, scores, params.collections, params.seed, stage.spec.id_column
     )
