@@ -67,9 +67,9 @@ def car_value(
     price: np.ndarray, condition: np.ndarray, age_years: np.ndarray, depreciation: Mapping[str, float]
 ) -> np.ndarray:
     """The car's value at ``age_years``: the price less ``depreciation[condition]`` a year, compounded."""
-    rates = np.array(
-        [depreciation.get(str(c), max(depreciation.values())) for c in condition], dtype=np.float64
-    )
+    # an unknown condition depreciates at the fastest listed rate (the cautious value)
+    known = pd.Series(np.asarray(condition)).astype(str).map(depreciation)
+    rates = known.fillna(max(depreciation.values())).to_numpy(dtype=np.float64)
     return np.asarray(price * np.power(1.0 - rates, np.maximum(age_years, 0.0)), dtype=np.float64)
 
 
