@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from scoring.data.config import SyntheticDataConfig
 from scoring.runtime import USER_ERRORS, quiet_third_parties, setup_logging
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Credit-scoring pipeline tools.")
 console = Console(stderr=True)
@@ -320,6 +323,151 @@ def monitor(
         console.print(f"retraining recommended since {alerts['retrain']['since']}: {because}")
     if alerts["overall"] == "red":
         raise typer.Exit(RED_EXIT_CODE)
+
+
+@app.command()
+def collect(
+    history: Annotated[Path, typer.Option(help="the loans' monthly performance history (CSV or Parquet)")],
+    month: Annotated[str, typer.Option(help="the month to queue, YYYY-MM")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file for the ranked queue")],
+    applications: Annotated[
+        Path, typer.Option(help="the loans' applications (CSV or Parquet): terms, car, income")
+    ] = Path("data/validated/applications.parquet"),
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="the applications' PD and score (application_id, pd, score), e.g. data/scores/"
+            "predictions.parquet [default: score the applications with --pd-model]"
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="the behaviour score: exported model directory or registry URI")
+    ] = "models:/auto_loan_behaviour@champion",
+    pd_model: Annotated[
+        str, typer.Option(help="the application PD model, used when --scores is not given")
+    ] = "models:/auto_loan_pd@champion",
+    accounts: Annotated[
+        Path | None,
+        typer.Option(help="CSV or Parquet file with a loan_id column: queue only these accounts"),
+    ] = None,
+    held: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parquet file for the month's accounts not queued, with outcome and reasons "
+            "[default: OUTPUT.held.parquet]"
+        ),
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option(help="params.yaml whose collections: section replaces the model's strategy and actions"),
+    ] = None,
+    expect_digest: Annotated[
+        str | None, typer.Option(help="refuse a behaviour model whose digest differs")
+    ] = None,
+) -> None:
+    """Write one month's collections queue: the month's delinquent accounts ranked by expected loss
+    avoided per unit of an action's cost, each with its action, capacity, PD, reasons and rank reason.
+
+    The history passes its gate first; every account of the month ends up queued, not delinquent,
+    past the queue (M4+, written off, closed), quarantined (with the gate's reason codes), rejected
+    (the score's checks) or, for --accounts, not in the history; the counts reconcile. Exit 1 on
+    bad input with one message.
+    """
+    from scoring.collections.config import CollectionsConfig
+    from scoring.collections.month import OUTCOMES, QueueInputError, queue_for_month
+    from scoring.collections.scorer import BehaviourInputError, load_verified_behaviour
+    from scoring.core.io import read_table, write_parquet
+    from scoring.data.history_gate import HistoryInputError
+    from scoring.serving.artifact import ArtifactIntegrityError
+    from scoring.serving.inputs import InputSchemaError
+    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
+
+    held = held or output.with_name(output.stem + ".held.parquet")
+    errors: tuple[type[BaseException], ...] = (
+        *USER_ERRORS,
+        ArtifactIntegrityError,
+        ModelIntegrityError,
+        ModelReferenceError,
+        InputSchemaError,
+        HistoryInputError,
+        QueueInputError,
+        BehaviourInputError,
+        FileNotFoundError,
+    )
+    try:
+        with console.status("reading"):
+            frame = read_table(history)
+            apps = read_table(applications)
+            listed = None
+            if accounts is not None:
+                account_list = read_table(accounts)
+                if "loan_id" not in account_list.columns:
+                    raise QueueInputError(
+                        f"--accounts {accounts}: no loan_id column (found {list(account_list.columns)[:10]})"
+                    )
+                listed = account_list["loan_id"].dropna().astype(str)
+        scorer, digest = load_verified_behaviour(model, expect_digest)
+        config = None
+        if params is not None:
+            from scoring.config import load_params
+
+            config = load_params(params).collections
+        app_scores, passed_ids = _application_scores(apps, scores, pd_model, scorer.input_columns)
+        with console.status("queueing"):
+            result = queue_for_month(
+                frame,
+                apps,
+                month,
+                scorer,
+                app_scores,
+                config or CollectionsConfig.model_validate(scorer.settings),
+                accounts=listed,
+                passed_application_ids=passed_ids,
+            )
+        write_parquet(output, result.queue)
+        write_parquet(held, result.held)
+    except errors as exc:
+        raise _fail(exc) from None
+    counts = result.counts
+    table = Table(title=f"collections queue {counts['month']}")
+    for column in ("action", "accounts", "within capacity", "expected loss"):
+        table.add_column(column, justify="right" if column != "action" else "left")
+    for action, group in result.queue.groupby("action", sort=True):
+        table.add_row(
+            str(action), f"{len(group):,}", f"{int(group['within_capacity'].sum()):,}",
+            f"{group['expected_loss'].sum():,.0f}",
+        )  # fmt: skip
+    console.print(table)
+    parts = " + ".join(f"{o} {counts[o]:,}" for o in OUTCOMES)
+    console.print(
+        f"accounts {counts['accounts']:,} = {parts}; queue in {output}, the rest in {held}; "
+        f"behaviour model digest {digest}"
+    )
+
+
+def _application_scores(
+    applications: pd.DataFrame, scores: Path | None, pd_model: str, needed: list[str]
+) -> tuple[pd.DataFrame | None, list[str] | None]:
+    """(application_id, pd, score) for the behaviour score's application features, and the
+    applications accepted (None: all). From --scores when given, else the PD model scores the
+    applications (those it rejects are not accepted, so their loans are quarantined)."""
+    from scoring.core.io import read_table
+    from scoring.serving.registry import load_verified_scorer
+
+    if not {"application_pd", "application_score"} & set(needed):
+        return None, None
+    if scores is not None:
+        table = read_table(scores)
+        missing = [c for c in ("application_id", "pd", "score") if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"--scores {scores}: missing columns {missing}; expected application_id, pd, score"
+            )
+        return table[["application_id", "pd", "score"]], None
+    scorer, _ = load_verified_scorer(pd_model)
+    with console.status("scoring the applications"):
+        scored, _rejected = scorer.score_batch(applications, with_reasons=False)
+    return scored[["application_id", "pd", "score"]], scored["application_id"].astype(str).tolist()
 
 
 if __name__ == "__main__":

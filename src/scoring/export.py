@@ -24,6 +24,7 @@ from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_
 from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 if TYPE_CHECKING:
+    from scoring.collections.scorer import BehaviourScorer
     from scoring.config import Params
 
 logger = logging.getLogger(__name__)
@@ -248,3 +249,74 @@ def _pip_requirements() -> list[str]:
         "llvmlite",
     ]
     return [f"{n}=={version(n)}" for n in names]
+
+
+BEHAVIOUR_MODEL_CODE = Path(__file__).parent / "collections" / "pyfunc_behaviour.py"
+
+
+def behaviour_signature(scorer: BehaviourScorer) -> Any:
+    """The behaviour model's signature: the account and month, every model input by name
+    (categories as strings, numbers as Any: the scorer's own checks name a bad value), and the
+    output columns with their types."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    from scoring.collections.scorer import KEY_COLUMNS
+    from scoring.collections.scorer import OUTPUT_COLUMNS as BEHAVIOUR_OUTPUTS
+    from scoring.collections.scorer import OUTPUT_TYPES as BEHAVIOUR_TYPES
+
+    inputs = [ColSpec("string", name) for name in KEY_COLUMNS]
+    for name in scorer.input_columns:
+        if name in scorer.categorical_columns:
+            inputs.append(ColSpec("string", name, required=False))
+        else:
+            inputs.append(ColSpec(AnyType(), name, required=False))  # type: ignore[no-untyped-call]
+    outputs = Schema([ColSpec(BEHAVIOUR_TYPES[name], name) for name in BEHAVIOUR_OUTPUTS])
+    return ModelSignature(inputs=Schema(inputs), outputs=outputs)  # type: ignore[arg-type]
+
+
+def export_behaviour_model(scorer: BehaviourScorer, output_dir: str | Path, example: pd.DataFrame) -> Path:
+    """Write the behaviour score as its own MLflow model (from code, no pickle) at ``output_dir``.
+
+    The files directory is a model bundle: the champion's files, features, calibrator, reason
+    coder, the collections settings and model info; the manifest at the model's root covers every
+    file, code included. ``example``: account-month rows (snapshots); the first three are the
+    input example, and all of them must score the same through the written files as through
+    ``scorer``. Built beside the destination and moved into place.
+    """
+    import mlflow
+
+    from scoring.collections.scorer import KEY_COLUMNS, BehaviourScorer
+
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-behaviour-", dir=output_dir.parent))
+    try:
+        files = staging / artifact.FILES_ARTIFACT
+        scorer.save(files)
+        loaded = BehaviourScorer.from_files(files)
+        pd.testing.assert_frame_equal(scorer.score(example), loaded.score(example))
+        columns = [*KEY_COLUMNS, *scorer.input_columns]
+        input_example = example[columns].head(3).reset_index(drop=True)
+        input_example["as_of_month"] = pd.to_datetime(input_example["as_of_month"]).dt.strftime("%Y-%m-%d")
+        input_example["loan_id"] = input_example["loan_id"].astype(str)
+        target = staging / "model"
+        mlflow.pyfunc.save_model(
+            path=target,
+            python_model=str(BEHAVIOUR_MODEL_CODE),
+            artifacts={artifact.FILES_ARTIFACT: str(files)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=behaviour_signature(scorer),
+            input_example=_as_signature_types(input_example),
+            pip_requirements=_pip_requirements(),
+        )
+        digest = write_model_manifest(target)
+        verify_model_dir(target, expect_digest=digest)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        target.replace(output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("exported the behaviour score to %s (digest %s)", output_dir, digest)
+    return output_dir

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from scoring.core.settings import StrictModel
+from scoring.explain.config import ReasonEntry, ReasonsConfig
 from scoring.models.config import ChampionConfig, TrainConfig
 
 
@@ -44,6 +45,37 @@ def _behaviour_train() -> TrainConfig:
     )
 
 
+def _behaviour_reasons() -> ReasonsConfig:
+    """Why an account ranks high: what raises its behaviour PD, in a collector's words."""
+    entry = ReasonEntry
+    return ReasonsConfig(
+        groups={
+            "arrears_now": ["bucket", "days_past_due"],
+            "arrears_past": ["worst_bucket_6m", "worst_bucket_12m", "months_delinquent_12m"],
+            "payments": ["paid_ratio_3m", "paid_ratio_6m"],
+            "seasoning": ["months_on_book", "remaining_term"],
+            "balance": ["balance_share", "loan_amount"],
+            "affordability": ["payment_to_income", "monthly_payment"],
+            "application_risk": ["application_pd", "application_score"],
+        },
+        reason_map={
+            "arrears_now": entry(code="B01", text="Days past due now"),
+            "arrears_past": entry(code="B02", text="Delinquent often or deeply over the last year"),
+            "months_since_delinq": entry(code="B03", text="Delinquent recently"),
+            "payments": entry(code="B04", text="Paid less than scheduled over recent months"),
+            "current_ltv": entry(code="B05", text="Balance high against the car's depreciated value"),
+            "balance": entry(code="B06", text="Much of the loan still outstanding"),
+            "seasoning": entry(code="B07", text="Early in the loan, or much of the term still to run"),
+            "affordability": entry(code="B08", text="Instalment high against income"),
+            "application_risk": entry(code="B09", text="High risk already at application"),
+            "annual_rate": entry(code="B10", text="Interest rate of the loan"),
+            "term_months": entry(code="B11", text="Term of the loan"),
+            "repayment_method": entry(code="B12", text="Repayment method of the loan"),
+            "vehicle_condition": entry(code="B13", text="The car was bought used"),
+        },
+    )
+
+
 class BehaviourConfig(StrictModel):
     horizon_months: int = Field(6, ge=1, le=24, description="the target: 90+ within this many months")
     oot_months: int = Field(6, ge=1, description="the latest snapshot months with a known outcome, held out")
@@ -54,6 +86,13 @@ class BehaviourConfig(StrictModel):
         0.05, gt=0.0, le=1.0, description="share of the current (not delinquent) train rows kept"
     )
     train: TrainConfig = Field(default_factory=_behaviour_train)
+    reasons: ReasonsConfig = Field(
+        default_factory=_behaviour_reasons,
+        description="the queue's reason codes: features (or groups) that raise an account's behaviour PD",
+    )
+    model_name: str = Field(
+        "auto_loan_behaviour", min_length=1, description="registered model name of the behaviour score"
+    )
 
 
 DEFAULT_ACTIONS = {

@@ -99,17 +99,20 @@ def evaluate_queue(
     cost: np.ndarray,
     outcome: np.ndarray,
 ) -> dict[str, Any]:
-    """Capture of realised losses (``outcome`` x exposure) in the top of each order."""
+    """Capture of realised losses (``outcome`` x exposure) in the top of each order, and of the
+    accounts that reached 90+ (``capture_count``)."""
     expected_loss = pd_ * exposure
     priority = expected_loss * uplift / np.maximum(cost, 1e-9)
     loss = np.asarray(outcome, dtype=np.float64) * exposure
+    defaults = np.nan_to_num(np.asarray(outcome, dtype=np.float64))
+    ordered = orders(frame, priority, expected_loss)
     return {
         "accounts": len(frame),
-        "defaults": int(np.nansum(outcome)),
+        "defaults": int(defaults.sum()),
         "loss": float(loss.sum()),
-        "capture": {
-            name: capture_curve(order, loss) for name, order in orders(frame, priority, expected_loss).items()
-        },
+        "capture": {name: capture_curve(order, loss) for name, order in ordered.items()},
+        # the same orders judged by accounts that reached 90+, whatever their exposure
+        "capture_count": {name: capture_curve(order, defaults) for name, order in ordered.items()},
     }
 
 

@@ -13,17 +13,29 @@ import pandas as pd
 
 from scoring.collections.behaviour import account_snapshots, car_value
 from scoring.collections.config import CollectionsConfig
-from scoring.collections.queue import actions_for, evaluate_queue, net_exposure, split_snapshots
+from scoring.collections.queue import (
+    actions_for,
+    capture_curve,
+    evaluate_queue,
+    net_exposure,
+    orders,
+    split_snapshots,
+)
 from scoring.collections.roll import backtest_forecast, fit_chain
+from scoring.collections.scorer import BehaviourScorer
+from scoring.explain.reasons import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.calibration import Calibrator, fit_calibrator
 from scoring.models.candidate import FittedModel, sigmoid
+from scoring.models.model import PDModel
 from scoring.models.training import fit_candidates
 from scoring.monitoring.performance import month_label, month_number, transitions
 
 logger = logging.getLogger(__name__)
 
 NOT_FEATURES = ("loan_id", "as_of_month", "outstanding_principal")
+CURVE_SHARES = tuple(round(0.01 * k, 2) for k in range(1, 101))
+CALIBRATION_BINS = 10
 
 
 @dataclass
@@ -37,11 +49,32 @@ class CollectionsResult:
     capture_by_month: pd.DataFrame
     forecast_backtest: pd.DataFrame
     chain_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    scorer: BehaviourScorer | None = None
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """out of time, by behaviour-PD decile: accounts, mean PD, observed 90+ rate"""
+    capture_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """share of accounts worked (1%..100%) -> share of losses captured per order, mean over months"""
+    auc_by_bucket: pd.DataFrame = field(default_factory=pd.DataFrame)
+    queue_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """the queue month's delinquent account-month snapshots (the score's input rows)"""
 
 
 def behaviour_pd(result: CollectionsResult, rows: pd.DataFrame) -> np.ndarray:
     raw = sigmoid(result.models[result.champion].log_odds(result.features.transform(rows)))
     return np.asarray(result.calibrator.predict(raw), dtype=np.float64)
+
+
+def _calibration_table(pd_: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """Accounts, mean PD and observed rate per PD decile (ties kept together)."""
+    if len(pd_) == 0:
+        return pd.DataFrame(columns=["bin", "accounts", "mean_pd", "observed_rate"])
+    ranks = pd.Series(pd_).rank(method="first").to_numpy()
+    group = np.minimum((ranks - 1) * bins // len(pd_), bins - 1).astype(int)
+    frame = pd.DataFrame({"bin": group + 1, "pd": pd_, "y": y})
+    table = frame.groupby("bin").agg(
+        accounts=("y", "size"), mean_pd=("pd", "mean"), observed_rate=("y", "mean")
+    )
+    return table.reset_index()
 
 
 def _exposure(
@@ -73,7 +106,12 @@ def _actions(
 
 
 def _plan(
-    rows: pd.DataFrame, pd_: np.ndarray, exposure: np.ndarray, value: np.ndarray, config: CollectionsConfig
+    rows: pd.DataFrame,
+    pd_: np.ndarray,
+    exposure: np.ndarray,
+    value: np.ndarray,
+    config: CollectionsConfig,
+    reasons: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each delinquent account's action, priority, rank and whether its action has capacity left."""
     balance = rows["outstanding_principal"].to_numpy(dtype=np.float64)
@@ -96,6 +134,9 @@ def _plan(
             "priority": priority,
         }
     )
+    if reasons is not None:  # what raises each account's behaviour PD (the score's reason codes)
+        for column in (*CODE_COLUMNS, *TEXT_COLUMNS):
+            plan[column] = reasons[column].to_numpy()
     plan = plan.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
     plan.insert(0, "rank", np.arange(1, len(plan) + 1))
     place = plan.groupby("action").cumcount().to_numpy() + 1
@@ -108,6 +149,24 @@ def _plan(
                                  plan["cure_uplift"], plan["action_cost"], strict=True)
     ]  # fmt: skip
     return plan
+
+
+def month_queue(
+    rows: pd.DataFrame,
+    applications: pd.DataFrame,
+    scored: pd.DataFrame,
+    config: CollectionsConfig,
+    id_column: str = "application_id",
+) -> pd.DataFrame:
+    """The queue of one month's delinquent accounts ``rows`` (account snapshots, bucket M1..M3),
+    from their scores ``scored`` (same order: ``behaviour_pd`` and the reason codes) and the loans'
+    applications (for the car's value); ranked by expected loss avoided per unit of cost."""
+    rows = rows.reset_index(drop=True)
+    apps = applications.set_index(applications[id_column].astype(str))
+    exposure, value = _exposure(rows, apps, config)
+    pd_ = scored["behaviour_pd"].to_numpy(dtype=np.float64)
+    reasons = scored.reset_index(drop=True) if set(CODE_COLUMNS) <= set(scored.columns) else None
+    return _plan(rows, pd_, exposure, value, config, reasons)
 
 
 def run_collections(
@@ -141,9 +200,15 @@ def run_collections(
     models = dict(fitted.models)
     raw_valid = sigmoid(models[champion].log_odds(features.transform(split.valid)))
     calibrator = fit_calibrator(raw_valid, split.valid[target].astype(int).to_numpy(), seed=seed)
+    model = PDModel(features, models[champion], champion)
+    # the reason map names the snapshot's features; not strict: a history without the
+    # application score leaves those entries out (logged)
+    reason_coder = ReasonCoder.fit(model, split.train, behaviour.reasons, strict=False)
+    scorer = BehaviourScorer(model, calibrator, reason_coder, config.model_dump(mode="json"))
     result = CollectionsResult(
         features, models, champion, calibrator, {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     )
+    result.scorer = scorer
 
     # out of time: the score, and the queue of each month against what happened
     apps = applications.set_index(applications[id_column].astype(str))
@@ -156,6 +221,7 @@ def run_collections(
         for mask in [oot["bucket"].to_numpy() == b]
     }
     capture_rows = []
+    curves: list[pd.DataFrame] = []
     months = month_number(oot["as_of_month"])
     for month in np.unique(months):
         rows = oot.loc[(months == month) & (oot["bucket"].to_numpy() > 0)].reset_index(drop=True)
@@ -174,15 +240,42 @@ def run_collections(
         for name, curve in evaluated["capture"].items():
             for share, value_ in curve.items():
                 entry[f"{name}_{share}"] = value_
+        for name, curve in evaluated["capture_count"].items():
+            for share, value_ in curve.items():
+                entry[f"{name}_count_{share}"] = value_
         capture_rows.append(entry)
+        loss = rows[target].astype(float).to_numpy() * exposure
+        expected_loss = pd_ * exposure
+        for name, order in orders(
+            rows, expected_loss * uplift / np.maximum(cost, 1e-9), expected_loss
+        ).items():
+            shares = capture_curve(order, loss, CURVE_SHARES)
+            curves.append(
+                pd.DataFrame({"order": name, "share": CURVE_SHARES, "capture": list(shares.values())})
+            )
     capture = pd.DataFrame(capture_rows)
+    if curves:
+        pooled = pd.concat(curves, ignore_index=True)
+        result.capture_curve = pooled.groupby(["order", "share"], sort=False)["capture"].mean().reset_index()
+    result.calibration = _calibration_table(oot_pd, y)
+    result.auc_by_bucket = pd.DataFrame(
+        [
+            {
+                "bucket": b,
+                "accounts": int((oot["bucket"].to_numpy() == b).sum()),
+                "defaults": int(y[oot["bucket"].to_numpy() == b].sum()),
+                "auc": by_bucket[b],
+            }
+            for b in by_bucket
+        ]
+    )
 
     # the operational queue: the history's last month, every delinquent account on book
     last = int(month_number(snapshots["as_of_month"]).max())
     latest = snapshots.loc[(month_number(snapshots["as_of_month"]) == last) & (snapshots["bucket"] > 0)]
     latest = latest.reset_index(drop=True)
-    exposure, value = _exposure(latest, apps, config)
-    queue = _plan(latest, behaviour_pd(result, latest), exposure, value, config)
+    queue = month_queue(latest, applications, scorer.score(latest), config, id_column)
+    result.queue_rows = latest
 
     # delinquency grading: the last year's chains, and the forecast back-tests
     segment = apps[config.forecast.segment] if config.forecast.segment else None
