@@ -183,6 +183,68 @@ def test_collections_stage_writes_the_behaviour_model_and_the_queue(pipeline: Pa
     champion = json.loads((pipeline / "models/behaviour/champion.json").read_text())["champion"]
     assert (pipeline / "models/behaviour/candidates" / champion).is_dir()
     assert not list((pipeline / "models/behaviour").rglob("*.pkl"))
+    assert not list((pipeline / "models/behaviour_model").rglob("*.pkl"))
+    page = (pipeline / "reports/collections/index.html").read_text()
+    assert summary["model"]["digest"] in page and "Roll rates" in page
+
+
+def test_the_behaviour_score_is_registered_and_scoring_collect_reproduces_the_queue(
+    pipeline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registered behaviour model (by alias, its digest checked) scores the stage's queue rows
+    as the stage did, and `scoring collect` on the pipeline's history and scores writes the same
+    queue, every account of the month accounted for."""
+    import mlflow
+
+    summary = json.loads((pipeline / "reports/collections.json").read_text())
+    model = summary["model"]
+    assert model["uri"] == "models:/auto_loan_behaviour@champion"
+    scoring = str(Path(sys.executable).parent / "scoring")
+    verified = run([scoring, "verify", "--model", model["uri"]], pipeline)
+    assert model["digest"] in " ".join(verified.stdout.split() + verified.stderr.split())
+    out = tmp_path / "queue.parquet"
+    history = pd.read_parquet(pipeline / "data/validated/performance.parquet")
+    month = f"{pd.Timestamp(history['as_of_month'].max()):%Y-%m}"
+    run(
+        [
+            scoring, "collect", "--history", "data/validated/performance.parquet", "--month", month,
+            "--scores", "data/scores/predictions.parquet", "--output", str(out),
+        ],
+        pipeline,
+    )  # fmt: skip
+    stage_queue = pd.read_parquet(pipeline / "data/collections/queue.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out), stage_queue, check_exact=True)
+    held = pd.read_parquet(tmp_path / "queue.held.parquet")
+    assert (
+        len(stage_queue) + len(held)
+        == history.loc[history["as_of_month"] == history["as_of_month"].max(), "loan_id"].nunique()
+    )
+    # the registered pyfunc, loaded by MLflow from the copy's registry
+    monkeypatch.chdir(pipeline)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    served = mlflow.pyfunc.load_model(model["uri"]).predict(_queue_rows(pipeline, stage_queue))
+    np.testing.assert_array_equal(served["behaviour_pd"].to_numpy(), stage_queue["behaviour_pd"].to_numpy())
+    assert served["loan_id"].tolist() == stage_queue["loan_id"].tolist()
+
+
+def _queue_rows(pipeline: Path, queue: pd.DataFrame) -> pd.DataFrame:
+    """The account-month snapshots of the queue's accounts, in the queue's order, as a caller sends them."""
+    from scoring.collections.behaviour import account_snapshots
+    from scoring.config import load_params
+
+    history = pd.read_parquet(pipeline / "data/validated/performance.parquet")
+    apps = pd.read_parquet(pipeline / "data/validated/applications.parquet")
+    scores = pd.read_parquet(
+        pipeline / "data/scores/predictions.parquet", columns=["application_id", "pd", "score"]
+    )
+    snaps = account_snapshots(
+        history, apps, scores, load_params(pipeline / "params.yaml").collections.depreciation
+    )
+    last = snaps[snaps["as_of_month"] == history["as_of_month"].max()].set_index("loan_id")
+    rows = last.loc[queue["loan_id"]].reset_index()
+    rows["as_of_month"] = pd.to_datetime(rows["as_of_month"]).dt.strftime("%Y-%m-%d")
+    return rows
 
 
 def test_truth_reaches_evaluation_only() -> None:

@@ -145,7 +145,7 @@ def _money(value: Any) -> str:
 
 def _signed_pct(value: Any, digits: int = 1) -> str:
     number = _float(value)
-    return f"{100.0 * number:.{digits}f}%" if math.isfinite(number) else "n/a"
+    return f"{100.0 * number:+.{digits}f}%" if math.isfinite(number) else "n/a"
 
 
 def _count(value: Any) -> str:

@@ -1,0 +1,237 @@
+"""The behaviour score as served and the month's queue from a raw history: the score's own input
+checks, the exported MLflow model (from code, no pickle, every file under its manifest), the queue
+of any month with every account accounted for, and `scoring collect` on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scoring.cli import app
+from scoring.collections.config import CollectionsConfig
+from scoring.collections.month import OUTCOMES, QueueInputError, parse_month, queue_for_month
+from scoring.collections.run import CollectionsResult, run_collections
+from scoring.collections.scorer import (
+    OUTPUT_COLUMNS,
+    BehaviourInputError,
+    load_verified_behaviour,
+)
+from scoring.data.config import SyntheticDataConfig
+from scoring.data.performance import generate_performance
+from scoring.data.synthetic import generate_portfolio
+from scoring.serving.integrity import ModelIntegrityError
+
+CONFIG = SyntheticDataConfig(n_applications=8000, months=36, immature_months=12)
+SEED = 11
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, CollectionsResult]:
+    apps, truth = generate_portfolio(CONFIG, SEED)
+    history = generate_performance(apps, truth, CONFIG, SEED)
+    scores = pd.DataFrame({"application_id": apps["application_id"], "pd": 0.05, "score": 600.0})
+    return apps, history, scores, run_collections(history, apps, scores, CollectionsConfig(), seed=5)
+
+
+@pytest.fixture(scope="module")
+def exported(fitted, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from scoring.export import export_behaviour_model
+
+    _, _, _, result = fitted
+    assert result.scorer is not None
+    result.scorer.info = {"model_name": "behaviour-test", "model_version": "abc123"}
+    return export_behaviour_model(
+        result.scorer, tmp_path_factory.mktemp("behaviour") / "model", result.queue_rows
+    )
+
+
+def _last(history: pd.DataFrame) -> str:
+    return f"{pd.Timestamp(history['as_of_month'].max()):%Y-%m}"
+
+
+# --------------------------------------------------------------------------- the score's checks
+
+
+def test_the_score_names_the_field_the_value_and_what_was_expected(fitted) -> None:
+    _, _, _, result = fitted
+    scorer = result.scorer
+    rows = result.queue_rows.head(5).copy()
+    rows.loc[0, "bucket"] = 7
+    rows.loc[1, "current_ltv"] = -0.5
+    rows["days_past_due"] = rows["days_past_due"].astype(object)
+    rows.loc[2, "days_past_due"] = "ninety"
+    scored, rejected = scorer.score_valid(rows)
+    assert len(scored) + len(rejected) == len(rows) and len(scored) == 2
+    by_row = dict(zip(rejected["row"], rejected["reasons"], strict=True))
+    assert by_row[0] == "bucket: got 7.0, expected a number in [0, 3]"
+    assert by_row[1] == "current_ltv: got -0.5, expected a number in [0, inf]"
+    assert by_row[2] == "days_past_due: got 'ninety', expected a number"
+    assert list(scored["loan_id"]) == rows["loan_id"].iloc[3:].astype(str).tolist()
+    with pytest.raises(BehaviourInputError, match=r"3 of 5 rows rejected: row 0: bucket: got 7\.0"):
+        scorer.score(rows)
+    with pytest.raises(BehaviourInputError, match=r"columns \['current_ltv'\] are missing"):
+        scorer.score(rows.drop(columns="current_ltv"))
+
+
+def test_the_queue_carries_the_scores_reason_codes(fitted) -> None:
+    _, _, _, result = fitted
+    queue = result.queue
+    assert (queue["reason_code_1"] != "").mean() > 0.9  # delinquent accounts: something raises the PD
+    known = {g.code for g in result.scorer.reasons.groups}
+    codes = {c for column in ("reason_code_1", "reason_code_2") for c in queue[column] if c}
+    assert codes <= known and "B01" in known
+    # the scorer's output is the queue's PD, account by account
+    scored = result.scorer.score(result.queue_rows).set_index("loan_id").loc[queue["loan_id"]]
+    np.testing.assert_array_equal(scored["behaviour_pd"].to_numpy(), queue["behaviour_pd"].to_numpy())
+    assert list(scored.reset_index().columns) == list(OUTPUT_COLUMNS)
+
+
+# --------------------------------------------------------------------------- the exported model
+
+
+def test_the_exported_model_loads_in_mlflow_without_pickle_and_scores_like_the_stage(
+    fitted, exported
+) -> None:
+    import mlflow
+
+    _, _, _, result = fitted
+    assert not [p for p in exported.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
+    rows = result.queue_rows.head(50).copy()
+    rows["as_of_month"] = pd.to_datetime(rows["as_of_month"]).dt.strftime("%Y-%m-%d")
+    served = mlflow.pyfunc.load_model(str(exported)).predict(rows)
+    expected = result.scorer.score(result.queue_rows.head(50))
+    pd.testing.assert_frame_equal(served.reset_index(drop=True), expected, check_exact=True)
+    assert (served["model_version"] == "abc123").all()
+    bad = rows.copy()
+    bad.loc[3, "bucket"] = 9
+    with pytest.raises(Exception, match="bucket: got 9"):
+        mlflow.pyfunc.load_model(str(exported)).predict(bad)
+
+
+def test_a_changed_file_of_the_exported_model_is_refused(exported, tmp_path: Path) -> None:
+    import shutil
+
+    scorer, digest = load_verified_behaviour(exported)
+    assert len(digest) == 64 and scorer.reasons is not None
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    settings = copy / "artifacts" / "model_files" / "collections.json"
+    settings.write_text(settings.read_text().replace('"cost": 2.0', '"cost": 0.5'))
+    with pytest.raises(ModelIntegrityError, match=r"collections\.json' was modified"):
+        load_verified_behaviour(copy)
+    with pytest.raises(ModelIntegrityError, match=r"expected 0{64}"):
+        load_verified_behaviour(exported, expect_digest="0" * 64)
+
+
+# --------------------------------------------------------------------------- a month's queue
+
+
+def test_the_month_queue_is_the_stages_queue_and_every_account_is_accounted_for(fitted) -> None:
+    apps, history, scores, result = fitted
+    month = queue_for_month(history, apps, _last(history), result.scorer, scores)
+    pd.testing.assert_frame_equal(month.queue, result.queue, check_exact=True)
+    counts = month.counts
+    in_month = history[history["as_of_month"] == history["as_of_month"].max()]
+    assert counts["accounts"] == in_month["loan_id"].nunique() == sum(counts[o] for o in OUTCOMES)
+    active = in_month["status"] == "active"
+    assert counts["not_delinquent"] == int(((in_month["bucket"] == "current") & active).sum())
+    assert counts["past_queue"] == int((~active | in_month["bucket"].isin(["M4+", "written_off"])).sum())
+    assert counts["quarantined"] == counts["rejected"] == counts["not_in_history"] == 0
+    assert sorted(month.held["loan_id"]) == sorted(set(in_month["loan_id"]) - set(month.queue["loan_id"]))
+
+
+def test_an_earlier_month_uses_only_the_history_up_to_it(fitted) -> None:
+    apps, history, scores, result = fitted
+    month = "2021-06"
+    queue = queue_for_month(history, apps, month, result.scorer, scores).queue
+    cut = history[pd.to_datetime(history["as_of_month"]) <= "2021-06-01"]
+    # the same month's queue from the history cut at that month: nothing later leaks in
+    pd.testing.assert_frame_equal(queue, queue_for_month(cut, apps, month, result.scorer, scores).queue)
+    assert (queue["as_of_month"] == pd.Timestamp("2021-06-01")).all() and len(queue) > 20
+
+
+def test_bad_accounts_are_quarantined_with_their_reasons_and_the_counts_reconcile(fitted) -> None:
+    apps, history, scores, result = fitted
+    last = history["as_of_month"].max()
+    queued = result.queue["loan_id"].tolist()
+    negative, unknown, untouched = queued[0], queued[1], queued[2]
+    broken = history.copy()
+    broken.loc[
+        (broken["loan_id"] == negative) & (broken["as_of_month"] == last), "outstanding_principal"
+    ] = -50.0
+    first = broken.loc[broken["loan_id"] == unknown, "as_of_month"].min()
+    broken.loc[(broken["loan_id"] == unknown) & (broken["as_of_month"] == first), "bucket"] = "M9"
+    listed = [negative, unknown, untouched, "NOT-A-LOAN"]
+    month = queue_for_month(broken, apps, _last(history), result.scorer, scores, accounts=listed)
+    counts = month.counts
+    assert counts["accounts"] == 4 and sum(counts[o] for o in OUTCOMES) == 4
+    assert (counts["queued"], counts["quarantined"], counts["not_in_history"]) == (1, 2, 1)
+    assert month.queue["loan_id"].tolist() == [untouched]
+    reasons = month.held.set_index("loan_id")["reasons"]
+    assert reasons[negative] == (
+        f"outstanding_principal_out_of_range: outstanding_principal=-50.0 in {_last(history)}, "
+        "expected 0..50,000,000"
+    )
+    assert reasons[unknown].startswith(f"bucket_not_allowed: bucket='M9' in {pd.Timestamp(first):%Y-%m}")
+    assert reasons["NOT-A-LOAN"] == f"no history row of this loan in {_last(history)}"
+    assert set(month.held["outcome"]) == {"quarantined", "not_in_history"}
+
+
+def test_a_month_outside_the_history_or_not_a_month_is_refused(fitted) -> None:
+    apps, history, scores, result = fitted
+    with pytest.raises(
+        QueueInputError, match=r"--month 2031-01: the history has no row in that month \(its months"
+    ):
+        queue_for_month(history, apps, "2031-01", result.scorer, scores)
+    with pytest.raises(QueueInputError, match="expected a month as YYYY-MM"):
+        parse_month("2023-13")
+    assert parse_month("2023-12") == parse_month("2023-12-01") == 2023 * 12 + 11
+
+
+# --------------------------------------------------------------------------- scoring collect
+
+
+def test_scoring_collect_writes_the_queue_and_reports_bad_input(fitted, exported, tmp_path: Path) -> None:
+    apps, history, scores, result = fitted
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("history", "apps", "scores")}
+    history.to_parquet(paths["history"])
+    apps.to_parquet(paths["apps"])
+    scores.to_parquet(paths["scores"])
+    common = [
+        "--applications",
+        str(paths["apps"]),
+        "--scores",
+        str(paths["scores"]),
+        "--model",
+        str(exported),
+    ]
+    out = tmp_path / "queue.parquet"
+    month = _last(history)
+    done = runner.invoke(
+        app, ["collect", "--history", str(paths["history"]), "--month", month, "--output", str(out), *common]
+    )
+    assert done.exit_code == 0, done.output
+    queue = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(queue, result.queue.reset_index(drop=True), check_exact=True)
+    held = pd.read_parquet(tmp_path / "queue.held.parquet")
+    total = history.loc[history["as_of_month"] == history["as_of_month"].max(), "loan_id"].nunique()
+    assert len(queue) + len(held) == total
+    assert f"accounts {total:,} = queued {len(queue):,}" in " ".join(done.output.split())
+
+    missing_month = runner.invoke(
+        app,
+        ["collect", "--history", str(paths["history"]), "--month", "2031-01", "--output", str(out), *common],
+    )
+    assert missing_month.exit_code == 1 and "the history has no row in that month" in missing_month.output
+    no_column = tmp_path / "no_bucket.parquet"
+    history.drop(columns="bucket").to_parquet(no_column)
+    broken = runner.invoke(
+        app, ["collect", "--history", str(no_column), "--month", month, "--output", str(out), *common]
+    )
+    assert broken.exit_code == 1 and "missing columns ['bucket']" in broken.output
+    assert "Traceback" not in broken.output
