@@ -9,7 +9,8 @@ the champion is chosen, and the PD calibrated, on the portfolio's own mix.
 
 The queue of a month ranks its delinquent accounts (M1..M3) by expected loss avoided per unit of
 an action's cost: ``pd x max(balance - recovery, 0) x uplift(action) / cost(action)``, where the
-recovery is the car's depreciated value less the repossession costs. Evaluation against what
+recovery is the car's depreciated value less the repossession costs; equal priorities (zero where
+the car covers the balance) are worked by PD, highest first. Evaluation against what
 happened: the share of the next six months' losses (``max(balance - recovery, 0)`` of the accounts
 that reached 90+) captured by the first 5%, 10% and 20% of accounts, for the queue, the expected
 loss alone, and two naive orders: days past due then balance, and balance alone.
@@ -79,13 +80,21 @@ def capture_curve(
     return out
 
 
-def orders(frame: pd.DataFrame, priority: np.ndarray, expected_loss: np.ndarray) -> dict[str, np.ndarray]:
+def queue_order(priority: np.ndarray, pd_: np.ndarray) -> np.ndarray:
+    """Row positions by priority, then by PD where priorities tie (accounts whose car covers the
+    balance all have priority 0: the likelier to roll to 90+ is worked first)."""
+    return np.lexsort((-np.asarray(pd_, dtype=np.float64), -np.asarray(priority, dtype=np.float64)))
+
+
+def orders(
+    frame: pd.DataFrame, priority: np.ndarray, expected_loss: np.ndarray, pd_: np.ndarray
+) -> dict[str, np.ndarray]:
     """The queue's order and its comparators, as row positions, first worked first."""
     balance = frame["outstanding_principal"].to_numpy(dtype=np.float64)
     dpd = frame["days_past_due"].to_numpy(dtype=np.float64)
     return {
-        "queue": np.argsort(-priority, kind="stable"),
-        "expected_loss": np.argsort(-expected_loss, kind="stable"),
+        "queue": queue_order(priority, pd_),
+        "expected_loss": queue_order(expected_loss, pd_),
         "dpd_then_balance": np.lexsort((-balance, -dpd)),
         "balance": np.argsort(-balance, kind="stable"),
     }
@@ -105,7 +114,7 @@ def evaluate_queue(
     priority = expected_loss * uplift / np.maximum(cost, 1e-9)
     loss = np.asarray(outcome, dtype=np.float64) * exposure
     defaults = np.nan_to_num(np.asarray(outcome, dtype=np.float64))
-    ordered = orders(frame, priority, expected_loss)
+    ordered = orders(frame, priority, expected_loss, pd_)
     return {
         "accounts": len(frame),
         "defaults": int(defaults.sum()),

@@ -19,6 +19,7 @@ from scoring.collections.queue import (
     evaluate_queue,
     net_exposure,
     orders,
+    queue_order,
     split_snapshots,
 )
 from scoring.collections.roll import backtest_forecast, fit_chain
@@ -137,7 +138,7 @@ def _plan(
     if reasons is not None:  # what raises each account's behaviour PD (the score's reason codes)
         for column in (*CODE_COLUMNS, *TEXT_COLUMNS):
             plan[column] = reasons[column].to_numpy()
-    plan = plan.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
+    plan = plan.iloc[queue_order(priority, pd_)].reset_index(drop=True)
     plan.insert(0, "rank", np.arange(1, len(plan) + 1))
     place = plan.groupby("action").cumcount().to_numpy() + 1
     capacity = plan["action"].map({name: a.capacity for name, a in config.actions.items()}).to_numpy()
@@ -247,7 +248,7 @@ def run_collections(
         loss = rows[target].astype(float).to_numpy() * exposure
         expected_loss = pd_ * exposure
         for name, order in orders(
-            rows, expected_loss * uplift / np.maximum(cost, 1e-9), expected_loss
+            rows, expected_loss * uplift / np.maximum(cost, 1e-9), expected_loss, pd_
         ).items():
             shares = capture_curve(order, loss, CURVE_SHARES)
             curves.append(
