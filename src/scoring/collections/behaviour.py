@@ -125,7 +125,9 @@ def account_snapshots(
     features["months_on_book"] = mob.astype(np.float64)
 
     # the loan's terms and the car, from its application
-    apps = applications.set_index(applications[id_column].astype(str))
+    # only the columns used: a reindex to every account-month costs a take per column
+    used = list(dict.fromkeys((*TERMS, "vehicle_price", "vehicle_age_years", "monthly_income")))
+    apps = applications.set_index(applications[id_column].astype(str))[used]
     loan_ids = frame["loan_id"].astype(str)
     terms = apps.reindex(loan_ids)
     term = terms["term_months"].to_numpy(dtype=np.float64)
@@ -167,14 +169,18 @@ def account_snapshots(
     target = np.where(observed, hit.astype(np.float64), np.nan)
 
     on_book = (rank >= 0) & (rank < M4) & (frame["status"].astype(str) == "active").to_numpy()
-    out = pd.DataFrame({"loan_id": loan_ids.to_numpy(), "as_of_month": frame["as_of_month"].to_numpy()})
+    out = pd.DataFrame(
+        {"loan_id": loan_ids.to_numpy()[on_book], "as_of_month": frame["as_of_month"].to_numpy()[on_book]}
+    )
     for name, values in features.items():
-        out[name] = values
+        out[name] = values[on_book]
+    kept = terms.iloc[np.flatnonzero(on_book)]
     for name in TERMS:
-        out[name] = terms[name].to_numpy()
-    out["outstanding_principal"] = balance
+        out[name] = kept[name].to_numpy()
+    out["outstanding_principal"] = balance[on_book]
+    target = target[on_book]
     out[f"default_{horizon}m"] = pd.array(
         np.where(np.isnan(target), 0, target).astype(np.int64), dtype="Int64"
     )
     out.loc[np.isnan(target), f"default_{horizon}m"] = pd.NA
-    return out.loc[on_book].reset_index(drop=True)
+    return out

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.core.contract import BUCKETS
+from scoring.core.frames import level_codes
 from scoring.monitoring.performance import ROLL_STATES, Transitions, month_label, month_number, transitions
 
 N_STATES = len(ROLL_STATES)
@@ -69,25 +70,52 @@ def fit_chain(moves: Transitions) -> MarkovChain:
     return MarkovChain(counts, by_count, by_balance)
 
 
-def _state_at(history: pd.DataFrame, month: int) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Timeline:
+    """The history's rows sorted by loan then month, as arrays: built once, read at many months."""
+
+    loans: pd.Index
+    loan: np.ndarray
+    month: np.ndarray
+    rank: np.ndarray
+    paid: np.ndarray
+    balance: np.ndarray
+    later_same_loan: np.ndarray  # the next row's month if it belongs to the same loan, else a sentinel
+
+    @classmethod
+    def of(cls, history: pd.DataFrame) -> _Timeline:
+        codes, loans = pd.factorize(history["loan_id"].astype(str), sort=True)
+        months = month_number(history["as_of_month"])
+        order = np.lexsort((months, codes))
+        loan, month = codes[order], months[order]
+        later = np.full(len(order), np.iinfo(np.int64).max, dtype=np.int64)
+        same = np.zeros(len(order), dtype=bool)
+        same[:-1] = loan[1:] == loan[:-1]
+        later[:-1] = np.where(same[:-1], month[1:], later[:-1])
+        return cls(
+            loans=pd.Index(loans, name="loan_id"),
+            loan=loan,
+            month=month,
+            rank=level_codes(history["bucket"], BUCKETS)[order],
+            paid=history["status"].isin(("prepaid", "closed")).to_numpy()[order],
+            balance=history["outstanding_principal"].to_numpy(dtype=np.float64)[order],
+            later_same_loan=later,
+        )
+
+
+def _state_at(timeline: _Timeline, month: int) -> pd.DataFrame:
     """Each loan's state and balance in ``month``; loans that ended before keep their last
     (terminal) state; loans that start later are absent."""
-    numbers = month_number(history["as_of_month"])
-    upto = history.loc[numbers <= month].assign(_m=numbers[numbers <= month])
-    last = upto.sort_values(["loan_id", "_m"], kind="stable").groupby("loan_id", sort=True).tail(1)
-    rank = pd.Index(BUCKETS).get_indexer(pd.Index(last["bucket"]))
-    paid = last["status"].isin(("prepaid", "closed")).to_numpy()
-    state = np.where(paid, PAID_OFF, rank)
-    ended_earlier = (last["_m"].to_numpy() < month) & ~np.isin(state, (PAID_OFF, WRITTEN_OFF))
+    t = timeline
+    last = (t.month <= month) & (t.later_same_loan > month)  # each loan's latest row up to the month
+    paid = t.paid[last]
+    state = np.where(paid, PAID_OFF, t.rank[last])
+    ended_earlier = (t.month[last] < month) & ~np.isin(state, (PAID_OFF, WRITTEN_OFF))
     frame = pd.DataFrame(
-        {
-            "state": state,
-            "balance": np.where(paid, 0.0, last["outstanding_principal"].to_numpy(dtype=np.float64)),
-            "seen": ~ended_earlier,
-        },
-        index=pd.Index(last["loan_id"].to_numpy(), name="loan_id"),
+        {"state": state, "balance": np.where(paid, 0.0, t.balance[last])},
+        index=t.loans[t.loan[last]],
     )
-    return frame[frame["seen"]].drop(columns="seen")
+    return frame[~ended_earlier]
 
 
 def forecast(
@@ -129,7 +157,8 @@ def backtest_forecast(
         )
     moves = transitions(history)
     window = (moves.month > origin - fit_months) & (moves.month <= origin)
-    start = _state_at(history, origin)
+    timeline = _Timeline.of(history)
+    start = _state_at(timeline, origin)
     start = start[np.isin(start["state"], LIVE)]
     move_segment = _segment_labels(moves.loans, segment)[moves.loan]
     start_segment = _segment_labels(pd.Index(start.index), segment)
@@ -150,7 +179,7 @@ def backtest_forecast(
             entry["accounts"] += step["accounts"]
             entry["balance"] += step["balance"]
     for h, predicted in sorted(totals.items()):
-        actual_states = _state_at(history, origin + h).reindex(start.index)
+        actual_states = _state_at(timeline, origin + h).reindex(start.index)
         actual_states = actual_states.dropna()
         actual_counts = np.bincount(actual_states["state"].astype(int), minlength=N_STATES).astype(np.float64)
         actual_balance = np.bincount(
