@@ -95,8 +95,8 @@ def _describe(row: pd.Series, code: str) -> str:
     if code in ("bucket_not_allowed", "status_not_allowed"):
         column = code.removesuffix("_not_allowed")
         return f"{code}: {column}={row[column]!r}{at}, expected {RULES[code].split('expected ')[-1]}"
-    rule = RULES.get(code)
-    return f"{code}{at}: expected {rule.split(': ', 1)[-1]}" if rule else f"{code}{at}"
+    description = RULES.get(code)
+    return f"{code}{at}: expected {description.split(': ', 1)[-1]}" if description else f"{code}{at}"
 
 
 def queue_for_month(
