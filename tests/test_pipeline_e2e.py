@@ -415,6 +415,12 @@ CARRIES_TIME_OR_RUN_ID = {
     "models/tuning/study.journal": "optuna's log: each run that opens the study appends its session",
     "reports/monitoring/summary.json": "the model digest",
     "reports/monitoring/index.html": "the model digest",
+    "models/behaviour/model_info.json": "the collect stage's run id (model_version)",
+    "models/behaviour_model/MLmodel": "MLflow's utc_time_created, model_uuid and run id",
+    "models/behaviour_model/manifest.json": "covers MLmodel and model_info.json",
+    "models/behaviour_model/artifacts/model_files/model_info.json": "the run id (model_version)",
+    "reports/collections.json": "the behaviour model's digest and registered version",
+    "reports/collections/index.html": "the behaviour model's digest and registered version",
 }
 # Great-expectations' Data Docs name and stamp each validation run with its time.
 NOT_COMPARED = ("reports/validation/docs/", "reports/validation/index.html")
