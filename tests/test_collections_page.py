@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from PIL import Image as PILImage
 
+from browser_support import browse
 from scoring.collections.config import CollectionsConfig
 from scoring.collections.run import CollectionsResult, run_collections
 from scoring.data.config import SyntheticDataConfig
@@ -37,7 +38,6 @@ from scoring.reporting.collections_page import (
     NO_QUEUE,
     render_collections_page,
 )
-from test_report import render_in_chromium
 
 SEED = 11
 DATA = SyntheticDataConfig(n_applications=8000, months=36, immature_months=12)
@@ -396,50 +396,9 @@ def test_a_bare_result_still_renders_every_section(result: CollectionsResult) ->
 
 # --------------------------------------------------------------------------- headless Chromium
 
-# Runs before anything else on the page: counts script errors, failed loads (images included) and
-# content-security-policy violations, and console.error calls; --dump-dom then shows the count.
-_ERRORS = """<script>
-(function () {
-  var root = document.documentElement, seen = [];
-  function note(kind, text) {
-    seen.push(kind + ': ' + text);
-    root.setAttribute('data-errors', String(seen.length));
-    root.setAttribute('data-error-text', seen.join(' | '));
-  }
-  root.setAttribute('data-errors', '0');
-  window.addEventListener('error', function (e) {
-    var t = e.target;
-    var what = t && t.tagName ? t.tagName + ' ' + String(t.src || t.href || '').slice(0, 60) : '';
-    note('error', what || String(e.message));
-  }, true);
-  document.addEventListener('securitypolicyviolation', function (e) {
-    note('csp', e.violatedDirective + ' ' + e.blockedURI);
-  });
-  var original = console.error;
-  console.error = function () {
-    note('console', Array.prototype.join.call(arguments, ' '));
-    original.apply(console, arguments);
-  };
-})();
-</script>"""
-
-
-def _browse(page: str, workdir: Path) -> tuple[list[str], tuple[int, int], list[str], str]:
-    """Sections shown, (images, images decoded), the errors and the DOM, as Chromium saw the page."""
-    assert page.count("</head>") == 1
-    dom = render_in_chromium(page.replace("</head>", _ERRORS + "</head>", 1), workdir)
-    errors = re.search(r'<html[^>]*data-errors="(\d+)"', dom)
-    assert errors, f"the error probe did not run; DOM starts {dom[:300]!r}"
-    text = re.search(r'data-error-text="([^"]*)"', dom)
-    messages = text.group(1).split(" | ") if text else []
-    assert len(messages) == int(errors.group(1))
-    body = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"[^>]*data-sections="([^"]*)"', dom)
-    assert body, f"the probe did not run; DOM starts {dom[:300]!r}"
-    return body.group(3).split(), (int(body.group(1)), int(body.group(2))), messages, dom
-
 
 def test_page_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
-    sections, (total, decoded), errors, dom = _browse(page, tmp_path)
+    sections, (total, decoded), errors, dom = browse(page, tmp_path)
     assert errors == []
     assert sections == list(COLLECTIONS_SECTION_IDS)
     assert total == decoded == len(_parse(page).images) == len(IMAGES)
@@ -451,7 +410,7 @@ def test_browser_check_catches_errors(page: str, tmp_path: Path) -> None:
     # The check above can fail: a broken image and an outside image (blocked by the page's policy).
     broken = page.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
     outside = broken.replace("</main>", '<img src="https://example.invalid/pixel.png" alt="x"></main>', 1)
-    _, (total, decoded), errors, _ = _browse(outside, tmp_path)
+    _, (total, decoded), errors, _ = browse(outside, tmp_path)
     assert (total, decoded) == (len(IMAGES) + 1, len(IMAGES) - 1)
     assert any(e.startswith("error: IMG data:image/png") for e in errors), errors
     assert any(e.startswith("csp: img-src https://example.invalid") for e in errors), errors

@@ -36,6 +36,24 @@ def _fail(exc: BaseException) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _model_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """What a command that loads an exported model reports as one message and exit 1: bad input,
+    a model whose files or digest do not match, a malformed reference, a missing file."""
+    from scoring.serving.artifact import ArtifactIntegrityError
+    from scoring.serving.inputs import InputSchemaError
+    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
+
+    return (
+        *USER_ERRORS,
+        ArtifactIntegrityError,
+        ModelIntegrityError,
+        ModelReferenceError,
+        InputSchemaError,
+        FileNotFoundError,
+        *extra,
+    )
+
+
 @app.callback()
 def _main(log_level: Annotated[str, typer.Option(help="logging level")] = "WARNING") -> None:
     quiet_third_parties()
@@ -192,21 +210,11 @@ def score(
     limit_constraint, reason codes and texts, model_version; rows that fail the input checks go to
     the rejected file with one message per field. Memory is bounded by --chunk-rows, not the file.
     """
-    from scoring.serving.artifact import ArtifactIntegrityError
     from scoring.serving.batch import check_input, count_rows, score_file
-    from scoring.serving.inputs import InputSchemaError
-    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
     from scoring.serving.registry import load_verified_scorer
 
     rejected = rejected or output.with_name(output.stem + ".rejected.parquet")
-    score_errors: tuple[type[BaseException], ...] = (
-        *USER_ERRORS,
-        ArtifactIntegrityError,
-        ModelIntegrityError,
-        ModelReferenceError,
-        InputSchemaError,
-        FileNotFoundError,
-    )
+    score_errors = _model_errors()
     try:
         check_input(input)
         scorer, digest = load_verified_scorer(model, expect_digest)
@@ -275,20 +283,8 @@ def monitor(
         monitor_model,
         write_monitoring,
     )
-    from scoring.serving.artifact import ArtifactIntegrityError
-    from scoring.serving.inputs import InputSchemaError
-    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
 
-    errors: tuple[type[BaseException], ...] = (
-        *USER_ERRORS,
-        ArtifactIntegrityError,
-        ModelIntegrityError,
-        ModelReferenceError,
-        InputSchemaError,
-        HistoryInputError,
-        MonitoringInputError,
-        FileNotFoundError,
-    )
+    errors = _model_errors(HistoryInputError, MonitoringInputError)
     try:
         settings = load_params(params)
         frame = read_table(batch)
@@ -378,22 +374,9 @@ def collect(
     from scoring.collections.scorer import BehaviourInputError, load_verified_behaviour
     from scoring.core.io import read_table, write_parquet
     from scoring.data.history_gate import HistoryInputError
-    from scoring.serving.artifact import ArtifactIntegrityError
-    from scoring.serving.inputs import InputSchemaError
-    from scoring.serving.integrity import ModelIntegrityError, ModelReferenceError
 
     held = held or output.with_name(output.stem + ".held.parquet")
-    errors: tuple[type[BaseException], ...] = (
-        *USER_ERRORS,
-        ArtifactIntegrityError,
-        ModelIntegrityError,
-        ModelReferenceError,
-        InputSchemaError,
-        HistoryInputError,
-        QueueInputError,
-        BehaviourInputError,
-        FileNotFoundError,
-    )
+    errors = _model_errors(HistoryInputError, QueueInputError, BehaviourInputError)
     try:
         with console.status("reading"):
             frame = read_table(history)

@@ -184,16 +184,22 @@ def export_model(
             input_example=input_example,
             pip_requirements=_pip_requirements(),
         )
-        # Last: the manifest covers every file written above, MLmodel and the code included.
-        digest = write_model_manifest(target)
-        verify_model_dir(target, expect_digest=digest)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        target.replace(output_dir)
+        digest = _seal(target, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported model to %s (digest %s)", output_dir, digest)
     return output_dir
+
+
+def _seal(target: Path, output_dir: Path) -> str:
+    """Write the manifest over every file of the model at ``target`` (MLmodel and the code
+    included), check it, and move the model into ``output_dir``; return the model digest."""
+    digest = write_model_manifest(target)
+    verify_model_dir(target, expect_digest=digest)
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    target.replace(output_dir)
+    return digest
 
 
 def register_model(
@@ -311,11 +317,7 @@ def export_behaviour_model(scorer: BehaviourScorer, output_dir: str | Path, exam
             input_example=_as_signature_types(input_example),
             pip_requirements=_pip_requirements(),
         )
-        digest = write_model_manifest(target)
-        verify_model_dir(target, expect_digest=digest)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        target.replace(output_dir)
+        digest = _seal(target, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported the behaviour score to %s (digest %s)", output_dir, digest)

@@ -1,0 +1,50 @@
+"""Rendering a self-contained HTML page in headless Chromium with an error probe: the monitoring
+and collections pages' browser tests share it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from test_report import render_in_chromium
+
+# Runs before anything else on the page: counts script errors, failed loads (images included) and
+# content-security-policy violations, and console.error calls; --dump-dom then shows the count.
+ERROR_PROBE = """<script>
+(function () {
+  var root = document.documentElement, seen = [];
+  function note(kind, text) {
+    seen.push(kind + ': ' + text);
+    root.setAttribute('data-errors', String(seen.length));
+    root.setAttribute('data-error-text', seen.join(' | '));
+  }
+  root.setAttribute('data-errors', '0');
+  window.addEventListener('error', function (e) {
+    var t = e.target;
+    var what = t && t.tagName ? t.tagName + ' ' + String(t.src || t.href || '').slice(0, 60) : '';
+    note('error', what || String(e.message));
+  }, true);
+  document.addEventListener('securitypolicyviolation', function (e) {
+    note('csp', e.violatedDirective + ' ' + e.blockedURI);
+  });
+  var original = console.error;
+  console.error = function () {
+    note('console', Array.prototype.join.call(arguments, ' '));
+    original.apply(console, arguments);
+  };
+})();
+</script>"""
+
+
+def browse(page: str, workdir: Path) -> tuple[list[str], tuple[int, int], list[str], str]:
+    """Sections shown, (images, images decoded), the errors and the DOM, as Chromium saw the page."""
+    assert page.count("</head>") == 1
+    dom = render_in_chromium(page.replace("</head>", ERROR_PROBE + "</head>", 1), workdir)
+    errors = re.search(r'<html[^>]*data-errors="(\d+)"', dom)
+    assert errors, f"the error probe did not run; DOM starts {dom[:300]!r}"
+    text = re.search(r'data-error-text="([^"]*)"', dom)
+    messages = text.group(1).split(" | ") if text else []
+    assert len(messages) == int(errors.group(1))
+    body = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"[^>]*data-sections="([^"]*)"', dom)
+    assert body, f"the probe did not run; DOM starts {dom[:300]!r}"
+    return body.group(3).split(), (int(body.group(1)), int(body.group(2))), messages, dom
