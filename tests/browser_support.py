@@ -1,9 +1,10 @@
-"""Rendering a self-contained HTML page in headless Chromium with an error probe: the monitoring
-and collections pages' browser tests share it."""
+"""What the monitoring and collections pages' tests share: parsing a self-contained HTML page
+(sections, headings, images, every URL) and rendering it in headless Chromium with an error probe."""
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from test_report import render_in_chromium
@@ -48,3 +49,48 @@ def browse(page: str, workdir: Path) -> tuple[list[str], tuple[int, int], list[s
     body = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"[^>]*data-sections="([^"]*)"', dom)
     assert body, f"the probe did not run; DOM starts {dom[:300]!r}"
     return body.group(3).split(), (int(body.group(1)), int(body.group(2))), messages, dom
+
+
+class Page(HTMLParser):
+    """Section ids and headings, images (src and name), every URL-bearing attribute, all tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.headings: list[str] = []
+        self.images: list[tuple[str, str]] = []
+        self.urls: list[str] = []
+        self.tags: list[str] = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.append(tag)
+        if tag == "section":
+            self.sections.append(values.get("id") or "")
+        if tag == "h2":
+            self._in_h2 = True
+            self.headings.append("")
+        if tag == "img":
+            self.images.append((values.get("src") or "", values.get("data-name") or ""))
+        for name in ("src", "href", "action", "poster", "data", "srcset", "background"):
+            if values.get(name):
+                self.urls.append(values[name] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_h2:
+            self.headings[-1] += data
+
+
+def parse(page: str) -> Page:
+    parser = Page()
+    parser.feed(page)
+    return parser
+
+
+def section_html(page: str, sid: str) -> str:
+    return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]

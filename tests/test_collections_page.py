@@ -15,14 +15,13 @@ import io
 import math
 import re
 from dataclasses import replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from PIL import Image as PILImage
 
-from browser_support import browse
+from browser_support import browse, parse, section_html
 from scoring.collections.config import CollectionsConfig
 from scoring.collections.run import CollectionsResult, run_collections
 from scoring.data.config import SyntheticDataConfig
@@ -78,51 +77,6 @@ def page(result: CollectionsResult) -> str:
 # --------------------------------------------------------------------------- parsing the page
 
 
-class _Page(HTMLParser):
-    """Section ids and headings, images (src and name), every URL-bearing attribute, all tags."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: list[str] = []
-        self.headings: list[str] = []
-        self.images: list[tuple[str, str]] = []
-        self.urls: list[str] = []
-        self.tags: list[str] = []
-        self._in_h2 = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.tags.append(tag)
-        if tag == "section":
-            self.sections.append(values.get("id") or "")
-        if tag == "h2":
-            self._in_h2 = True
-            self.headings.append("")
-        if tag == "img":
-            self.images.append((values.get("src") or "", values.get("data-name") or ""))
-        for name in ("src", "href", "action", "poster", "data", "srcset", "background"):
-            if values.get(name):
-                self.urls.append(values[name] or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "h2":
-            self._in_h2 = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_h2:
-            self.headings[-1] += data
-
-
-def _parse(page: str) -> _Page:
-    parser = _Page()
-    parser.feed(page)
-    return parser
-
-
-def _section(page: str, sid: str) -> str:
-    return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
-
-
 def _table(html: str, css: str | None = None, index: int = 0) -> list[list[str]]:
     """The body rows of a table (the ``index``-th, or the one of class ``css``) as lists of cell HTML."""
     if css is not None:
@@ -166,7 +120,7 @@ def test_the_run_has_what_the_page_shows(result: CollectionsResult) -> None:
 
 
 def test_every_section_appears_once_in_order(page: str) -> None:
-    parsed = _parse(page)
+    parsed = parse(page)
     assert parsed.sections == list(COLLECTIONS_SECTION_IDS)
     assert len(set(COLLECTIONS_SECTION_IDS)) == len(COLLECTIONS_SECTION_IDS) == 6
     assert parsed.headings == [heading for _, heading in COLLECTIONS_SECTIONS]
@@ -178,7 +132,7 @@ def test_every_section_appears_once_in_order(page: str) -> None:
 
 
 def test_page_is_self_contained(page: str) -> None:
-    parsed = _parse(page)
+    parsed = parse(page)
     assert not {"script", "link", "iframe", "object", "embed", "base"} & set(parsed.tags)
     assert "url(" not in page and "@import" not in page
     assert not re.search(r"(?i)<script[^>]*\ssrc\s*=", page)
@@ -189,7 +143,7 @@ def test_page_is_self_contained(page: str) -> None:
 
 
 def test_every_image_is_a_png_that_decodes(page: str) -> None:
-    images = _parse(page).images
+    images = parse(page).images
     assert [name for _, name in images] == IMAGES
     for src, name in images:
         assert src.startswith("data:image/png;base64,"), name
@@ -203,7 +157,7 @@ def test_every_image_is_a_png_that_decodes(page: str) -> None:
 
 def test_summary_shows_the_headline_numbers(result: CollectionsResult, page: str) -> None:
     s = result.summary
-    section = _section(page, "summary")
+    section = section_html(page, "summary")
     kv = _kv(section)
     assert kv["queue month"] == s["queue"]["month"]
     assert kv["accounts in the queue"] == f"{s['queue']['accounts']:,}"
@@ -239,12 +193,12 @@ def test_without_a_model_the_summary_says_not_given(result: CollectionsResult) -
     page = render_collections_page(
         replace(result, summary={k: v for k, v in result.summary.items() if k != "model"})
     )
-    assert _kv(_section(page, "summary"))["behaviour model"] == "not given"
+    assert _kv(section_html(page, "summary"))["behaviour model"] == "not given"
     assert "behaviour model name" not in page
 
 
 def test_capture_table_is_the_summary_by_losses_and_by_count(result: CollectionsResult, page: str) -> None:
-    section = _section(page, "capture")
+    section = section_html(page, "capture")
     assert "expected loss avoided per unit of cost" in section and "judged on losses" in section
     assert "do not see the car's value" in section
     capture = result.summary["capture_mean"]
@@ -263,7 +217,7 @@ def test_capture_table_is_the_summary_by_losses_and_by_count(result: Collections
 
 
 def test_forecast_states_the_error_at_the_horizon(result: CollectionsResult, page: str) -> None:
-    section = _section(page, "forecast")
+    section = section_html(page, "forecast")
     errors = result.summary["forecast_90_balance_error_at_horizon"]
     assert len(errors) == 3
     stated = "; ".join(f"origin {o}: {100.0 * e:+.1f}%" for o, e in errors.items())
@@ -279,7 +233,7 @@ def test_forecast_states_the_error_at_the_horizon(result: CollectionsResult, pag
 
 
 def test_roll_rates_show_both_matrices_and_the_cure_rates(result: CollectionsResult, page: str) -> None:
-    section = _section(page, "roll-rates")
+    section = section_html(page, "roll-rates")
     for key in ("count", "balance"):
         matrix = result.chain_tables[key]
         rows = _table(section, f"roll-{key}")
@@ -291,7 +245,7 @@ def test_roll_rates_show_both_matrices_and_the_cure_rates(result: CollectionsRes
 
 
 def test_behaviour_score_shows_auc_by_bucket_and_calibration(result: CollectionsResult, page: str) -> None:
-    section = _section(page, "behaviour-score")
+    section = section_html(page, "behaviour-score")
     assert _kv(section)["out-of-time AUC"] == f"{result.summary['behaviour']['oot_auc']:.3f}"
     buckets = _table(section, index=1)
     assert buckets == [
@@ -314,7 +268,7 @@ def test_behaviour_score_shows_auc_by_bucket_and_calibration(result: Collections
 
 
 def test_queue_shows_the_first_25_rows_and_the_counts_by_action(result: CollectionsResult, page: str) -> None:
-    section = _section(page, "queue")
+    section = section_html(page, "queue")
     rows = _table(section, "queue")
     first = result.queue.head(25)
     assert len(rows) == 25
@@ -341,9 +295,9 @@ def test_page_escapes_text_from_the_data(result: CollectionsResult) -> None:
     summary = {**result.summary, "behaviour": {**result.summary["behaviour"], "champion": SCRIPT}}
     page = render_collections_page(replace(result, queue=queue, summary=summary), {**MODEL, "name": SCRIPT})
     assert "<script" not in page and 'alert("x")' not in page
-    rows = _table(_section(page, "queue"), "queue")
+    rows = _table(section_html(page, "queue"), "queue")
     assert rows[0][10] == ESCAPED and rows[1][1] == ESCAPED
-    kv = _kv(_section(page, "summary"))
+    kv = _kv(section_html(page, "summary"))
     assert kv["behaviour champion"] == ESCAPED and kv["behaviour model name"] == ESCAPED
     assert f"behaviour model {ESCAPED} version 3" in page.split("</header>", 1)[0]
 
@@ -358,22 +312,22 @@ def test_empty_tables_are_said_plainly(result: CollectionsResult) -> None:
         queue=result.queue.iloc[:0],
     )
     page = render_collections_page(empty, MODEL)
-    parsed = _parse(page)
+    parsed = parse(page)
     assert parsed.sections == list(COLLECTIONS_SECTION_IDS)
     assert [name for _, name in parsed.images] == []
-    capture = _section(page, "capture")
+    capture = section_html(page, "capture")
     assert _said(NO_CAPTURE) in capture and "<img" not in capture
     assert 'class="capture"' in capture  # the summary's capture figures are still there
-    forecast = _section(page, "forecast")
+    forecast = section_html(page, "forecast")
     assert _said(NO_FORECAST) in forecast and "<img" not in forecast and "<table" not in forecast
-    assert _said(NO_CALIBRATION) in _section(page, "behaviour-score")
-    queue = _section(page, "queue")
+    assert _said(NO_CALIBRATION) in section_html(page, "behaviour-score")
+    queue = section_html(page, "queue")
     assert _said(NO_QUEUE) in queue and "<table" not in queue
     for text in (NO_CAPTURE, NO_FORECAST, NO_CALIBRATION, NO_QUEUE):
         assert text.startswith("No ")
 
 
-def test_a_bare_result_still_renders_every_section(result: CollectionsResult) -> None:
+def test_a_bare_result_still_renders_everysection(result: CollectionsResult) -> None:
     bare = replace(
         result,
         summary={},
@@ -387,11 +341,11 @@ def test_a_bare_result_still_renders_every_section(result: CollectionsResult) ->
         auc_by_bucket=pd.DataFrame(),
     )
     page = render_collections_page(bare)
-    assert _parse(page).sections == list(COLLECTIONS_SECTION_IDS)
-    assert _parse(page).images == []
+    assert parse(page).sections == list(COLLECTIONS_SECTION_IDS)
+    assert parse(page).images == []
     for text in (NO_CAPTURE, NO_CAPTURE_TABLE, NO_FORECAST, NO_CALIBRATION, NO_QUEUE):
         assert _said(text) in page
-    assert _kv(_section(page, "summary"))["out-of-time AUC"] == "n/a"
+    assert _kv(section_html(page, "summary"))["out-of-time AUC"] == "n/a"
 
 
 # --------------------------------------------------------------------------- headless Chromium
@@ -401,7 +355,7 @@ def test_page_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     sections, (total, decoded), errors, dom = browse(page, tmp_path)
     assert errors == []
     assert sections == list(COLLECTIONS_SECTION_IDS)
-    assert total == decoded == len(_parse(page).images) == len(IMAGES)
+    assert total == decoded == len(parse(page).images) == len(IMAGES)
     for _, heading in COLLECTIONS_SECTIONS:
         assert f"<h2>{heading}</h2>" in dom
 

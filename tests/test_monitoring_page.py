@@ -13,7 +13,6 @@ import base64
 import io
 import re
 from dataclasses import replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 import pytest
 from PIL import Image as PILImage
 
-from browser_support import browse
+from browser_support import browse, parse, section_html
 from scoring.data.config import SyntheticDataConfig
 from scoring.data.performance import generate_performance
 from scoring.data.synthetic import generate_portfolio
@@ -118,51 +117,6 @@ def page(result: MonitoringResult) -> str:
 # --------------------------------------------------------------------------- parsing the page
 
 
-class _Page(HTMLParser):
-    """Section ids and headings, images (src and name), every URL-bearing attribute, all tags."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: list[str] = []
-        self.headings: list[str] = []
-        self.images: list[tuple[str, str]] = []
-        self.urls: list[str] = []
-        self.tags: list[str] = []
-        self._in_h2 = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.tags.append(tag)
-        if tag == "section":
-            self.sections.append(values.get("id") or "")
-        if tag == "h2":
-            self._in_h2 = True
-            self.headings.append("")
-        if tag == "img":
-            self.images.append((values.get("src") or "", values.get("data-name") or ""))
-        for name in ("src", "href", "action", "poster", "data", "srcset", "background"):
-            if values.get(name):
-                self.urls.append(values[name] or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "h2":
-            self._in_h2 = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_h2:
-            self.headings[-1] += data
-
-
-def _parse(page: str) -> _Page:
-    parser = _Page()
-    parser.feed(page)
-    return parser
-
-
-def _section(page: str, sid: str) -> str:
-    return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
-
-
 def _rows(table: str) -> list[list[str]]:
     """The body rows of one table as lists of cell HTML (cells hold no nested tables)."""
     body = table.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
@@ -172,7 +126,7 @@ def _rows(table: str) -> list[list[str]]:
 
 
 def _alert_rows(page: str) -> dict[str, list[str]]:
-    alerts = _section(page, "alerts")
+    alerts = section_html(page, "alerts")
     table = alerts.split('<table class="alerts">', 1)[1].split("</table>", 1)[0]
     rows: dict[str, list[str]] = {}
     for cells in _rows(table):
@@ -204,19 +158,19 @@ def test_the_run_judges_months_and_has_performance(result: MonitoringResult) -> 
 
 
 def test_every_section_appears_once_in_order(page: str) -> None:
-    parsed = _parse(page)
+    parsed = parse(page)
     assert parsed.sections == list(MONITORING_SECTION_IDS)
     assert len(set(MONITORING_SECTION_IDS)) == len(MONITORING_SECTION_IDS) == 9
     assert parsed.headings == [heading for _, heading in MONITORING_SECTIONS]
     for sid in MONITORING_SECTION_IDS:
         assert page.count(f'id="{sid}"') == 1
         assert page.count(f'href="#{sid}"') == 1
-    assert "pd-model v3" in _section(page, "summary") and "sha256:0f1e2d" in _section(page, "summary")
+    assert "pd-model v3" in section_html(page, "summary") and "sha256:0f1e2d" in section_html(page, "summary")
     assert NO_HISTORY.lower() not in page.lower()
 
 
 def test_page_is_self_contained(page: str) -> None:
-    parsed = _parse(page)
+    parsed = parse(page)
     assert not {"script", "link", "iframe", "object", "embed", "base"} & set(parsed.tags)
     assert "url(" not in page and "@import" not in page
     assert not re.search(r"(?i)<script[^>]*\ssrc\s*=", page)
@@ -227,7 +181,7 @@ def test_page_is_self_contained(page: str) -> None:
 
 
 def test_every_image_is_a_png_that_decodes(page: str) -> None:
-    images = _parse(page).images
+    images = parse(page).images
     names = [name for _, name in images]
     assert names == [
         "stability_psi",
@@ -262,7 +216,7 @@ def test_alert_table_lists_every_rule_with_the_alerts_light(result: MonitoringRe
         assert _badge(cells[6]) == entry["latest"]["light"]
         assert cells[6].startswith(entry["latest"]["month"])
         assert len(cells[7]) > 40, f"no description of {rule}"
-    overall = re.search(r"Overall: (.*?)</p>", _section(page, "summary"))
+    overall = re.search(r"Overall: (.*?)</p>", section_html(page, "summary"))
     assert overall and _badge(overall.group(1)) == result.alerts["overall"]
 
 
@@ -288,7 +242,7 @@ def test_alert_table_follows_the_alerts_it_is_given(result: MonitoringResult) ->
 def test_csi_table_ranks_the_latest_judged_month(result: MonitoringResult, page: str) -> None:
     latest = int(result.stability.loc[result.stability["judged"], "month"].max())
     values = result.csi.set_index("month").loc[latest].sort_values(ascending=False)
-    section = _section(page, "csi")
+    section = section_html(page, "csi")
     table = section.split("<table>", 1)[1].split("</table>", 1)[0]
     rows = _rows(table)
     assert [r[0] for r in rows] == list(values.index)
@@ -308,18 +262,18 @@ def test_without_history_the_page_says_so(portfolio: dict[str, object]) -> None:
     bare = _monitor(portfolio, None)
     assert bare.backtest_cohorts is None and bare.vintages is None and not bare.roll_rates
     page = render_monitoring_page(bare, config=CONFIG, tests=TESTS)
-    parsed = _parse(page)
+    parsed = parse(page)
     assert parsed.sections == list(MONITORING_SECTION_IDS)
     for sid in HISTORY_SECTIONS:
-        section = _section(page, sid)
+        section = section_html(page, sid)
         assert "there is no performance history" in section.lower(), sid
         assert "<img" not in section and "<table" not in section, sid
     for sid in ("stability", "score-distribution", "csi"):
-        assert "<img" in _section(page, sid), sid
-    assert "not given" in _section(page, "summary")
+        assert "<img" in section_html(page, sid), sid
+    assert "not given" in section_html(page, "summary")
 
 
-def test_an_empty_result_still_renders_every_section() -> None:
+def test_an_empty_result_still_renders_everysection() -> None:
     empty = MonitoringResult(
         stability=pd.DataFrame(),
         csi=pd.DataFrame(),
@@ -328,8 +282,8 @@ def test_an_empty_result_still_renders_every_section() -> None:
         alerts={},
     )
     page = render_monitoring_page(empty)
-    assert _parse(page).sections == list(MONITORING_SECTION_IDS)
-    assert _parse(page).images == []
+    assert parse(page).sections == list(MONITORING_SECTION_IDS)
+    assert parse(page).images == []
     assert list(_alert_rows(page)) == list(RULES)
     assert page.lower().count("there is no performance history") == len(HISTORY_SECTIONS)
 
@@ -347,11 +301,11 @@ def test_page_escapes_text(result: MonitoringResult) -> None:
     page = render_monitoring_page(doctored, title='Monitoring <pd> & "co"', model="m<1>", config=CONFIG)
     escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;$\\frac$&#x27;"
     assert "<script" not in page and 'alert("x")' not in page
-    assert escaped in _section(page, "csi") and escaped in _section(page, "alerts")
+    assert escaped in section_html(page, "csi") and escaped in section_html(page, "alerts")
     assert "<title>Monitoring &lt;pd&gt; &amp; &quot;co&quot;</title>" in page
     assert "<h1>Monitoring &lt;pd&gt; &amp; &quot;co&quot;</h1>" in page
     assert "model: m&lt;1&gt;" in page
-    assert "csi_top" in [n for _, n in _parse(page).images]  # the plot with the odd legend was drawn
+    assert "csi_top" in [n for _, n in parse(page).images]  # the plot with the odd legend was drawn
 
 
 def test_light_badge_shows_text_and_colour() -> None:
@@ -368,7 +322,7 @@ def test_page_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     sections, (total, decoded), errors, dom = browse(page, tmp_path)
     assert errors == []
     assert sections == list(MONITORING_SECTION_IDS)
-    assert total == decoded == len(_parse(page).images) == 8
+    assert total == decoded == len(parse(page).images) == 8
     for _, heading in MONITORING_SECTIONS:
         assert f"<h2>{heading}</h2>" in dom
 
