@@ -169,6 +169,33 @@ def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
     pd.testing.assert_frame_equal(as_output_types(scores), expected, check_exact=True)
 
 
+def test_a_bad_token_in_a_csv_column_rejects_its_own_row_only(
+    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
+) -> None:
+    """CSV has no types: one text token in a numeric (or boolean) column used to turn the whole
+    chunk's column into text, and every row of the chunk failed the number check."""
+    model, scorer, raw = exported_model
+    frame = raw.head(40).astype({"age": object, "income_verified": object})
+    frame.loc[7, "age"] = "abc"
+    frame.loc[25, "income_verified"] = "maybe"
+    source = tmp_path / "apps.csv"
+    frame.to_csv(source, index=False)
+    out, rejected = tmp_path / "scores.parquet", tmp_path / "rejected.parquet"
+    result = runner.invoke(
+        app,
+        ["score", "--model", str(model), "--input", str(source), "--output", str(out), "--rejected",
+         str(rejected), "--chunk-rows", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "input 40 = scored 38 + rejected 2" in result.output
+    bad = pd.read_parquet(rejected)
+    assert bad["row"].tolist() == [7, 25]
+    assert bad["reject_reasons"].str.startswith(("age: got 'abc'", "income_verified: got 'maybe'")).all()
+    # the other rows score exactly as the clean rows do
+    expected = scorer.score(raw.head(40).drop(index=[7, 25]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(as_output_types(pd.read_parquet(out)), expected, check_exact=True)
+
+
 def test_score_parquet_chunked_equals_one_pass_and_defaults_the_rejected_file(
     exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
 ) -> None:

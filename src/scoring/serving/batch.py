@@ -88,6 +88,7 @@ def read_chunks(
         scorer.rules.id_column,
         *(scorer.raw_name(f.name) for f in scorer.rules.fields if f.kind == "category"),
     }
+    typed = {scorer.raw_name(f.name): f.kind for f in scorer.rules.fields if f.kind != "category"}
     na_values = list(scorer.spec.na_values) or None  # as the training file was read
     try:
         first = True
@@ -96,13 +97,44 @@ def read_chunks(
         ) as reader:
             for chunk in reader:
                 first = False
-                yield chunk
+                yield csv_values(chunk, typed)
         if first:
             raise DataReadError(f"{path}: no data rows (expected at least one application)")
     except pd.errors.EmptyDataError:
         raise DataReadError(f"{path}: the file is empty (expected a header row and data rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataReadError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+_CSV_BOOLEANS = {"True": True, "False": False, "true": True, "false": False}
+
+
+def csv_values(chunk: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """A CSV chunk's numeric and boolean fields as values, whatever else the column holds.
+
+    A CSV has no types: pandas reads a column as numbers only when every token of the chunk is
+    one, so a single bad token ("abc" in age) would turn the whole column into text and every
+    row of the chunk would fail the number check. Here the tokens that read as numbers (or as
+    pandas' own True / False) become values again, and only the bad token's row stays text and
+    is rejected with its own value.
+    """
+    for name, kind in kinds.items():
+        if name not in chunk.columns:
+            continue
+        column = chunk[name]
+        if not (pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        raw = column.astype(object)
+        present = raw.notna()
+        if kind == "bool":
+            flags = raw.map(_CSV_BOOLEANS)
+            readable = present & flags.notna()
+            values = flags
+        else:
+            values = pd.to_numeric(raw.where(present), errors="coerce")
+            readable = present & values.notna()
+        chunk[name] = raw.where(~readable, values.astype(object))
+    return chunk
 
 
 def score_file(
