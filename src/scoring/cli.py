@@ -16,6 +16,8 @@ from scoring.runtime import USER_ERRORS, quiet_third_parties, setup_logging
 if TYPE_CHECKING:
     import pandas as pd
 
+    from scoring.serving.batch import BatchCounts
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Credit-scoring pipeline tools.")
 console = Console(stderr=True)
 
@@ -203,6 +205,22 @@ def score(
             "[default: $SCORING_MODEL_DIGEST; a registry URI is checked against its version's tag]"
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas: chunks in this process; dask: partitions on a Dask cluster (OUTPUT "
+            "and the rejected path become Parquet directories, one file per partition)"
+        ),
+    ] = "pandas",
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            help="with --engine dask: a scheduler address (tcp://host:8786) [default: a LocalCluster here]"
+        ),
+    ] = "",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="with --engine dask and no --scheduler: LocalCluster workers")
+    ] = None,
 ) -> None:
     """Score raw applications with an exported model, chunk by chunk, into the full output.
 
@@ -215,6 +233,22 @@ def score(
 
     rejected = rejected or output.with_name(output.stem + ".rejected.parquet")
     score_errors = _model_errors()
+    if engine not in ("pandas", "dask"):
+        raise _fail(ValueError(f"--engine {engine!r}: expected pandas or dask"))
+    if engine == "dask":
+        try:
+            check_input(input)
+            counts, digest = _score_on_dask(
+                model, input, output, rejected, expect_digest, scheduler, workers, chunk_rows, reasons
+            )
+        except score_errors as exc:
+            raise _fail(exc) from None
+        console.print(
+            f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
+            f"scores in {output}/, rejected rows in {rejected}/ (Parquet, one file per partition); "
+            f"model digest {digest}"
+        )
+        return
     try:
         check_input(input)
         scorer, digest = load_verified_scorer(model, expect_digest)
@@ -236,6 +270,38 @@ def score(
         f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
         f"scores in {output}, rejected rows in {rejected}; model digest {digest}"
     )
+
+
+def _score_on_dask(
+    model: str,
+    input: Path,
+    output: Path,
+    rejected: Path,
+    expect_digest: str | None,
+    scheduler: str,
+    workers: int | None,
+    partition_rows: int,
+    reasons: bool,
+) -> tuple[BatchCounts, str]:
+    """``scoring score --engine dask``: the model verified here, then loaded and verified again by
+    each worker from the same files (:mod:`scoring.serving.batch_dask`)."""
+    import tempfile
+
+    from scoring.core.cluster import DaskConfig, dask_client
+    from scoring.serving.artifact import files_dir, load_scorer
+    from scoring.serving.batch_dask import score_file_dask
+    from scoring.serving.registry import resolve_model
+
+    config = DaskConfig(scheduler=scheduler, n_workers=workers, partition_rows=max(partition_rows, 1_000))
+    with tempfile.TemporaryDirectory(prefix="scoring-model-") as download:
+        verified = resolve_model(model, expect_digest, download_dir=download)
+        scorer = load_scorer(files_dir(verified.path))
+        with console.status("scoring on dask"), dask_client(config) as client:
+            counts = score_file_dask(
+                client, verified.path, verified.digest, scorer, input, output, rejected,
+                config.partition_rows, reasons,
+            )  # fmt: skip
+    return counts, verified.digest
 
 
 @app.command()

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scoring.collections.config import CollectionsConfig
+from scoring.core.cluster import DaskConfig, Engine
 from scoring.core.settings import ConfigError, StrictModel
 from scoring.data.config import DataConfig, SplitConfig, ValidateConfig
 from scoring.decision.config import CalibrateConfig
@@ -36,6 +37,8 @@ class ExportConfig(StrictModel):
 
 class Params(StrictModel):
     seed: int = Field(20261128, ge=0, lt=2**32)
+    engine: Engine = Field("pandas", description="pandas: one process; dask: partitions on a Dask cluster")
+    dask: DaskConfig = DaskConfig()
     data: DataConfig = DataConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     split: SplitConfig = SplitConfig()

@@ -29,6 +29,8 @@ def quiet_third_parties() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # distributed logs every scheduler and worker event at INFO (dozens of lines per command)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 def run_stage(main: Callable[[], None], user_errors: tuple[type[BaseException], ...] = ()) -> None:

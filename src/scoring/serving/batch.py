@@ -11,7 +11,7 @@ reconcile: ``scored + rejected == input`` (checked before the files are moved in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +109,7 @@ def read_chunks(
 _CSV_BOOLEANS = {"True": True, "False": False, "true": True, "false": False}
 
 
-def csv_values(chunk: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+def csv_values(chunk: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     """A CSV chunk's numeric and boolean fields as values, whatever else the column holds.
 
     A CSV has no types: pandas reads a column as numbers only when every token of the chunk is

@@ -1,0 +1,82 @@
+"""The dask engine's cluster: a LocalCluster sized to this machine, or an existing cluster.
+
+``engine: dask`` in params (or ``--engine dask`` on a command) runs the work on Dask's
+distributed scheduler. ``dask.scheduler`` empty starts a LocalCluster here (one worker process per
+core, one thread each: the libraries the workers call, XGBoost and NumPy, bring their own
+threads); an address (``tcp://scheduler:8786``) connects to a running cluster instead, whose
+workers need the same Python packages (this project installed from its lock file) and must see
+the input and output paths (a shared file system).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from scoring.core.settings import ConfigError, StrictModel
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["pandas", "dask"]
+ENGINES: tuple[str, ...] = ("pandas", "dask")
+
+
+class DaskConfig(StrictModel):
+    """Where the dask engine runs (``dask:`` in params)."""
+
+    scheduler: str = Field(
+        "", description="empty: a LocalCluster on this machine; else a scheduler address, tcp://host:8786"
+    )
+    n_workers: int | None = Field(None, ge=1, description="LocalCluster workers (default: one per core)")
+    threads_per_worker: int = Field(1, ge=1)
+    memory_limit: str = Field(
+        "auto", description="per LocalCluster worker: auto (the machine's / workers) or e.g. 8GiB"
+    )
+    partition_rows: int = Field(100_000, ge=1_000, description="rows per partition of the data")
+    connect_timeout_seconds: float = Field(30.0, gt=0.0)
+
+
+@contextmanager
+def dask_client(config: DaskConfig | None = None) -> Iterator[Client]:
+    """A client on the configured cluster, closed (and a LocalCluster shut down) on exit."""
+    from distributed import Client, LocalCluster
+
+    config = config or DaskConfig()
+    if config.scheduler:
+        try:
+            client = Client(config.scheduler, timeout=config.connect_timeout_seconds)
+        except OSError as exc:
+            raise ConfigError(
+                f"dask.scheduler {config.scheduler!r}: no scheduler answered within "
+                f"{config.connect_timeout_seconds:g} s ({exc}); expected the address of a running "
+                "cluster (tcp://host:8786), or leave it empty for a LocalCluster on this machine"
+            ) from None
+        logger.info(
+            "dask: connected to %s (%d workers)", config.scheduler, len(client.scheduler_info()["workers"])
+        )
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    workers = config.n_workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=config.threads_per_worker,
+            memory_limit=config.memory_limit,
+            processes=True,
+            dashboard_address=":0",  # any free port: two clusters on one machine do not clash
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        logger.info("dask: LocalCluster of %d workers x %d threads", workers, config.threads_per_worker)
+        yield client
