@@ -102,6 +102,16 @@ def test_scoring_score_engine_dask_on_the_command_line(exported, tmp_path: Path)
     wrong = runner.invoke(app, ["score", "--model", str(model), "--input", str(source), "--output", str(out),
                                 "--engine", "spark"])  # fmt: skip
     assert wrong.exit_code == 1 and "--engine 'spark': expected pandas or dask" in wrong.output
+    # params.yaml's engine and dask sections are the defaults of the command
+    params = tmp_path / "params.yaml"
+    params.write_text("engine: dask\ndask: {n_workers: 1, partition_rows: 1000}\n")
+    from_params = tmp_path / "from_params"
+    result = runner.invoke(
+        app, ["score", "--model", str(model), "--input", str(source), "--output", str(from_params),
+              "--params", str(params)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert from_params.is_dir() and len(pd.read_parquet(from_params)) == n - 4
 
 
 def test_a_scheduler_that_does_not_answer_is_one_clear_error() -> None:

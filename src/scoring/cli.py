@@ -16,6 +16,7 @@ from scoring.runtime import USER_ERRORS, quiet_third_parties, setup_logging
 if TYPE_CHECKING:
     import pandas as pd
 
+    from scoring.core.cluster import DaskConfig
     from scoring.serving.batch import BatchCounts
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Credit-scoring pipeline tools.")
@@ -206,21 +207,30 @@ def score(
         ),
     ] = None,
     engine: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="pandas: chunks in this process; dask: partitions on a Dask cluster (OUTPUT "
-            "and the rejected path become Parquet directories, one file per partition)"
+            "and the rejected path become Parquet directories, one file per partition) "
+            "[default: engine in --params]"
         ),
-    ] = "pandas",
-    scheduler: Annotated[
-        str,
-        typer.Option(
-            help="with --engine dask: a scheduler address (tcp://host:8786) [default: a LocalCluster here]"
-        ),
-    ] = "",
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="with --engine dask and no --scheduler: LocalCluster workers")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="with --engine dask: a scheduler address (tcp://host:8786); empty: a LocalCluster "
+            "here [default: dask.scheduler in --params]"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="with a LocalCluster: its workers [default: dask.n_workers in --params, else one per core]",
+        ),
+    ] = None,
+    params: Annotated[
+        Path, typer.Option(help="params.yaml whose engine: and dask: are the defaults (when it exists)")
+    ] = Path("params.yaml"),
 ) -> None:
     """Score raw applications with an exported model, chunk by chunk, into the full output.
 
@@ -233,13 +243,15 @@ def score(
 
     rejected = rejected or output.with_name(output.stem + ".rejected.parquet")
     score_errors = _model_errors()
-    if engine not in ("pandas", "dask"):
-        raise _fail(ValueError(f"--engine {engine!r}: expected pandas or dask"))
+    try:
+        engine, dask_config = _engine_settings(params, engine, scheduler, workers, chunk_rows)
+    except score_errors as exc:
+        raise _fail(exc) from None
     if engine == "dask":
         try:
             check_input(input)
             counts, digest = _score_on_dask(
-                model, input, output, rejected, expect_digest, scheduler, workers, chunk_rows, reasons
+                model, input, output, rejected, expect_digest, dask_config, reasons
             )
         except score_errors as exc:
             raise _fail(exc) from None
@@ -272,27 +284,45 @@ def score(
     )
 
 
+def _engine_settings(
+    params: Path, engine: str | None, scheduler: str | None, workers: int | None, partition_rows: int
+) -> tuple[str, DaskConfig]:
+    """The engine and the cluster: the command's options over params.yaml's ``engine:`` and
+    ``dask:`` (a params file that does not exist gives the defaults: pandas, a LocalCluster)."""
+    from scoring.config import Params, load_params
+
+    settings = load_params(params) if params.is_file() else Params()
+    chosen = engine or settings.engine
+    if chosen not in ("pandas", "dask"):
+        from scoring.core.settings import ConfigError
+
+        raise ConfigError(f"--engine {chosen!r}: expected pandas or dask")
+    updates: dict[str, object] = {"partition_rows": max(partition_rows, 1_000)}
+    if scheduler is not None:
+        updates["scheduler"] = scheduler
+    if workers is not None:
+        updates["n_workers"] = workers
+    return chosen, settings.dask.model_copy(update=updates)
+
+
 def _score_on_dask(
     model: str,
     input: Path,
     output: Path,
     rejected: Path,
     expect_digest: str | None,
-    scheduler: str,
-    workers: int | None,
-    partition_rows: int,
+    config: DaskConfig,
     reasons: bool,
 ) -> tuple[BatchCounts, str]:
     """``scoring score --engine dask``: the model verified here, then loaded and verified again by
     each worker from the same files (:mod:`scoring.serving.batch_dask`)."""
     import tempfile
 
-    from scoring.core.cluster import DaskConfig, dask_client
+    from scoring.core.cluster import dask_client
     from scoring.serving.artifact import files_dir, load_scorer
     from scoring.serving.batch_dask import score_file_dask
     from scoring.serving.registry import resolve_model
 
-    config = DaskConfig(scheduler=scheduler, n_workers=workers, partition_rows=max(partition_rows, 1_000))
     with tempfile.TemporaryDirectory(prefix="scoring-model-") as download:
         verified = resolve_model(model, expect_digest, download_dir=download)
         scorer = load_scorer(files_dir(verified.path))
