@@ -41,11 +41,11 @@ def client():
 
 
 def _inputs(raw: pd.DataFrame, tmp_path: Path) -> dict[str, Path]:
-    frame = pd.concat([raw] * 3, ignore_index=True).drop(columns="default_12m", errors="ignore")
+    frame = pd.concat([raw] * 6, ignore_index=True).drop(columns="default_12m", errors="ignore")
     frame["application_id"] = [f"A{i:07d}" for i in range(len(frame))]
     frame.loc[[5, len(frame) - 2], "monthly_income"] = -1.0
     parquet = tmp_path / "apps.parquet"
-    frame.to_parquet(parquet, index=False)
+    frame.to_parquet(parquet, index=False, row_group_size=700)  # partitions of whole row groups
     text = frame.astype({"age": object, "income_verified": object})
     text.loc[40, "age"] = "forty"
     text.loc[len(frame) // 2, "income_verified"] = "maybe"
@@ -66,7 +66,7 @@ def test_dask_scoring_equals_the_pandas_path_bit_for_bit(exported, client, kind:
     assert counts == expected and counts.reconciles
     assert counts.n_rejected == (4 if kind == "csv" else 2)
     parts = sorted(p.name for p in (tmp_path / "scores").iterdir())
-    assert len(parts) >= 1 and all(name.startswith("part-") for name in parts)
+    assert len(parts) >= 3 and all(name.startswith("part-") for name in parts)
     for ours, theirs in (("scores", "p.parquet"), ("rejected", "p.rej.parquet")):
         pd.testing.assert_frame_equal(
             pd.read_parquet(tmp_path / ours).reset_index(drop=True),
@@ -96,7 +96,7 @@ def test_scoring_score_engine_dask_on_the_command_line(exported, tmp_path: Path)
          str(rejected), "--engine", "dask", "--workers", "2", "--chunk-rows", "1000"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    n = 3 * len(raw)
+    n = 6 * len(raw)
     assert f"input {n:,} = scored {n - 4:,} + rejected 4" in " ".join(result.output.split())
     assert len(pd.read_parquet(out)) == n - 4
     wrong = runner.invoke(app, ["score", "--model", str(model), "--input", str(source), "--output", str(out),

@@ -81,8 +81,14 @@ def _score_partition(
     return len(chunk), len(scores), len(rejected)
 
 
+def _read_row_groups(groups: list[int], path: str) -> pd.DataFrame:
+    frame: pd.DataFrame = pq.ParquetFile(path).read_row_groups(groups).to_pandas()
+    return frame
+
+
 def read_partitions(path: Path, scorer: Scorer, partition_rows: int) -> Any:
-    """The input as a Dask DataFrame: Parquet by row groups, CSV as text in blocks of about
+    """The input as a Dask DataFrame: Parquet by consecutive row groups of about ``partition_rows``
+    rows (a file written as one row group is one partition), CSV as text in blocks of about
     ``partition_rows`` rows."""
     import dask.dataframe as dd
 
@@ -90,11 +96,21 @@ def read_partitions(path: Path, scorer: Scorer, partition_rows: int) -> Any:
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
     if infer_format(path, None) == "parquet":
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            metadata = pq.ParquetFile(path).metadata
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
-        frame = dd.read_parquet(str(path))
-        return frame.repartition(npartitions=max(1, -(-rows // partition_rows)))
+        # consecutive row groups of about partition_rows rows: a worker reads only its own groups,
+        # so its memory is bounded by the partition, not by the file
+        groups: list[list[int]] = [[]]
+        rows = 0
+        for i in range(metadata.num_row_groups):
+            if groups[-1] and rows + metadata.row_group(i).num_rows > partition_rows:
+                groups.append([])
+                rows = 0
+            groups[-1].append(i)
+            rows += metadata.row_group(i).num_rows
+        meta = pq.read_schema(path).empty_table().to_pandas()
+        return dd.from_map(_read_row_groups, groups, path=str(path), meta=meta, enforce_metadata=False)
     with path.open("rb") as handle:
         header = handle.readline()
         sample = handle.read(1 << 20)
