@@ -235,3 +235,28 @@ def test_scoring_collect_writes_the_queue_and_reports_bad_input(fitted, exported
     )
     assert broken.exit_code == 1 and "missing columns ['bucket']" in broken.output
     assert "Traceback" not in broken.output
+
+
+def test_a_blend_champion_exports_with_its_parts(fitted, tmp_path: Path) -> None:
+    """The exported behaviour model carries the champion's own files, and a blend's parts."""
+    from scoring.export import export_behaviour_model
+
+    apps, history, scores, _ = fitted
+    base = CollectionsConfig()
+    train = base.behaviour.train.model_copy(
+        update={
+            "candidates": ["scorecard", "xgboost_defaults", "blend"],
+            "candidate_params": {"blend": {"parts": ["scorecard", "best"], "weights": [0.0, 0.5, 1.0]}},
+        }
+    )
+    config = base.model_copy(update={"behaviour": base.behaviour.model_copy(update={"train": train})})
+    result = run_collections(history, apps, scores, config, seed=5)
+    assert result.scorer is not None
+    result.scorer.model.kind = "blend"  # judge the blend whatever the champion rule chose
+    result.scorer.model.estimator = result.models["blend"]
+    exported = export_behaviour_model(result.scorer, tmp_path / "model", result.queue_rows)
+    scorer, _ = load_verified_behaviour(exported)
+    assert scorer.model.kind == "blend"
+    pd.testing.assert_frame_equal(
+        scorer.score(result.queue_rows), result.scorer.score(result.queue_rows), check_exact=True
+    )

@@ -206,7 +206,12 @@ class BehaviourScorer:
         bundle = ModelBundle(directory)
         bundle.root.mkdir(parents=True, exist_ok=True)
         bundle.save_features(self.model.features)
-        candidates = dict(models) if models else {self.model.kind: self.model.estimator}
+        if models:
+            candidates = dict(models)
+        else:  # the champion alone, with a blend's parts (as ModelBundle.save_model keeps them)
+            parts = getattr(self.model.estimator, "parts", None)
+            candidates = dict(parts()) if callable(parts) else {}
+            candidates[self.model.kind] = self.model.estimator
         bundle.save_candidates(candidates)
         bundle.write(CHAMPION_FILE, {"champion": self.model.kind, "candidates": list(candidates)})
         for name, document in self.settings_files().items():
