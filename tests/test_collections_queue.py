@@ -260,3 +260,29 @@ def test_a_blend_champion_exports_with_its_parts(fitted, tmp_path: Path) -> None
     pd.testing.assert_frame_equal(
         scorer.score(result.queue_rows), result.scorer.score(result.queue_rows), check_exact=True
     )
+
+
+def test_the_behaviour_model_over_http_scores_like_the_stage_and_answers_400_to_a_bad_row(
+    fitted, exported
+) -> None:
+    """`mlflow models serve` on the exported behaviour model, real requests on loopback."""
+    from scoring.serving.http import dataframe_split, post_json, predictions_frame, start_server, stop_server
+
+    _, _, _, result = fitted
+    rows = result.queue_rows.head(20).drop(columns=["outstanding_principal", "default_6m"])
+    rows["as_of_month"] = pd.to_datetime(rows["as_of_month"]).dt.strftime("%Y-%m-%d")
+    process, url = start_server(exported)
+    try:
+        status, answer = post_json(url, dataframe_split(rows))
+        assert status == 200, answer
+        served = predictions_frame(answer)
+        expected = result.scorer.score(result.queue_rows.head(20))
+        assert served["loan_id"].tolist() == expected["loan_id"].tolist()
+        assert served["behaviour_pd"].tolist() == expected["behaviour_pd"].tolist()
+        assert served["reason_code_1"].tolist() == expected["reason_code_1"].tolist()
+        bad = rows.head(2).copy()
+        bad.loc[1, "bucket"] = 7
+        status, answer = post_json(url, dataframe_split(bad))
+        assert status == 400 and "1 of 2 rows rejected: row 1: bucket: got 7" in answer["message"]
+    finally:
+        stop_server(process)
