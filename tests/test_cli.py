@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -140,13 +141,8 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scor
     return root / "pd_model", Scorer.from_model_dir(model_dir, repo_params(), SYNTHETIC_SPEC, info), raw
 
 
-def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
-    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
-) -> None:
-    model, scorer, raw = exported_model
-    frame = raw.head(95).astype({"age": "float64"})
-    frame.loc[[4, 60], "age"] = [12.0, 45.5]
-    frame.loc[71, "monthly_income"] = -1.0
+def _score_csv(model: Path, frame: pd.DataFrame, tmp_path: Path) -> tuple[Path, Path, Path, Any]:
+    """`scoring score` on ``frame`` as a CSV, chunks of 20 rows: (input, scores, rejected, result)."""
     source = tmp_path / "apps.csv"
     frame.to_csv(source, index=False)
     out, rejected = tmp_path / "scores.parquet", tmp_path / "rejected.parquet"
@@ -155,6 +151,17 @@ def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
         ["score", "--model", str(model), "--input", str(source), "--output", str(out), "--rejected",
          str(rejected), "--chunk-rows", "20"],
     )  # fmt: skip
+    return source, out, rejected, result
+
+
+def test_score_csv_in_chunks_writes_scores_rejects_and_reconciles(
+    exported_model: tuple[Path, Scorer, pd.DataFrame], tmp_path: Path
+) -> None:
+    model, scorer, raw = exported_model
+    frame = raw.head(95).astype({"age": "float64"})
+    frame.loc[[4, 60], "age"] = [12.0, 45.5]
+    frame.loc[71, "monthly_income"] = -1.0
+    source, out, rejected, result = _score_csv(model, frame, tmp_path)
     assert result.exit_code == 0, result.output
     assert "input 95 = scored 92 + rejected 3" in result.output
     scores, bad = pd.read_parquet(out), pd.read_parquet(rejected)
@@ -178,14 +185,7 @@ def test_a_bad_token_in_a_csv_column_rejects_its_own_row_only(
     frame = raw.head(40).astype({"age": object, "income_verified": object})
     frame.loc[7, "age"] = "abc"
     frame.loc[25, "income_verified"] = "maybe"
-    source = tmp_path / "apps.csv"
-    frame.to_csv(source, index=False)
-    out, rejected = tmp_path / "scores.parquet", tmp_path / "rejected.parquet"
-    result = runner.invoke(
-        app,
-        ["score", "--model", str(model), "--input", str(source), "--output", str(out), "--rejected",
-         str(rejected), "--chunk-rows", "20"],
-    )  # fmt: skip
+    _, out, rejected, result = _score_csv(model, frame, tmp_path)
     assert result.exit_code == 0, result.output
     assert "input 40 = scored 38 + rejected 2" in result.output
     bad = pd.read_parquet(rejected)
