@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from PIL import Image as PILImage
+
 from test_report import render_in_chromium
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Runs before anything else on the page: counts script errors, failed loads (images included) and
 # content-security-policy violations, and console.error calls; --dump-dom then shows the count.
@@ -94,3 +100,27 @@ def parse(page: str) -> Page:
 
 def section_html(page: str, sid: str) -> str:
     return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+
+
+def assert_self_contained(page: str) -> None:
+    """No script, frame or stylesheet tag, no outside URL: only #anchors and embedded PNGs."""
+    parsed = parse(page)
+    assert not {"script", "link", "iframe", "object", "embed", "base"} & set(parsed.tags)
+    assert "url(" not in page and "@import" not in page
+    assert not re.search(r"(?i)<script[^>]*\ssrc\s*=", page)
+    assert not any(re.match(r"(?i)\s*(https?:)?//", url) for url in parsed.urls)
+    assert all(url.startswith(("#", "data:image/png;base64,")) for url in parsed.urls)
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+    assert not re.search(r"(?i)(https?:|ftp:|file:|//[a-z0-9])", text)
+
+
+def assert_pngs_decode(images: list[tuple[str, str]]) -> None:
+    """Every (src, name) image is an embedded PNG that decodes whole and is not tiny."""
+    for src, name in images:
+        assert src.startswith("data:image/png;base64,"), name
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert data.startswith(PNG_SIGNATURE), name
+        with PILImage.open(io.BytesIO(data)) as image:
+            assert image.format == "PNG"
+            image.load()  # decodes the whole image, not just the header
+            assert image.width > 200 and image.height > 150, name

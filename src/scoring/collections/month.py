@@ -53,12 +53,8 @@ class MonthQueue:
     """the ranked queue (:func:`scoring.collections.run.month_queue`)"""
     held: pd.DataFrame
     """every account of the month not queued: loan_id, as_of_month, outcome, reasons"""
-    counts: dict[str, int] = field(default_factory=dict)
-    gate: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def month(self) -> str:
-        return str(self.counts.get("month", ""))
+    counts: dict[str, Any] = field(default_factory=dict)
+    """the month, the accounts and how many ended in each of :data:`OUTCOMES` (they add up)"""
 
 
 def parse_month(value: str) -> int:
@@ -213,4 +209,4 @@ def queue_for_month(
     if sum(counts[o] for o in OUTCOMES) != counts["accounts"]:
         raise AssertionError(f"the month's accounts do not reconcile: {counts}")
     logger.info("queue %s: %s", label, counts)
-    return MonthQueue(queue, held, counts, gate.summary)
+    return MonthQueue(queue, held, counts)

@@ -80,6 +80,11 @@ def capture_curve(
     return out
 
 
+def priority(pd_: np.ndarray, exposure: np.ndarray, uplift: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Expected loss avoided per unit of the action's cost: ``pd x exposure x uplift / cost``."""
+    return np.asarray(pd_ * exposure * uplift / np.maximum(cost, 1e-9), dtype=np.float64)
+
+
 def queue_order(priority: np.ndarray, pd_: np.ndarray) -> np.ndarray:
     """Row positions by priority, then by PD where priorities tie (accounts whose car covers the
     balance all have priority 0: the likelier to roll to 90+ is worked first)."""
@@ -107,21 +112,21 @@ def evaluate_queue(
     uplift: np.ndarray,
     cost: np.ndarray,
     outcome: np.ndarray,
+    shares: tuple[float, ...] = (0.05, 0.1, 0.2),
 ) -> dict[str, Any]:
-    """Capture of realised losses (``outcome`` x exposure) in the top of each order, and of the
-    accounts that reached 90+ (``capture_count``)."""
+    """Capture of realised losses (``outcome`` x exposure) in the first ``shares`` of each order,
+    and of the accounts that reached 90+ (``capture_count``)."""
     expected_loss = pd_ * exposure
-    priority = expected_loss * uplift / np.maximum(cost, 1e-9)
     loss = np.asarray(outcome, dtype=np.float64) * exposure
     defaults = np.nan_to_num(np.asarray(outcome, dtype=np.float64))
-    ordered = orders(frame, priority, expected_loss, pd_)
+    ordered = orders(frame, priority(pd_, exposure, uplift, cost), expected_loss, pd_)
     return {
         "accounts": len(frame),
         "defaults": int(defaults.sum()),
         "loss": float(loss.sum()),
-        "capture": {name: capture_curve(order, loss) for name, order in ordered.items()},
+        "capture": {name: capture_curve(order, loss, shares) for name, order in ordered.items()},
         # the same orders judged by accounts that reached 90+, whatever their exposure
-        "capture_count": {name: capture_curve(order, defaults) for name, order in ordered.items()},
+        "capture_count": {name: capture_curve(order, defaults, shares) for name, order in ordered.items()},
     }
 
 

@@ -15,10 +15,9 @@ from scoring.collections.behaviour import account_snapshots, car_value
 from scoring.collections.config import CollectionsConfig
 from scoring.collections.queue import (
     actions_for,
-    capture_curve,
     evaluate_queue,
     net_exposure,
-    orders,
+    priority,
     queue_order,
     split_snapshots,
 )
@@ -36,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 NOT_FEATURES = ("loan_id", "as_of_month", "outstanding_principal")
 CURVE_SHARES = tuple(round(0.01 * k, 2) for k in range(1, 101))
+REPORTED_SHARES = ("top_5%", "top_10%", "top_20%")  # the capture_by_month columns and the summary
 CALIBRATION_BINS = 10
 
 
@@ -61,8 +61,9 @@ class CollectionsResult:
 
 
 def behaviour_pd(result: CollectionsResult, rows: pd.DataFrame) -> np.ndarray:
-    raw = sigmoid(result.models[result.champion].log_odds(result.features.transform(rows)))
-    return np.asarray(result.calibrator.predict(raw), dtype=np.float64)
+    """The calibrated behaviour PD of account-month ``rows`` (the result's scorer)."""
+    assert result.scorer is not None
+    return result.scorer.predict_pd(rows)
 
 
 def _calibration_table(pd_: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
@@ -117,7 +118,7 @@ def _plan(
     """Each delinquent account's action, priority, rank and whether its action has capacity left."""
     balance = rows["outstanding_principal"].to_numpy(dtype=np.float64)
     action, cost, uplift = _actions(rows, pd_, value, config)
-    priority = pd_ * exposure * uplift / cost
+    priorities = priority(pd_, exposure, uplift, cost)
     plan = pd.DataFrame(
         {
             "loan_id": rows["loan_id"].to_numpy(),
@@ -132,13 +133,13 @@ def _plan(
             "action": action,
             "action_cost": cost,
             "cure_uplift": uplift,
-            "priority": priority,
+            "priority": priorities,
         }
     )
     if reasons is not None:  # what raises each account's behaviour PD (the score's reason codes)
         for column in (*CODE_COLUMNS, *TEXT_COLUMNS):
             plan[column] = reasons[column].to_numpy()
-    plan = plan.iloc[queue_order(priority, pd_)].reset_index(drop=True)
+    plan = plan.iloc[queue_order(priorities, pd_)].reset_index(drop=True)
     plan.insert(0, "rank", np.arange(1, len(plan) + 1))
     place = plan.groupby("action").cumcount().to_numpy() + 1
     capacity = plan["action"].map({name: a.capacity for name, a in config.actions.items()}).to_numpy()
@@ -231,29 +232,23 @@ def run_collections(
         pd_ = oot_pd[(months == month) & (oot["bucket"].to_numpy() > 0)]
         exposure, value = _exposure(rows, apps, config)
         _, cost, uplift = _actions(rows, pd_, value, config)
-        evaluated = evaluate_queue(rows, pd_, exposure, uplift, cost, rows[target].astype(float).to_numpy())
+        outcome = rows[target].astype(float).to_numpy()
+        evaluated = evaluate_queue(rows, pd_, exposure, uplift, cost, outcome, CURVE_SHARES)
         entry: dict[str, Any] = {
             "month": month_label(np.array([month]))[0],
             "accounts": evaluated["accounts"],
             "defaults": evaluated["defaults"],
             "loss": evaluated["loss"],
         }
-        for name, curve in evaluated["capture"].items():
-            for share, value_ in curve.items():
-                entry[f"{name}_{share}"] = value_
-        for name, curve in evaluated["capture_count"].items():
-            for share, value_ in curve.items():
-                entry[f"{name}_count_{share}"] = value_
+        for infix, kind in (("", "capture"), ("count_", "capture_count")):
+            for name, curve in evaluated[kind].items():
+                for share in REPORTED_SHARES:
+                    entry[f"{name}_{infix}{share}"] = curve[share]
         capture_rows.append(entry)
-        loss = rows[target].astype(float).to_numpy() * exposure
-        expected_loss = pd_ * exposure
-        for name, order in orders(
-            rows, expected_loss * uplift / np.maximum(cost, 1e-9), expected_loss, pd_
-        ).items():
-            shares = capture_curve(order, loss, CURVE_SHARES)
-            curves.append(
-                pd.DataFrame({"order": name, "share": CURVE_SHARES, "capture": list(shares.values())})
-            )
+        curves.extend(
+            pd.DataFrame({"order": name, "share": CURVE_SHARES, "capture": list(curve.values())})
+            for name, curve in evaluated["capture"].items()
+        )
     capture = pd.DataFrame(capture_rows)
     if curves:
         pooled = pd.concat(curves, ignore_index=True)

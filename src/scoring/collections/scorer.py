@@ -50,11 +50,9 @@ OUTPUT_TYPES: dict[str, str] = {
     **{c: "string" for c in (*CODE_COLUMNS, *TEXT_COLUMNS)},
     "model_version": "string",
 }
-REJECTED_COLUMNS = (*KEY_COLUMNS, "row", "reasons")
 
 # Range of each snapshot feature the score is defined on (inclusive); other numeric inputs must
 # be finite numbers (or missing, which the model's missing branch handles).
-BUCKET_LABELS = {0: "current", 1: "M1", 2: "M2", 3: "M3"}
 RANGES: dict[str, tuple[float, float]] = {
     "bucket": (0, 3),
     "days_past_due": (0, 120),
@@ -230,11 +228,6 @@ class BehaviourScorer:
             settings=dict(bundle.read(COLLECTIONS_FILE)) if bundle.has(COLLECTIONS_FILE) else {},
             info=dict(bundle.read(MODEL_INFO_FILE)) if bundle.has(MODEL_INFO_FILE) else {},
         )
-
-    def bundle_files(self, directory: str | Path) -> list[str]:
-        """Files of ``directory`` this scorer reads (model files and settings)."""
-        bundle = ModelBundle(directory)
-        return sorted({*bundle.model_files(), *(n for n in self.settings_files() if bundle.has(n))})
 
 
 def load_verified_behaviour(
