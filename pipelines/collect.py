@@ -91,9 +91,9 @@ def main(stage: Stage) -> None:
     assert scorer is not None
 
     import mlflow
-    from scoring.reporting.collections_page import render_collections_page
 
     from scoring.export import CHAMPION_ALIAS, export_behaviour_model, register_model
+    from scoring.reporting.collections_page import render_collections_page
     from scoring.serving.integrity import DIGEST_TAG, model_digest
 
     name = config.behaviour.model_name

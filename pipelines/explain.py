@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from scoring.core.io import atomic_path, read_parquet, write_json, write_text
+from scoring.core.io import atomic_path, write_json, write_text
 from scoring.decision.grades import MasterScale
 from scoring.decision.risk import RiskLayer
 from scoring.explain.reasons import ReasonCoder, ReasonConfigError
@@ -34,7 +34,7 @@ def main(stage: Stage) -> None:
     # codes for the features the map does not know (logged), instead of a config error.
     coder = ReasonCoder.fit(
         model,
-        read_parquet(split_dir / "train.parquet"),
+        stage.read_sample(split_dir / "train.parquet"),
         params.reasons,
         strict=spec.follows_auto_loan_contract,
     )
@@ -44,7 +44,7 @@ def main(stage: Stage) -> None:
     result = explanation_outputs(
         model,
         coder,
-        read_parquet(split_dir / "test.parquet"),
+        stage.read_sample(split_dir / "test.parquet"),
         RiskLayer(
             Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
             MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),

@@ -1,10 +1,13 @@
-"""DVC stage `features`: fit the feature transformer on train; missing rates and suspected leaks."""
+"""DVC stage `features`: fit the feature transformer on train; missing rates and suspected leaks.
+
+Fitted on the fit sample of train (params ``sample_rows``: every row up to it; beyond, a seeded
+sample by customer, filtered on the cluster with ``engine: dask``)."""
 
 from __future__ import annotations
 
 import logging
 
-from scoring.core.io import read_parquet, write_json
+from scoring.core.io import write_json
 from scoring.data.leakage import SuspectedLeakError, leakage_report
 from scoring.features.transformer import ApplicationFeatures, feature_summary
 from scoring.stages import Stage, run
@@ -15,7 +18,8 @@ logger = logging.getLogger(__name__)
 def main(stage: Stage) -> None:
     params = stage.params
     spec = stage.spec
-    train = read_parquet(stage.path("train"))
+    with stage.engine_client():
+        train = stage.read_sample(stage.path("train"))  # every row up to params sample_rows
     transformer = ApplicationFeatures(
         exclude_columns=spec.non_feature_columns,
         categorical_columns=spec.categorical_columns,

@@ -7,7 +7,7 @@ applications and those the application gate passed. Input rows = passed + quaran
 
 from __future__ import annotations
 
-from scoring.core.io import read_parquet, write_json, write_parquet
+from scoring.core.io import read_parquet, write_dataset, write_json
 from scoring.data.history_gate import check_history
 from scoring.stages import Stage, run
 
@@ -17,12 +17,16 @@ def main(stage: Stage) -> None:
     history = read_parquet(stage.path("history"))
     id_column = stage.spec.id_column
     applications = read_parquet(stage.path("applications"))
-    if history.empty and params.data.performance.path is None and params.data.source == "file":
-        write_parquet(stage.path("out"), history)
-        write_parquet(stage.path("quarantine"), history)
-        write_json(
-            stage.path("summary"), {"available": False, "reason": "no history given (data.performance.path)"}
+    generated = params.data.source == "synthetic" and params.data.synthetic.performance_history
+    if history.empty and params.data.performance.path is None and not generated:
+        reason = (
+            "no history generated (data.synthetic.performance_history: false)"
+            if params.data.source == "synthetic"
+            else "no history given (data.performance.path)"
         )
+        write_dataset(stage.path("out"), history)
+        write_dataset(stage.path("quarantine"), history)
+        write_json(stage.path("summary"), {"available": False, "reason": reason})
         return
     passed_ids = read_parquet(stage.path("validated"), columns=[id_column])[id_column].astype(str)
     amounts = (
@@ -34,8 +38,8 @@ def main(stage: Stage) -> None:
         history, applications[id_column].astype(str), passed_ids, amounts, params.validate_.performance
     )
     source = str(params.data.performance.path or "synthetic")
-    write_parquet(stage.path("out"), gate.passed)
-    write_parquet(stage.path("quarantine"), gate.quarantine)
+    write_dataset(stage.path("out"), gate.passed)
+    write_dataset(stage.path("quarantine"), gate.quarantine)
     write_json(stage.path("summary"), {"available": True, "source": source, **gate.summary})
 
 

@@ -33,8 +33,9 @@ def main(stage: Stage) -> None:
         champion=bundle.read(CHAMPION_FILE),
         models={kind: bundle.load_model(kind) for kind in metrics["models"]},
         calibrator=Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
-        splits={name: read_parquet(split_dir / f"{name}.parquet") for name in PLOTTED_PARTS},
-        train=read_parquet(split_dir / "train.parquet"),
+        # samples of params sample_rows rows of larger data (every row of the default data)
+        splits={name: stage.read_sample(split_dir / f"{name}.parquet") for name in PLOTTED_PARTS},
+        train=stage.read_sample(split_dir / "train.parquet"),
         metrics=metrics,
         train_summary=read_json(stage.path("train_summary")),
         validation_summary=read_json(stage.path("validation_summary")),

@@ -11,7 +11,7 @@ candidates' out-of-fold log-odds go to the calibrate stage (``--calibration-set`
 
 from __future__ import annotations
 
-from scoring.core.io import atomic_path, file_sha256, read_json, read_parquet, write_json, write_parquet
+from scoring.core.io import atomic_path, path_sha256, read_json, read_parquet, write_json, write_parquet
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.config import XGBoostConfig
 from scoring.models.training import champion_record, fit_candidates, with_tuned_parameters
@@ -68,8 +68,8 @@ def main(stage: Stage) -> None:
             {
                 "git_commit": git_commit() or "unknown",
                 "data_source": spec.source,
-                "train_data_sha256": file_sha256(stage.path("train")),
-                "valid_data_sha256": file_sha256(stage.path("valid")),
+                "train_data_sha256": path_sha256(stage.path("train")),
+                "valid_data_sha256": path_sha256(stage.path("valid")),
                 "champion": decision.champion,
                 "champion_reason": decision.reason,
                 "champion_selection": decision.selection,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scoring.core.io import read_json, read_parquet, write_json
+from scoring.core.io import read_json, write_json
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.candidate import FitContext
 from scoring.stages import Stage, run
@@ -38,8 +38,9 @@ def main(stage: Stage) -> None:
     job = tuning_job(
         config,
         ApplicationFeatures.from_dict(read_json(stage.path("features"))),
-        read_parquet(stage.path("train")),
-        read_parquet(stage.path("valid")) if config.objective == "valid" else None,
+        # the fit sample (params sample_rows); tune.max_rows then picks the trials' rows from it
+        stage.read_sample(stage.path("train")),
+        stage.read_sample(stage.path("valid")) if config.objective == "valid" else None,
         stage.spec,
         # The same constraints as the final fit, or the trials would tune another model.
         FitContext(params.seed, params.train.monotone_risk),

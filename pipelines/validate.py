@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scoring.core.io import read_parquet, write_json, write_parquet, write_text
+from scoring.core.io import read_parquet, write_dataset, write_json, write_text
 from scoring.data.leakage import with_leaky_columns_dropped
 from scoring.data.validation import DataValidationError, apply_gate, results_redirect, validate_frame
 from scoring.monitoring.stability import drift_report
@@ -47,8 +47,8 @@ def main(stage: Stage) -> None:
         "drift_n_moderate": drift.get("n_moderate"),
         "drift_n_significant": drift.get("n_significant"),
     }
-    write_parquet(stage.path("out"), gate.passed)
-    write_parquet(stage.path("quarantine"), gate.quarantine)
+    write_dataset(stage.path("out"), gate.passed)
+    write_dataset(stage.path("quarantine"), gate.quarantine)
     write_text(stage.path("out_dataset"), spec.to_json() + "\n")
     write_json(stage.path("drift"), drift)
     write_json(stage.path("summary"), summary)

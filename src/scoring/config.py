@@ -39,6 +39,13 @@ class Params(StrictModel):
     seed: int = Field(20261128, ge=0, lt=2**32)
     engine: Engine = Field("pandas", description="pandas: one process; dask: partitions on a Dask cluster")
     dask: DaskConfig = DaskConfig()
+    sample_rows: int | None = Field(
+        1_000_000,
+        ge=1_000,
+        description="steps that fit in one process (feature levels, tuning trials, the scorecard's "
+        "bins, explanations) read a seeded sample by customer of about this many rows when the data "
+        "is larger, on either engine (scoring.data.sampling); null: every row",
+    )
     data: DataConfig = DataConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     split: SplitConfig = SplitConfig()

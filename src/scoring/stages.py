@@ -30,6 +30,8 @@ from scoring.core.io import read_json
 from scoring.runtime import run_stage
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from scoring.serving.bundle import ModelBundle
 
 
@@ -68,6 +70,40 @@ class Stage:
         """The train stage's MLflow run (``--run-info``)."""
         info: dict[str, Any] = read_json(self.path("run_info"))
         return info
+
+    @property
+    def on_dask(self) -> bool:
+        """Whether params choose the dask engine (``engine: dask``)."""
+        return self.params.engine == "dask"
+
+    @contextmanager
+    def engine_client(self) -> Iterator[Any]:
+        """The Dask client of params' cluster with ``engine: dask`` (closed on exit), else None."""
+        if not self.on_dask:
+            yield None
+            return
+        from scoring.core.cluster import dask_client
+
+        with dask_client(self.params.dask) as client:
+            yield client
+
+    def read_sample(self, path: Path) -> pd.DataFrame:
+        """The fit sample (:mod:`scoring.data.sampling`, params ``sample_rows``) of the table at
+        ``path``: every row up to ``sample_rows``; on the dask engine filtered partition by
+        partition (on the cluster inside :meth:`engine_client`), so only the sample is held here."""
+        from scoring.core.io import parquet_rows, read_parquet
+        from scoring.data.sampling import fit_sample, fit_sample_dask
+
+        if self.on_dask:
+            from scoring.core.cluster import keep_pandas_types
+            from scoring.core.partitioned import read_dask
+
+            keep_pandas_types()
+            n_rows = parquet_rows(path)
+            return fit_sample_dask(
+                read_dask(path), self.spec, self.params.sample_rows, self.params.seed, n_rows
+            )
+        return fit_sample(read_parquet(path), self.spec, self.params.sample_rows, self.params.seed)
 
     @contextmanager
     def mlflow_run(self, run_name: str | None = None, new: bool = False) -> Iterator[Any]:

@@ -44,12 +44,24 @@ class DaskConfig(StrictModel):
     connect_timeout_seconds: float = Field(30.0, gt=0.0)
 
 
+def keep_pandas_types() -> None:
+    """Frames on the dask engine keep the pandas engine's column types.
+
+    Dask turns text columns into pyarrow strings by default; the engines must give equal
+    frames (and the model the same inputs), so that conversion is off.
+    """
+    import dask
+
+    dask.config.set({"dataframe.convert-string": False})
+
+
 @contextmanager
 def dask_client(config: DaskConfig | None = None) -> Iterator[Client]:
     """A client on the configured cluster, closed (and a LocalCluster shut down) on exit."""
     from distributed import Client, LocalCluster
 
     config = config or DaskConfig()
+    keep_pandas_types()
     if config.scheduler:
         try:
             client = Client(config.scheduler, timeout=config.connect_timeout_seconds)

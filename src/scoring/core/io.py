@@ -11,8 +11,9 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +56,102 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+PART_GLOB = "part-*.parquet"
+
+
+def part_name(number: int) -> str:
+    """The file name of a dataset's ``number``-th part (zero-padded, so names sort in order)."""
+    return f"part-{number:05d}.parquet"
+
+
+def parquet_parts(path: str | Path) -> list[Path]:
+    """The Parquet files of a table, in order: the file itself, or a dataset folder's parts.
+
+    A dataset folder (the layout stages write, one ``part-NNNNN.parquet`` per partition) is read
+    as the parts one after the other; nothing else in the folder is read.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        parts = sorted(path.glob(PART_GLOB))
+        if not parts:
+            raise DataReadError(f"{path}: no {PART_GLOB} in the folder (expected a partitioned dataset)")
+        return parts
+    raise DataReadError(f"{path}: not found (expected a Parquet file or a folder of {PART_GLOB} files)")
+
+
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     """Write a frame to Parquet deterministically (no pandas index, fixed compression)."""
+    with atomic_path(path) as tmp:
+        write_parquet_file(tmp, frame)
+
+
+def write_parquet_file(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``path`` in place (not atomic: for a file inside a staging folder)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     # pandas metadata embeds the library version; drop it so the bytes depend on data only.
     table = table.replace_schema_metadata(None)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, path, compression="zstd")
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; put it in place of ``path`` if the block
+    succeeds (whatever ``path`` was: a file, a folder or nothing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    staging.chmod(0o755)
+    try:
+        yield staging
+        if path.is_dir() and not path.is_symlink():
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            path.replace(retired / "old")
+            staging.replace(path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            if path.exists() or path.is_symlink():
+                path.unlink()
+            staging.replace(path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_dataset(path: str | Path, parts: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """Write a table as a dataset folder of ``part-NNNNN.parquet`` files, one per frame, atomically.
+
+    The stages' outputs use this layout whatever the engine (the pandas engine writes one part per
+    partition of rows it holds); :func:`read_parquet` reads it back as one frame. Returns the
+    number of rows written.
+    """
+    frames = [parts] if isinstance(parts, pd.DataFrame) else parts
+    rows = 0
+    with atomic_folder(path) as staging:
+        for number, frame in enumerate(frames):
+            write_parquet_file(staging / part_name(number), frame)
+            rows += len(frame)
+        if not any(staging.iterdir()):
+            raise ValueError(f"{path}: no parts to write (expected at least one frame, possibly empty)")
+    return rows
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise DataReadError(f"{path}: file not found")
+    """A Parquet file, or a dataset folder's parts concatenated in order, as one frame."""
+    files = parquet_parts(path)
     try:
-        frame: pd.DataFrame = pq.read_table(path, columns=columns).to_pandas()
+        tables = [pq.read_table(file, columns=columns) for file in files]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        frame: pd.DataFrame = table.to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
     return frame
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Rows of a Parquet file or dataset folder, from the footers (nothing else is read)."""
+    return sum(int(pq.ParquetFile(file).metadata.num_rows) for file in parquet_parts(path))
 
 
 def infer_format(path: Path, declared: str | None) -> str:
@@ -92,6 +171,8 @@ def read_table(path: str | Path, fmt: str | None = None, na_values: Sequence[str
     ``na_values``: CSV cells read as missing besides pandas' defaults (``?`` in UCI exports).
     """
     path = Path(path)
+    if path.is_dir() and fmt in (None, "parquet"):
+        return read_parquet(path)  # a dataset folder, as the stages write
     if not path.is_file():
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
     fmt = infer_format(path, fmt)
@@ -136,6 +217,17 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     with Path(path).open("rb") as fh:
         while chunk := fh.read(chunk_size):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def path_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of a dataset folder (its parts' names and digests, in order)."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for part in parquet_parts(path):
+        digest.update(f"{part.name}\x1f{file_sha256(part)}\n".encode())
     return digest.hexdigest()
 
 

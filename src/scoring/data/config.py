@@ -28,6 +28,18 @@ class SyntheticDataConfig(StrictModel):
     macro_cycle: bool = Field(
         True, description="the downturn late in the window; false = a stable simulation (no cycle)"
     )
+    performance_history: bool = Field(
+        True,
+        description="generate the loans' monthly performance history (about 20 rows per loan); false: "
+        "none, as for a file without one (monitoring covers stability only, collections has no queue)",
+    )
+    block_rows: int = Field(
+        1_000_000,
+        ge=1_000,
+        description="rows per generation block, each drawn from its own seeded stream (the unit the "
+        "dask engine generates in parallel, one part file each); the same seed and block_rows give "
+        "the same rows whatever the engine or the number of workers",
+    )
 
     @model_validator(mode="after")
     def _immature_inside_window(self) -> SyntheticDataConfig:

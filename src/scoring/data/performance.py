@@ -79,10 +79,13 @@ def _sigmoid(x: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
 
 
-def history_stream(seed: int) -> np.random.Generator:
+def history_stream(seed: int, block: int = 0) -> np.random.Generator:
     """The history's own random stream: the third child of the seed, so the applications'
-    streams (the first two) and hence the applications themselves do not change."""
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    streams (the first two) and hence the applications themselves do not change. Block k > 0 of
+    the portfolio (:func:`scoring.data.synthetic.portfolio_blocks`) draws from its own child of it."""
+    if block == 0:
+        return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, block)))
 
 
 def _default_months(
@@ -115,9 +118,12 @@ def _default_months(
 
 
 def generate_performance(
-    applications: pd.DataFrame, truth: pd.DataFrame, config: SyntheticDataConfig, seed: int
+    applications: pd.DataFrame, truth: pd.DataFrame, config: SyntheticDataConfig, seed: int, block: int = 0
 ) -> pd.DataFrame:
     """The monthly history of every application in ``applications`` (the synthetic portfolio's).
+
+    ``block``: which generation block of the portfolio the applications are (its own stream);
+    :func:`portfolio_history` draws a whole multi-block portfolio block by block.
 
     ``truth`` must hold ``application_id``, the true PD and the drawn ``outcome_12m`` (as
     :func:`scoring.data.synthetic.generate_portfolio` returns it). Rows are sorted by loan, then
@@ -135,7 +141,7 @@ def generate_performance(
     start = month_index(applications["application_date"], config)
     n, last_month = len(applications), config.months - 1
 
-    rng = history_stream(seed)
+    rng = history_stream(seed, block)
     macro = macro_effect(np.arange(config.months + 1), config.months) * float(config.macro_cycle)
     default_month = _default_months(rng, outcome, pd_, start, term, macro)
     offset = rng.integers(1, 31, size=n)
@@ -265,6 +271,30 @@ def _assemble(
     return frame[[c.name for c in PERFORMANCE_COLUMNS]]
 
 
+def portfolio_history(
+    applications: pd.DataFrame, truth: pd.DataFrame, config: SyntheticDataConfig, seed: int
+) -> pd.DataFrame:
+    """The history of a whole synthetic portfolio, in generation order: one
+    :func:`generate_performance` per block (the dask engine draws the blocks in parallel)."""
+    from scoring.data.synthetic import portfolio_blocks
+
+    layout = portfolio_blocks(config)
+    if len(applications) != config.n_applications:
+        raise ValueError(
+            f"the history of a synthetic portfolio needs its {config.n_applications} applications in "
+            f"generation order; got {len(applications)}"
+        )
+    if len(layout) == 1:
+        return generate_performance(applications, truth, config, seed)
+    parts = [
+        generate_performance(
+            applications.iloc[first : first + rows], truth.iloc[first : first + rows], config, seed, block
+        )
+        for block, (first, rows) in enumerate(layout)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
 def empty_history() -> pd.DataFrame:
     """A history with the contract's columns and no rows (a dataset without one)."""
     kinds = {"string": "str", "date": "datetime64[ns]", "int": "int64", "float": "float64", "category": "str"}
@@ -292,6 +322,6 @@ def load_history(
             )
         frame = frame.rename(columns={col: role for role, col in config.performance.columns.items()})
         return frame, str(config.performance.path)
-    if config.source == "synthetic":
-        return generate_performance(applications, truth, config.synthetic, seed), "synthetic"
+    if config.source == "synthetic" and config.synthetic.performance_history:
+        return portfolio_history(applications, truth, config.synthetic, seed), "synthetic"
     return None, "none"

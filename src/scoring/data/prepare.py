@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,7 +19,8 @@ from scoring.core.contract import (
     row_ids,
 )
 from scoring.core.io import DataReadError, read_table
-from scoring.data.config import DataConfig, FileDataConfig
+from scoring.core.partitioned import write_part, write_parts
+from scoring.data.config import DataConfig, FileDataConfig, SyntheticDataConfig
 
 logger = logging.getLogger(__name__)
 
@@ -187,3 +191,61 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
     )
     logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
     return PreparedData(frame, _empty_truth(), spec)
+
+
+# --------------------------------------------------------------------------- synthetic portfolio by block
+
+
+@dataclass(frozen=True)
+class PreparedCounts:
+    applications: int
+    performance: int
+    parts: int
+
+
+def _synthetic_block(
+    block: int, targets: Mapping[str, Path], config: SyntheticDataConfig, seed: int
+) -> tuple[int, int]:
+    """Generate one block and write its part of every output; (applications, history rows)."""
+    from scoring.data.performance import generate_performance
+    from scoring.data.synthetic import generate_block
+
+    applications, truth = generate_block(config, seed, block)
+    write_part(targets["applications"], applications)
+    write_part(targets["truth"], truth)
+    history_rows = 0
+    if "performance" in targets:
+        history = generate_performance(applications, truth, config, seed, block)
+        history_rows = write_part(targets["performance"], history)
+    return len(applications), history_rows
+
+
+def write_synthetic_portfolio(
+    config: SyntheticDataConfig, seed: int, outputs: Mapping[str, Path], parallel: bool
+) -> PreparedCounts:
+    """Generate the synthetic portfolio block by block straight into dataset folders.
+
+    ``outputs``: ``applications`` and ``truth`` folders, and ``performance`` for the monthly
+    history. One part per block (:func:`scoring.data.synthetic.portfolio_blocks`), each drawn
+    from its own stream, so the parts are the same whether they are generated here one after the
+    other (the pandas engine, one block in memory at a time) or in parallel on the Dask cluster
+    (``parallel``), and whatever the number of workers.
+    """
+    from scoring.data.synthetic import portfolio_blocks
+
+    n_blocks = len(portfolio_blocks(config))
+    task = functools.partial(_synthetic_block, config=config, seed=seed)
+    counts = write_parts(outputs, task, n_blocks, parallel=parallel)
+    result = PreparedCounts(
+        applications=sum(c[0] for c in counts), performance=sum(c[1] for c in counts), parts=n_blocks
+    )
+    if result.applications != config.n_applications:
+        raise AssertionError(f"generated {result.applications} rows, expected {config.n_applications}")
+    logger.info(
+        "prepared %d synthetic applications (%d history rows) in %d parts%s",
+        result.applications,
+        result.performance,
+        n_blocks,
+        " on the dask cluster" if parallel else "",
+    )
+    return result

@@ -49,70 +49,132 @@ def _month_index(dates: pd.Series) -> pd.Series:
     return d.dt.year * 12 + d.dt.month - 1
 
 
-def split_applications(frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int) -> SplitResult:
-    """Split validated applications into train/valid/test/oot/unlabelled/excluded."""
-    n_input = len(frame)
-    target = frame[spec.target_column]
-    labelled = target.notna().to_numpy()
-    group_col = spec.customer_column or spec.id_column
-    groups = frame[group_col]
+def oot_cutoff_month(labelled_months_min: int, labelled_months_max: int, config: SplitConfig) -> int:
+    """The first out-of-time month index (year * 12 + month - 1), from the labelled months' range."""
+    cutoff = labelled_months_max - config.oot_months + 1
+    if cutoff <= labelled_months_min:
+        raise ValueError(
+            f"split.oot_months={config.oot_months} covers every labelled month; "
+            "expected fewer out-of-time months than the labelled history holds"
+        )
+    return cutoff
 
+
+def month_text(month: int) -> str:
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def uses_dates(spec: DatasetSpec, config: SplitConfig) -> bool:
+    return spec.date_column is not None and config.oot_months > 0
+
+
+@dataclass(frozen=True)
+class PartRule:
+    """What the row-by-row assignment needs from the whole data: the out-of-time cut-off month
+    (with dates) and the customers seen both in development and out of time."""
+
+    cutoff: int | None
+    straddling_customers: frozenset[str] = frozenset()
+
+
+def out_of_time(
+    frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int, rule: PartRule
+) -> np.ndarray:
+    """Labelled rows that are out of time (before the straddling customers are set aside)."""
+    labelled = frame[spec.target_column].notna().to_numpy()
+    if rule.cutoff is not None and spec.date_column is not None:
+        return np.asarray(labelled & (_month_index(frame[spec.date_column]).to_numpy() >= rule.cutoff))
+    group_col = spec.customer_column or spec.id_column
+    if config.oot_fraction_without_date > 0 and not uses_dates(spec, config):
+        return np.asarray(
+            labelled & (_uniform_from_keys(frame[group_col], seed + 1) < config.oot_fraction_without_date)
+        )
+    return np.zeros(len(frame), dtype=bool)
+
+
+def assign_parts(
+    frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int, rule: PartRule
+) -> np.ndarray:
+    """The part of every row (rules 1-4 of the module docstring), row by row given ``rule``: the
+    same for the whole frame at once or for each of its partitions."""
+    n_input = len(frame)
+    labelled = frame[spec.target_column].notna().to_numpy()
+    groups = frame[spec.customer_column or spec.id_column]
     part = np.full(n_input, "", dtype=object)
     part[~labelled] = "unlabelled"
-
-    oot = np.zeros(n_input, dtype=bool)
-    oot_cutoff: str | None = None
-    if spec.date_column is not None and config.oot_months > 0 and labelled.any():
-        months = _month_index(frame[spec.date_column]).to_numpy()
-        last = months[labelled].max()
-        cutoff = last - config.oot_months + 1
-        if cutoff <= months[labelled].min():
-            raise ValueError(
-                f"split.oot_months={config.oot_months} covers every labelled month; "
-                "expected fewer out-of-time months than the labelled history holds"
-            )
-        oot = labelled & (months >= cutoff)
-        oot_cutoff = f"{cutoff // 12:04d}-{cutoff % 12 + 1:02d}"
-    elif config.oot_fraction_without_date > 0:
-        oot = labelled & (_uniform_from_keys(groups, seed + 1) < config.oot_fraction_without_date)
-
+    oot = out_of_time(frame, spec, config, seed, rule)
     development = labelled & ~oot
-    if spec.customer_column is not None:
-        dev_customers = pd.Index(groups[development].unique())
-        straddling = oot & groups.isin(dev_customers).to_numpy()
+    if spec.customer_column is not None and rule.straddling_customers:
+        straddling = oot & groups.astype(str).isin(rule.straddling_customers).to_numpy()
     else:
         straddling = np.zeros(n_input, dtype=bool)
     part[oot & ~straddling] = "oot"
     part[straddling] = "excluded"
-
     u = _uniform_from_keys(groups, seed)
     valid_cut = config.valid_fraction
     test_cut = config.valid_fraction + config.test_fraction
     part[development & (u < valid_cut)] = "valid"
     part[development & (u >= valid_cut) & (u < test_cut)] = "test"
     part[development & (u >= test_cut)] = "train"
+    return part
 
-    parts = {
-        name: frame.loc[part == name].sort_values(spec.id_column, kind="stable").reset_index(drop=True)
-        for name in PARTS
-    }
-    counts = {name: len(df) for name, df in parts.items()}
-    if sum(counts.values()) != n_input or (part == "").any():
+
+def part_rule(frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int) -> PartRule:
+    """:class:`PartRule` from a whole frame (the pandas engine)."""
+    labelled = frame[spec.target_column].notna().to_numpy()
+    cutoff = None
+    if uses_dates(spec, config) and labelled.any():
+        assert spec.date_column is not None
+        months = _month_index(frame[spec.date_column]).to_numpy()[labelled]
+        cutoff = oot_cutoff_month(int(months.min()), int(months.max()), config)
+    rule = PartRule(cutoff)
+    if spec.customer_column is None:
+        return rule
+    oot = out_of_time(frame, spec, config, seed, rule)
+    groups = frame[spec.customer_column].astype(str)
+    development = labelled & ~oot
+    oot_customers = set(groups[oot].unique())
+    straddling = groups[development & groups.isin(oot_customers).to_numpy()].unique()
+    return PartRule(cutoff, frozenset(straddling))
+
+
+def part_summary(name: str, df: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
+    entry: dict[str, Any] = {"n": len(df)}
+    if name in LABELLED_PARTS and len(df):
+        entry["default_rate"] = float(pd.to_numeric(df[spec.target_column]).mean())
+    if spec.date_column is not None and len(df):
+        dates = pd.to_datetime(df[spec.date_column])
+        entry["first_date"] = dates.min().date().isoformat()
+        entry["last_date"] = dates.max().date().isoformat()
+    return entry
+
+
+def check_counts(counts: dict[str, int], n_input: int) -> None:
+    if sum(counts.values()) != n_input:
         raise AssertionError(f"split lost rows: {counts} from {n_input} input rows")
     for name in ("train", "valid"):
         if counts[name] == 0:
             raise ValueError(f"split '{name}' is empty: the data has too few labelled rows for the fractions")
 
-    summary: dict[str, Any] = {"n_input": n_input, "oot_from_month": oot_cutoff, "parts": {}}
-    for name, df in parts.items():
-        entry: dict[str, Any] = {"n": len(df)}
-        if name in LABELLED_PARTS and len(df):
-            entry["default_rate"] = float(pd.to_numeric(df[spec.target_column]).mean())
-        if spec.date_column is not None and len(df):
-            dates = pd.to_datetime(df[spec.date_column])
-            entry["first_date"] = dates.min().date().isoformat()
-            entry["last_date"] = dates.max().date().isoformat()
-        summary["parts"][name] = entry
+
+def split_applications(frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int) -> SplitResult:
+    """Split validated applications into train/valid/test/oot/unlabelled/excluded."""
+    n_input = len(frame)
+    rule = part_rule(frame, spec, config, seed)
+    part = assign_parts(frame, spec, config, seed, rule)
+    parts = {
+        name: frame.loc[part == name].sort_values(spec.id_column, kind="stable").reset_index(drop=True)
+        for name in PARTS
+    }
+    counts = {name: len(df) for name, df in parts.items()}
+    if (part == "").any():
+        raise AssertionError(f"split left rows without a part: {counts} from {n_input} input rows")
+    check_counts(counts, n_input)
+    summary: dict[str, Any] = {
+        "n_input": n_input,
+        "oot_from_month": None if rule.cutoff is None else month_text(rule.cutoff),
+        "parts": {name: part_summary(name, df, spec) for name, df in parts.items()},
+    }
     if spec.customer_column is not None:
         _check_customers_disjoint(parts, spec.customer_column)
     logger.info("split: %s", counts)

@@ -393,17 +393,69 @@ def true_log_odds(
 # ------------------------------------------------------------------ the generator
 
 
+def portfolio_blocks(config: SyntheticDataConfig) -> list[tuple[int, int]]:
+    """(first row, rows) of each generation block: ``block_rows`` rows each, the last one shorter."""
+    n, size = config.n_applications, config.block_rows
+    return [(first, min(size, n - first)) for first in range(0, n, size)]
+
+
+def block_stream(seed: int, block: int) -> np.random.Generator:
+    """The generator of one block's applications: block 0 draws from the portfolio's main stream
+    (so a portfolio of one block is the single-stream portfolio), block k > 0 from its own child
+    of that stream; nothing depends on how many blocks there are or who generates them."""
+    if block == 0:
+        return _streams(seed)[0]
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, block)))
+
+
 def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (applications, truth).
+    """Return (applications, truth): every block of :func:`generate_block`, in order.
+
+    With ``n_applications <= block_rows`` (the embedded default) that is one block: sorted by
+    application_date then application_id. Larger portfolios are sorted so within each block.
+    """
+    started = time.perf_counter()
+    blocks = [generate_block(config, seed, number) for number in range(len(portfolio_blocks(config)))]
+    if len(blocks) == 1:
+        applications, truth = blocks[0]
+    else:
+        applications = pd.concat([b[0] for b in blocks], ignore_index=True)
+        truth = pd.concat([b[1] for b in blocks], ignore_index=True)
+    labelled = applications["default_12m"].notna().to_numpy()
+    outcome = truth[OUTCOME_COLUMN].to_numpy()
+    logger.info(
+        "synthetic portfolio: %d applications in %d blocks, %d labelled, default rate %.4f, "
+        "mean true_pd %.4f, %.2fs",
+        len(applications),
+        len(blocks),
+        int(labelled.sum()),
+        float(outcome[labelled].mean()) if labelled.any() else float("nan"),
+        float(truth[TRUE_PD_COLUMN].mean()),
+        time.perf_counter() - started,
+    )
+    return applications, truth
+
+
+def generate_block(config: SyntheticDataConfig, seed: int, block: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (applications, truth) of one block of the portfolio (see :func:`portfolio_blocks`).
 
     applications has exactly the columns of contract.AUTO_LOAN_COLUMNS in that order, sorted by
     application_date then application_id; truth has columns application_id, true_pd
     (contract.TRUE_PD_COLUMN) and the drawn 12-month outcome of every application, matured or not
     (contract.OUTCOME_COLUMN), one row per application, same order.
+
+    Each block is a whole sub-portfolio over the full window, drawn from its own stream
+    (:func:`block_stream`); application ids number the rows portfolio-wide, and customer numbers
+    start after the block's first row, so ids are unique across blocks. A repeat customer's
+    earlier application is in the same block. Regions and dealers are the portfolio's.
     """
-    started = time.perf_counter()
-    rng, meta_rng = _streams(seed)
-    n, months = config.n_applications, config.months
+    layout = portfolio_blocks(config)
+    if not 0 <= block < len(layout):
+        raise ValueError(f"block {block}: expected 0..{len(layout) - 1} for {config.n_applications} rows")
+    first_row, n = layout[block]
+    rng = block_stream(seed, block)
+    _, meta_rng = _streams(seed)
+    months = config.months
     region_weights, region_income, dealers = _regions_and_dealers(config, meta_rng)
 
     # --- dates: volume grows mildly; months have their real length
@@ -613,11 +665,11 @@ def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataF
     rate = np.round(np.clip(rate, 0.03, 0.25), 4)
 
     # --- assemble in contract order
-    width = max(7, len(str(n)))
+    width = max(7, len(str(config.n_applications)))
     applications = pd.DataFrame(
         {
-            "application_id": _ids("A", np.arange(1, n + 1, dtype=np.int64), width),
-            "customer_id": _ids("C", customer_number.astype(np.int64), width),
+            "application_id": _ids("A", np.arange(first_row + 1, first_row + n + 1, dtype=np.int64), width),
+            "customer_id": _ids("C", first_row + customer_number.astype(np.int64), width),
             "application_date": pd.Series(date_days.astype("datetime64[ns]")),
             "age": age,
             "employment_type": _levels(employment, EMPLOYMENT_TYPES),
@@ -662,14 +714,5 @@ def generate_portfolio(config: SyntheticDataConfig, seed: int) -> tuple[pd.DataF
     applications = applications[[c.name for c in AUTO_LOAN_COLUMNS]]
     truth = pd.DataFrame(
         {"application_id": applications["application_id"], TRUE_PD_COLUMN: true_pd, OUTCOME_COLUMN: outcome}
-    )
-    labelled = ~immature
-    logger.info(
-        "synthetic portfolio: %d applications, %d labelled, default rate %.4f, mean true_pd %.4f, %.2fs",
-        n,
-        int(labelled.sum()),
-        float(outcome[labelled].mean()) if labelled.any() else float("nan"),
-        float(true_pd.mean()),
-        time.perf_counter() - started,
     )
     return applications, truth

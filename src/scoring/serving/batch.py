@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scoring.core.io import DataReadError, atomic_path, infer_format
+from scoring.core.io import DataReadError, atomic_path, infer_format, parquet_parts, parquet_rows
 from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -41,8 +41,12 @@ class BatchCounts:
 
 
 def check_input(path: str | Path) -> Path:
-    """Refuse a missing or empty input file (its format is checked as it is read)."""
+    """Refuse a missing or empty input file (its format is checked as it is read); a folder is
+    read as a partitioned Parquet dataset (``part-*.parquet``, as the pipeline's stages write)."""
     path = Path(path)
+    if path.is_dir():
+        parquet_parts(path)  # refuses a folder without parts
+        return path
     if not path.is_file():
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
     infer_format(path, None)
@@ -57,8 +61,8 @@ def count_rows(path: Path) -> int:
     The CSV count streams the file in 1 MiB blocks (bounded memory); a quoted field holding a
     line break makes it an overestimate, which only a progress bar sees.
     """
-    if infer_format(path, None) == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
+    if path.is_dir() or infer_format(path, None) == "parquet":
+        return parquet_rows(path)
     lines, last = 0, b"\n"
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
@@ -74,15 +78,16 @@ def read_chunks(
 ) -> Generator[pd.DataFrame, None, None]:
     """Chunks of at most ``chunk_rows`` applications; text fields of a CSV are read as text."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
-    if infer_format(path, None) == "parquet":
-        try:
-            source = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
-        for batch in source.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+    if path.is_dir() or infer_format(path, None) == "parquet":
+        for part in parquet_parts(path):
+            try:
+                source = pq.ParquetFile(part)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataReadError(f"{part}: not a readable Parquet file ({exc})") from None
+            for batch in source.iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
         return
     text = {
         scorer.rules.id_column,

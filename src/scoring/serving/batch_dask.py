@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scoring.core.io import DataReadError, infer_format
+from scoring.core.io import DataReadError, infer_format, parquet_parts
 from scoring.serving.batch import OUTPUT_SCHEMA, BatchCounts, csv_values
 
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ def _score_partition(
     return len(chunk), len(scores), len(rejected)
 
 
-def _read_row_groups(groups: list[int], path: str) -> pd.DataFrame:
+def _read_row_groups(piece: tuple[str, list[int]]) -> pd.DataFrame:
+    path, groups = piece
     frame: pd.DataFrame = pq.ParquetFile(path).read_row_groups(groups).to_pandas()
     return frame
 
@@ -92,25 +93,29 @@ def read_partitions(path: Path, scorer: Scorer, partition_rows: int) -> Any:
     ``partition_rows`` rows."""
     import dask.dataframe as dd
 
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise DataReadError(f"{path}: file not found (expected a CSV or Parquet file of applications)")
-    if infer_format(path, None) == "parquet":
-        try:
-            metadata = pq.ParquetFile(path).metadata
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None
-        # consecutive row groups of about partition_rows rows: a worker reads only its own groups,
-        # so its memory is bounded by the partition, not by the file
-        groups: list[list[int]] = [[]]
-        rows = 0
-        for i in range(metadata.num_row_groups):
-            if groups[-1] and rows + metadata.row_group(i).num_rows > partition_rows:
-                groups.append([])
-                rows = 0
-            groups[-1].append(i)
-            rows += metadata.row_group(i).num_rows
-        meta = pq.read_schema(path).empty_table().to_pandas()
-        return dd.from_map(_read_row_groups, groups, path=str(path), meta=meta, enforce_metadata=False)
+    if path.is_dir() or infer_format(path, None) == "parquet":
+        # consecutive row groups of about partition_rows rows of each file (a dataset folder's
+        # parts in order): a worker reads only its own groups, so its memory is bounded by the
+        # partition, not by the file
+        pieces: list[tuple[str, list[int]]] = []
+        for part in parquet_parts(path):
+            try:
+                metadata = pq.ParquetFile(part).metadata
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataReadError(f"{part}: not a readable Parquet file ({exc})") from None
+            groups: list[list[int]] = [[]]
+            rows = 0
+            for i in range(metadata.num_row_groups):
+                if groups[-1] and rows + metadata.row_group(i).num_rows > partition_rows:
+                    groups.append([])
+                    rows = 0
+                groups[-1].append(i)
+                rows += metadata.row_group(i).num_rows
+            pieces.extend((str(part), g) for g in groups if g)
+        meta = pq.read_schema(parquet_parts(path)[0]).empty_table().to_pandas()
+        return dd.from_map(_read_row_groups, pieces, meta=meta, enforce_metadata=False)
     with path.open("rb") as handle:
         header = handle.readline()
         sample = handle.read(1 << 20)

@@ -13,9 +13,9 @@ a fresh process:
 Reported: wall seconds of the scoring (model verified and loaded before the clock), rows per
 second, the ratio dask / pandas, the growth from one size to the next, and the peak resident
 memory of the scoring process and (dask) of each worker. Figures go to
-benchmarks/results/scale.json and benchmarks/results/scale.md.
+benchmarks/results/scoring_scale.json and benchmarks/results/scoring_scale.md.
 
-    python benchmarks/bench_scale.py [--sizes 100000 1000000] [--workers 2]
+    python benchmarks/bench_scoring_scale.py [--sizes 100000 1000000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "scale.json"
+RESULTS = REPO / "benchmarks" / "results" / "scoring_scale.json"
 BLOCK = 1_000_000
 MIB = 1024.0
 
@@ -110,7 +110,7 @@ def run_child(step: str, model: str, source: Path, workers: int) -> dict[str, An
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [
-        "# Scale benchmark: batch scoring on Dask against pandas (benchmarks/bench_scale.py)",
+        "# Scale benchmark: batch scoring on Dask against pandas (benchmarks/bench_scoring_scale.py)",
         "",
         f"Measured {m['date']} on {m['cpus']} CPUs ({m['platform']}), load average "
         f"{m['load_average'][0]:.2f} before. Model: `{doc['model']}`; LocalCluster of {doc['workers']} "
