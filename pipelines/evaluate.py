@@ -8,70 +8,88 @@ The predictions file (``--scores``) has one row per application of every split: 
 ``pd_raw`` (the champion's uncalibrated PD, which the discrimination metrics use), then the
 columns of :data:`scoring.serving.scorer.OUTPUT_COLUMNS` from :class:`scoring.serving.scorer.Scorer` (the same
 code the exported model runs): calibrated ``pd``, ``score``, ``grade``, ``decision``, ...
+
+With ``engine: dask`` every row is scored on the cluster, partition by partition
+(:mod:`scoring.reporting.evaluation_dask`): only the ids, targets and PDs the metrics need come
+back to this process, and the predictions are written by the workers as a dataset folder of one
+part per partition (the same columns and rows; later stages read either with ``read_parquet``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
 from scoring.core.io import atomic_path, read_parquet, write_json, write_parquet
 from scoring.data.split import PARTS
-from scoring.models.calibration import Calibrator, calibration_metrics
-from scoring.models.model import PDModel
-from scoring.reporting.evaluation import PLOTTED_PARTS, evaluate_model, plot_curves
-from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, ModelBundle
+from scoring.models.calibration import Calibrator
+from scoring.reporting.evaluation import (
+    PLOTTED_PARTS,
+    TRUTH_COLUMNS,
+    EvaluationResult,
+    calibrated_metrics,
+    evaluate_model,
+    plot_curves,
+    truth_lookup,
+)
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE
 from scoring.serving.scorer import Scorer, model_info, scored_predictions
 from scoring.stages import Stage, run
 
 
-def calibrated_against_truth(
-    bundle: ModelBundle,
-    model: PDModel,
-    parts: dict[str, pd.DataFrame],
-    spec: DatasetSpec,
-    truth: pd.DataFrame,
-) -> dict[str, object]:
-    """The champion's calibrated PDs on test and out-of-time: error against outcomes and the truth."""
-    calibrator = Calibrator.from_dict(bundle.read(CALIBRATOR_FILE))
-    truth_map = truth.set_index("application_id")[TRUE_PD_COLUMN] if len(truth) else None
-    out: dict[str, object] = {}
-    for name in PLOTTED_PARTS:
-        frame = parts[name]
-        if frame.empty:
-            continue
-        true_pd = None
-        if truth_map is not None:
-            true_pd = truth_map.reindex(frame[spec.id_column].astype(str)).to_numpy(dtype=float)
-        y = frame[spec.target_column].to_numpy(dtype=float)
-        out[name] = calibration_metrics(calibrator.predict(model.predict_pd(frame)), y, true_pd)
-    return out
-
-
-def main(stage: Stage) -> None:
+def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
+    """Every candidate on every labelled split, the calibrated figures, the predictions file and
+    the metrics file; returns the metrics and the champion's result. With ``engine: dask``, inside
+    :meth:`Stage.engine_client`."""
     params, spec, bundle = stage.params, stage.spec, stage.bundle
-    parts = {name: read_parquet(stage.path("split_dir") / f"{name}.parquet") for name in PARTS}
-    truth = read_parquet(stage.path("truth"))
+    split_paths = {name: stage.path("split_dir") / f"{name}.parquet" for name in PARTS}
+    truth = read_parquet(stage.path("truth"), columns=list(TRUTH_COLUMNS))
     champion = bundle.read(CHAMPION_FILE)
+    info = model_info(params, stage.run_info)
+    bins = params.evaluate.calibration_bins
     # Every candidate on every labelled split, named by model; the champion's figures are the
     # headline (top level) and the only ones plotted and scored into the predictions file.
-    by_model = {
-        kind: evaluate_model(bundle.load_model(kind), parts, spec, truth, params.evaluate.calibration_bins)
-        for kind in bundle.candidate_names()
-    }
+    if stage.on_dask:
+        from scoring.reporting.evaluation_dask import (
+            WorkerBundle,
+            evaluate_candidates_dask,
+            write_predictions_dask,
+        )
+
+        source = WorkerBundle.of(bundle.root, params, spec, info)
+        by_model = evaluate_candidates_dask(source, split_paths, truth_lookup(truth), bins)
+    else:
+        parts = {name: read_parquet(path) for name, path in split_paths.items()}
+        by_model = {
+            kind: evaluate_model(bundle.load_model(kind), parts, spec, truth, bins)
+            for kind in bundle.candidate_names()
+        }
     result = by_model[champion["champion"]]
-    metrics: dict[str, object] = {
+    metrics: dict[str, Any] = {
         **result.metrics,
         "champion": champion["champion"],
         # Splits the exported models were fitted on (train.fit_on): their figures there are
         # in-sample; the held-out figures of the choice are reports/train.json's cv_auc / oof.
         "in_sample_splits": list(champion.get("fit_splits", ["train"])),
         "models": {kind: r.metrics for kind, r in by_model.items()},
+        # The champion's calibrated PDs on test and out-of-time: error against outcomes and the truth.
+        "calibrated": calibrated_metrics(
+            Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)), result.labelled, truth_lookup(truth)
+        ),
     }
-    metrics["calibrated"] = calibrated_against_truth(bundle, bundle.load_model(), parts, spec, truth)
     write_json(stage.path("metrics"), metrics)
-    scorer = Scorer.from_model_dir(bundle.root, params, spec, model_info(params, stage.run_info))
-    write_parquet(stage.path("scores"), scored_predictions(scorer, parts, spec, result.scores))
+    if stage.on_dask:
+        write_predictions_dask(source, split_paths, stage.path("scores"))
+    else:
+        scorer = Scorer.from_model_dir(bundle.root, params, spec, info)
+        write_parquet(stage.path("scores"), scored_predictions(scorer, parts, spec, result.scores))
+    return metrics, result
+
+
+def write_plots(stage: Stage, result: EvaluationResult) -> dict[str, Any]:
+    """The champion's ROC and calibration curves of the plotted splits, as CSV and PNG; returns
+    the figures."""
     plots_dir, figures_dir = stage.path("plots_dir"), stage.path("figures_dir")
     for name in PLOTTED_PARTS:
         # Written even when empty (no out-of-time split without a date) so the DVC outputs exist.
@@ -88,6 +106,13 @@ def main(stage: Stage) -> None:
         with atomic_path(figures_dir / f"{name}.png") as tmp:
             # Fixed metadata keeps the PNG bytes identical between identical runs.
             fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    return figures
+
+
+def main(stage: Stage) -> None:
+    with stage.engine_client():
+        metrics, result = evaluate(stage)
+    figures = write_plots(stage, result)
 
     import mlflow
 

@@ -73,6 +73,9 @@ def test_a_folder_replaces_a_file_and_a_failed_write_keeps_the_old_output(tmp_pa
             raise RuntimeError("worker lost")
         return write_dataset  # never reached for the swap
 
+    write_parquet(path, pd.DataFrame({"a": [4]}))  # and a file replaces a folder
+    assert path.is_file() and read_parquet(path)["a"].tolist() == [4]
+    write_dataset(path, pd.DataFrame({"a": [3]}))
     with pytest.raises(RuntimeError, match="worker lost"):
         write_parts({"out": path}, failing, 3, parallel=False)
     assert read_parquet(path)["a"].tolist() == [3]

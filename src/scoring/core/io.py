@@ -37,7 +37,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp.chmod(0o644)  # mkstemp creates 0600; outputs are ordinary files others may read
     try:
         yield tmp
-        tmp.replace(path)
+        if path.is_dir() and not path.is_symlink():
+            # a dataset folder of the same name (the other layout): set aside, then removed
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            path.replace(retired / "old")
+            tmp.replace(path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -1,24 +1,49 @@
-"""Score every split with the trained model and measure it, against the truth where there is one."""
+"""Score every split with the trained model and measure it, against the truth where there is one.
+
+The figures are computed from per-row arrays (:class:`SplitScores`: ids, labels, PDs), so the
+pandas engine (:func:`evaluate_model`, frames in this process) and the dask engine
+(:mod:`scoring.reporting.evaluation_dask`, PDs computed on the cluster and collected) share
+:func:`evaluate_scores` and :func:`calibrated_metrics`.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
 from scoring.data.split import LABELLED_PARTS
+from scoring.models.calibration import Calibrator, calibration_metrics
 from scoring.models.model import PDModel
 from scoring.reporting.metrics import calibration_table, discrimination_metrics, roc_points
 
 logger = logging.getLogger(__name__)
 
 PLOTTED_PARTS = ("test", "oot")
+TRUTH_ID_COLUMN = "application_id"
+TRUTH_COLUMNS = (TRUTH_ID_COLUMN, TRUE_PD_COLUMN)
+"""The columns of the truth file that evaluation reads."""
+
+
+@dataclass
+class SplitScores:
+    """One labelled split's rows as the metrics read them, in row order.
+
+    ``ids``: the rows' ids as text (to look up the true PD); ``y``: the target, 0.0 / 1.0;
+    ``pd``: the model's PD.
+    """
+
+    ids: pd.Series | npt.NDArray[Any]
+    y: npt.NDArray[np.float64]
+    pd: npt.NDArray[np.float64]
 
 
 @dataclass
@@ -27,12 +52,81 @@ class EvaluationResult:
     scores: pd.DataFrame
     roc: dict[str, pd.DataFrame]
     calibration: dict[str, pd.DataFrame]
+    labelled: dict[str, SplitScores] = field(default_factory=dict)
+    """The arrays the metrics were computed from, by labelled split (non-empty ones)."""
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def truth_lookup(truth: pd.DataFrame | None) -> pd.Series | None:
+    """The true PD by application id (text), or None without a truth file (or an empty one)."""
+    if truth is None or not len(truth):
+        return None
+    lookup: pd.Series = truth.set_index(TRUTH_ID_COLUMN)[TRUE_PD_COLUMN]
+    return lookup
+
+
+def true_pds(truth: pd.Series, ids: pd.Series | npt.NDArray[Any], name: str) -> npt.NDArray[np.float64]:
+    """The true PD of each id (text) of split ``name``; every id must be in the truth file."""
+    values = truth.reindex(ids).to_numpy(dtype=np.float64)
+    if np.isnan(values).any():
+        raise ValueError(f"truth file lacks {int(np.isnan(values).sum())} ids of split '{name}'")
+    return values
+
+
+def split_scores(model: PDModel, name: str, frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """A split's rows with the model's PD: the id column, ``split`` and ``pd``."""
+    return pd.DataFrame(
+        {spec.id_column: frame[spec.id_column].to_numpy(), "split": name, "pd": model.predict_pd(frame)}
+    )
+
+
+def target_values(frame: pd.DataFrame, spec: DatasetSpec) -> npt.NDArray[np.float64]:
+    """The target of a labelled split as float (0.0 / 1.0)."""
+    return pd.to_numeric(frame[spec.target_column]).to_numpy(dtype=np.float64)
+
+
+def evaluate_scores(
+    labelled: Mapping[str, SplitScores],
+    truth: pd.Series | None = None,
+    calibration_bins: int = 10,
+    scores: pd.DataFrame | None = None,
+) -> EvaluationResult:
+    """Metrics of each labelled split (in the order given), ROC points and calibration tables of
+    the plotted ones.
+
+    ``truth`` (:func:`truth_lookup`): each split also gets the AUC and Brier score of the true
+    default probability on the same rows, the ceiling any model could reach. ``scores`` is kept
+    as the result's :attr:`EvaluationResult.scores` (empty if not given).
+    """
+    metrics: dict[str, dict[str, Any]] = {}
+    roc: dict[str, pd.DataFrame] = {}
+    calibration: dict[str, pd.DataFrame] = {}
+    for name, split in labelled.items():
+        y, pd_values = split.y, split.pd
+        entry: dict[str, Any] = discrimination_metrics(y, pd_values)
+        if truth is not None:
+            true_pd = true_pds(truth, split.ids, name)
+            ceiling = float(roc_auc_score(y, true_pd)) if 0 < y.sum() < len(y) else float("nan")
+            entry["true_pd_auc"] = ceiling
+            entry["auc_gap_to_truth"] = ceiling - entry["auc"]
+            entry["true_pd_brier"] = float(brier_score_loss(y, true_pd))
+        metrics[name] = {k: _clean(v) for k, v in entry.items()}
+        if name in PLOTTED_PARTS:
+            roc[name] = roc_points(y, pd_values)
+            calibration[name] = calibration_table(y, pd_values, bins=calibration_bins)
+        logger.info("%s: AUC %.4f on %d rows", name, entry["auc"], len(y))
+    return EvaluationResult(
+        metrics=metrics,
+        scores=pd.DataFrame() if scores is None else scores,
+        roc=roc,
+        calibration=calibration,
+        labelled=dict(labelled),
+    )
 
 
 def evaluate_model(
@@ -47,40 +141,36 @@ def evaluate_model(
     With a truth file (synthetic data), each split also gets the AUC and Brier score of the
     true default probability on the same rows: the ceiling any model could reach.
     """
-    truth_map: pd.Series | None = None
-    if truth is not None and len(truth):
-        truth_map = truth.set_index("application_id")[TRUE_PD_COLUMN]
-
-    metrics: dict[str, dict[str, Any]] = {}
+    labelled: dict[str, SplitScores] = {}
     score_frames = []
-    roc: dict[str, pd.DataFrame] = {}
-    calibration: dict[str, pd.DataFrame] = {}
     for name, frame in parts.items():
         if frame.empty:
             continue
-        pd_values = model.predict_pd(frame)
-        score_frames.append(
-            pd.DataFrame({spec.id_column: frame[spec.id_column].to_numpy(), "split": name, "pd": pd_values})
-        )
-        if name not in LABELLED_PARTS:
-            continue
-        y = pd.to_numeric(frame[spec.target_column]).to_numpy(dtype=np.float64)
-        entry: dict[str, Any] = discrimination_metrics(y, pd_values)
-        if truth_map is not None:
-            true_pd = truth_map.reindex(frame[spec.id_column].astype(str)).to_numpy(dtype=np.float64)
-            if np.isnan(true_pd).any():
-                raise ValueError(f"truth file lacks {int(np.isnan(true_pd).sum())} ids of split '{name}'")
-            ceiling = float(roc_auc_score(y, true_pd)) if 0 < y.sum() < len(y) else float("nan")
-            entry["true_pd_auc"] = ceiling
-            entry["auc_gap_to_truth"] = ceiling - entry["auc"]
-            entry["true_pd_brier"] = float(brier_score_loss(y, true_pd))
-        metrics[name] = {k: _clean(v) for k, v in entry.items()}
-        if name in PLOTTED_PARTS:
-            roc[name] = roc_points(y, pd_values)
-            calibration[name] = calibration_table(y, pd_values, bins=calibration_bins)
-        logger.info("%s: AUC %.4f on %d rows", name, entry["auc"], len(frame))
+        scored = split_scores(model, name, frame, spec)
+        score_frames.append(scored)
+        if name in LABELLED_PARTS:
+            ids = frame[spec.id_column].astype(str)
+            labelled[name] = SplitScores(
+                ids, target_values(frame, spec), scored["pd"].to_numpy(dtype=np.float64)
+            )
     scores = pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame()
-    return EvaluationResult(metrics=metrics, scores=scores, roc=roc, calibration=calibration)
+    return evaluate_scores(labelled, truth_lookup(truth), calibration_bins, scores)
+
+
+def calibrated_metrics(
+    calibrator: Calibrator, labelled: Mapping[str, SplitScores], truth: pd.Series | None = None
+) -> dict[str, dict[str, Any]]:
+    """The calibrated PDs of the champion's raw PDs (``labelled``, e.g. its
+    :attr:`EvaluationResult.labelled`) on the plotted splits: their error against the outcomes
+    and, with ``truth`` (:func:`truth_lookup`), against the true PD."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in PLOTTED_PARTS:
+        split = labelled.get(name)
+        if split is None or not len(split.y):
+            continue
+        true_pd = None if truth is None else true_pds(truth, split.ids, name)
+        out[name] = calibration_metrics(calibrator.predict(split.pd), split.y, true_pd)
+    return out
 
 
 def plot_curves(result: EvaluationResult) -> dict[str, Any]:
