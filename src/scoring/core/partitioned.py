@@ -54,9 +54,10 @@ def read_dask(path: str | Path, columns: Sequence[str] | None = None) -> dd.Data
     meta = pq.read_schema(files[0]).empty_table().to_pandas()
     if columns is not None:
         meta = meta[list(columns)]
-    return dd.from_map(
+    lazy: dd.DataFrame = dd.from_map(
         _read_part, [str(f) for f in files], columns=columns, meta=meta, enforce_metadata=False
     )
+    return lazy
 
 
 def write_parts(
@@ -77,10 +78,11 @@ def write_parts(
         staging = {name: stack.enter_context(atomic_folder(path)) for name, path in outputs.items()}
         targets = [{name: folder / part_name(k) for name, folder in staging.items()} for k in range(n_parts)]
         if parallel:
-            import dask
+            from dask.base import compute
+            from dask.delayed import delayed
 
             results: list[T] = list(
-                dask.compute(*[dask.delayed(task, pure=False)(k, t) for k, t in enumerate(targets)])
+                compute(*[delayed(task, pure=False)(k, t) for k, t in enumerate(targets)])
             )
         else:
             results = [task(k, t) for k, t in enumerate(targets)]
@@ -94,16 +96,17 @@ def write_dask(frame: dd.DataFrame, path: str | Path) -> list[int]:
 
 def write_frames_dask(frames: Mapping[str, dd.DataFrame], paths: Mapping[str, Path]) -> dict[str, list[int]]:
     """Write several Dask DataFrames (computed together, so shared work runs once) as dataset folders."""
-    import dask
+    from dask.base import compute
+    from dask.delayed import delayed
 
     with ExitStack() as stack:
         staging = {name: stack.enter_context(atomic_folder(paths[name])) for name in frames}
         tasks: dict[str, list[Any]] = {
             name: [
-                dask.delayed(write_part, pure=False)(staging[name] / part_name(k), part)
+                delayed(write_part, pure=False)(staging[name] / part_name(k), part)
                 for k, part in enumerate(frame.to_delayed())
             ]
             for name, frame in frames.items()
         }
-        (counts,) = dask.compute(tasks)
+        (counts,) = compute(tasks)
     return {name: [int(c) for c in rows] for name, rows in counts.items()}

@@ -72,7 +72,7 @@ def _straddling(
 
 def part_rule_dask(frame: dd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int) -> PartRule:
     """:class:`scoring.data.split.PartRule` computed on the cluster."""
-    import dask
+    from dask.base import compute
 
     cutoff = None
     if uses_dates(spec, config):
@@ -96,7 +96,7 @@ def part_rule_dask(frame: dd.DataFrame, spec: DatasetSpec, config: SplitConfig, 
     if not oot_customers:
         return rule
     development = frame.map_partitions(_straddling, spec, config, seed, rule, "development", meta=meta)
-    (seen,) = dask.compute(development[development.isin(oot_customers)].unique())
+    (seen,) = compute(development[development.isin(oot_customers)].unique())
     return PartRule(cutoff, frozenset(str(c) for c in seen))
 
 

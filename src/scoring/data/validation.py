@@ -4,8 +4,20 @@
 dataset's column roles (:class:`~scoring.core.contract.DatasetSpec`) and the ``validate`` section of
 params.yaml (:class:`~scoring.config.ValidateConfig`) into a great-expectations 1.x
 ``ExpectationSuite``. :func:`validate_frame` runs it on a DataFrame through an in-memory
-(ephemeral) context and a ``Checkpoint``, optionally building the Data Docs HTML site into a
-directory, and condenses GE's result into a :class:`ValidationReport`.
+(ephemeral) context, optionally building the Data Docs HTML site into a directory, and condenses
+GE's result into a :class:`ValidationReport`. :mod:`scoring.data.validation_dask` runs the same
+suite on the partitions of a Dask DataFrame and merges their results into the same report.
+
+The suite runs in two passes (:func:`run_suite`): all of it with result format SUMMARY, then only
+the expectations that failed or found offending rows again with COMPLETE, whose results replace
+the first ones. Every outcome is the one a single COMPLETE run gives (the positions of every
+offending row, examples and counted values from the first 200) at a fraction of the cost:
+COMPLETE collects every offending row of every expectation (on a clean million rows, the four
+nullable columns' null rows alone are a third of a million positions). The merged result is
+stored and rendered to the Data Docs site by :func:`write_data_docs`, as a checkpoint's
+``UpdateDataDocsAction`` would. Neither pass asks for GE's ``unexpected_index_query`` (a
+``df.filter(items=[...])`` text listing every offending row, about a sixth of the run on a
+million rows, read by nothing here), so the Data Docs no longer print it.
 :func:`raise_for_failures` stops the pipeline on any failure; every expectation is critical for now.
 
 Only columns that exist get column expectations: a missing required column fails its
@@ -14,7 +26,7 @@ Only columns that exist get column expectations: a missing required column fails
 great-expectations 1.24 quirks handled here:
 
 * results come back in a different order than the suite's; outcomes are put back in suite order
-  through the expectation ids the context assigns;
+  through the expectation ids, set from their positions by :func:`numbered_suite`;
 * ``expect_column_values_to_be_in_type_list`` compares pandas extension dtypes by equality with a
   default-constructed instance, so pandas 3's ``str`` dtype (``StringDtype(na_value=nan)``),
   ``category`` and tz-aware datetimes never match any type name. Type expectations are therefore
@@ -28,7 +40,14 @@ great-expectations 1.24 quirks handled here:
 * the ephemeral context's default docs site lives in a fresh temporary directory; the context is
   built here from an explicit config with the one site under ``docs_dir`` (or none), analytics
   off (GE 1.24 reads only the config flag: ``GX_ANALYTICS_ENABLED`` is not consulted anywhere)
-  and progress bars off.
+  and progress bars off;
+* a checkpoint stores every result in the context's store (serialising it: half a second for this
+  suite on any frame) and checks that its definitions are fresh; the suite is run through a
+  ``Validator`` instead (what ``ValidationDefinition.run`` and ``Batch.validate`` use), one for
+  both passes: GE loads the batch once per validator, and loading fingerprints the whole frame;
+* a suite refuses expectations that belong to another suite, and ``copy.copy`` of an expectation
+  deep-copies its whole suite with it (about 10 ms an expectation): the second pass's suite is
+  built from shallow copies (:func:`copy_suite`).
 """
 
 from __future__ import annotations
@@ -38,21 +57,32 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import great_expectations as gx
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from great_expectations.checkpoint.actions import UpdateDataDocsAction, ValidationAction
-from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.core.expectation_validation_result import (
+    ExpectationSuiteValidationResult,
+    ExpectationValidationResult,
+)
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.data_context.ephemeral_data_context import EphemeralDataContext
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
+)
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
 )
 
 # from the defining modules: mypy --strict refuses great_expectations.expectations' implicit re-exports
@@ -81,6 +111,8 @@ from great_expectations.expectations.core.expect_table_row_count_to_be_between i
     ExpectTableRowCountToBeBetween,
 )
 from great_expectations.expectations.expectation import Expectation
+from great_expectations.validator.v1_validator import Validator
+from great_expectations.validator.validation_statistics import calc_validation_statistics
 
 from scoring.core.contract import AUTO_LOAN_COLUMNS, STRICTLY_POSITIVE_COLUMNS, ColumnSpec, DatasetSpec
 from scoring.data.config import Severity, ValidateConfig
@@ -533,7 +565,7 @@ def build_suite(columns: Sequence[str], spec: DatasetSpec, config: ValidateConfi
 # --------------------------------------------------------------------------- run
 
 
-def _ephemeral_context(docs_dir: Path | None) -> EphemeralDataContext:
+def ephemeral_context(docs_dir: Path | None) -> EphemeralDataContext:
     """An in-memory context: nothing on disk but the Data Docs site, if one is asked for."""
     sites: dict[str, Any] = {}
     if docs_dir is not None:
@@ -592,7 +624,11 @@ def _distinct(values: Iterable[Any], limit: int) -> list[str]:
     return out
 
 
-def _examples(result: Mapping[str, Any], ids: pd.Series | None) -> list[str]:
+IdLookup = pd.Series | Mapping[int, Any] | None
+"""The id column (a Series in row order), or the ids of the rows a result names keyed by position."""
+
+
+def _examples(result: Mapping[str, Any], ids: IdLookup) -> list[str]:
     """Up to MAX_EXAMPLES distinct ids of the offending rows GE reports, else offending values.
 
     GE reports the positions of the first offending rows (the frame it sees has a default
@@ -600,7 +636,10 @@ def _examples(result: Mapping[str, Any], ids: pd.Series | None) -> list[str]:
     """
     positions = result.get("partial_unexpected_index_list") or []
     if ids is not None and positions and all(isinstance(p, int) for p in positions):
-        values = ids.iloc[list(positions)].tolist()
+        if isinstance(ids, pd.Series):
+            values = ids.iloc[list(positions)].tolist()
+        else:
+            values = [ids[p] for p in positions]
         texts = (
             f"<null id at row {p}>" if _is_null(v) else _example_text(v)
             for p, v in zip(positions, values, strict=True)
@@ -609,7 +648,7 @@ def _examples(result: Mapping[str, Any], ids: pd.Series | None) -> list[str]:
     return _distinct(result.get("partial_unexpected_list") or [], MAX_EXAMPLES)
 
 
-def _error_message(info: Mapping[str, Any] | None) -> str | None:
+def error_message(info: Mapping[str, Any] | None) -> str | None:
     """GE's exception info is either flat or keyed by the metric that raised."""
     if not info:
         return None
@@ -622,7 +661,7 @@ def _error_message(info: Mapping[str, Any] | None) -> str | None:
 
 
 def _observed(evr: ExpectationValidationResult, expectation_type: str) -> object:
-    error = _error_message(evr.exception_info)
+    error = error_message(evr.exception_info)
     if error is not None:
         return f"error: {error}"
     result: Mapping[str, Any] = evr.result or {}
@@ -655,16 +694,14 @@ def severity_of(kind: str, rule: str, config: ValidateConfig) -> Severity:
     return config.severity.get(rule, config.severity.get(kind, default))
 
 
-def _outcome(
-    evr: ExpectationValidationResult, ids: pd.Series | None, config: ValidateConfig
-) -> ExpectationOutcome:
+def _outcome(evr: ExpectationValidationResult, ids: IdLookup, config: ValidateConfig) -> ExpectationOutcome:
     expectation = evr.expectation_config
     assert expectation is not None  # always set on results of a suite run
     column = expectation.kwargs.get("column", expectation.kwargs.get("column_A"))
     meta = expectation.meta or {}
     kind, rule = str(meta.get("kind", "")), str(meta.get("rule", expectation.type))
     result: Mapping[str, Any] = evr.result or {}
-    errored = _error_message(evr.exception_info) is not None
+    errored = error_message(evr.exception_info) is not None
     positions = result.get("unexpected_index_list") or []
     severity = severity_of(kind, rule, config)
     if severity == "quarantine" and not evr.success and (errored or not positions):
@@ -697,6 +734,181 @@ def _has_default_index(df: pd.DataFrame) -> bool:
     )
 
 
+# Both passes ask for positions only: the query string GE 1.24 otherwise builds from every offending
+# row's index (``df.filter(items=[...])``, a list as long as the column's failures) is never read here.
+SUMMARY_FORMAT: dict[str, Any] = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
+    "return_unexpected_index_query": False,
+}
+COMPLETE_FORMAT: dict[str, Any] = {**SUMMARY_FORMAT, "result_format": "COMPLETE"}
+
+
+def numbered_suite(columns: Sequence[str], spec: DatasetSpec, config: ValidateConfig) -> gx.ExpectationSuite:
+    """:func:`build_suite`, each expectation with an id made from its position in the suite.
+
+    GE returns results in its own order; the ids put them back in the suite's, and are the same
+    wherever the suite is built (in this process or in a Dask worker).
+    """
+    suite = build_suite(columns, spec, config)
+    for number, expectation in enumerate(suite.expectations):
+        expectation.id = str(uuid.UUID(int=number + 1))
+    return suite
+
+
+def frame_batch_definition(context: EphemeralDataContext) -> BatchDefinition[Any]:
+    """A whole-dataframe batch definition in ``context``; its batches are frames passed at run time."""
+    return (
+        context.data_sources.add_pandas(name="frame")
+        .add_dataframe_asset(name="frame")
+        .add_batch_definition_whole_dataframe(name="frame")
+    )
+
+
+def _in_suite_order(
+    suite: gx.ExpectationSuite, results: Iterable[ExpectationValidationResult]
+) -> list[ExpectationValidationResult]:
+    position = {e.id: i for i, e in enumerate(suite.expectations)}
+    return sorted(
+        results,
+        key=lambda r: position.get(r.expectation_config.id if r.expectation_config else None, len(position)),
+    )
+
+
+def needs_complete(evr: ExpectationValidationResult) -> bool:
+    """Whether the SUMMARY result may differ from the COMPLETE one in what a report reads.
+
+    A result that succeeded with no offending row is the same in both formats (no positions, no
+    values); any other can differ: COMPLETE lists every offending row's position, and counts the
+    values of the first 200 offending rows where SUMMARY counts those of the first 20.
+    """
+    result = evr.result or {}
+    return not evr.success or bool(result.get("unexpected_count"))
+
+
+def copy_suite(suite: gx.ExpectationSuite, which: Sequence[int]) -> gx.ExpectationSuite:
+    """A suite of copies of some of ``suite``'s expectations, keeping their ids.
+
+    A suite refuses another suite's expectations (any with an id): copies lose the id, and get it
+    back once they are in the new suite. Shallow copies (their kwargs and meta are shared, and
+    never changed): GE's ``copy.copy`` deep-copies the expectation's suite with it, about 10 ms
+    per expectation of this suite.
+    """
+    copied = gx.ExpectationSuite(
+        name=suite.name, expectations=[suite.expectations[i].copy(update={"id": None}) for i in which]
+    )
+    for expectation, i in zip(copied.expectations, which, strict=True):
+        expectation.id = suite.expectations[i].id
+    return copied
+
+
+def frame_validator(definition: BatchDefinition[Any], df: pd.DataFrame) -> Validator:
+    """A validator of ``df`` through ``definition`` (see :func:`frame_batch_definition`).
+
+    One validator for both passes of :func:`run_suite`: GE loads the batch once per validator, and
+    loading fingerprints the whole frame (``hash_pandas_object``, about a second per million rows).
+    """
+    return Validator(
+        batch_definition=definition, batch_parameters={"dataframe": df}, result_format=SUMMARY_FORMAT
+    )
+
+
+def run_suite(validator: Validator, suite: gx.ExpectationSuite) -> ExpectationSuiteValidationResult:
+    """Validate in two passes; the results, in suite order, are those of one COMPLETE run.
+
+    The whole suite runs with SUMMARY (COMPLETE costs about twice as much on a million rows: it
+    collects every offending row of every expectation); then only the expectations that failed or
+    found any offending row run again with COMPLETE, and their results replace the first ones.
+    """
+    validator.result_format = SUMMARY_FORMAT
+    first = validator.validate_expectation_suite(suite)
+    results = _in_suite_order(suite, first.results)
+    again = [i for i, r in enumerate(results) if needs_complete(r)]
+    if again:
+        subset = copy_suite(suite, again)
+        validator.result_format = COMPLETE_FORMAT
+        second = _in_suite_order(subset, validator.validate_expectation_suite(subset).results)
+        for i, result in zip(again, second, strict=True):
+            results[i] = result
+    return suite_result(first, results)
+
+
+def suite_result(
+    template: ExpectationSuiteValidationResult, results: Sequence[ExpectationValidationResult]
+) -> ExpectationSuiteValidationResult:
+    """A suite result of ``results``, with their statistics, and ``template``'s name, meta and batch."""
+    statistics = calc_validation_statistics(list(results))
+    return ExpectationSuiteValidationResult(
+        success=statistics.success,
+        results=list(results),
+        suite_name=template.suite_name,
+        statistics={
+            "evaluated_expectations": statistics.evaluated_expectations,
+            "successful_expectations": statistics.successful_expectations,
+            "unsuccessful_expectations": statistics.unsuccessful_expectations,
+            "success_percent": statistics.success_percent,
+        },
+        meta=dict(template.meta),
+        batch_id=template.batch_id,
+    )
+
+
+def report_from_results(
+    results: Sequence[ExpectationValidationResult], n_rows: int, ids: IdLookup, config: ValidateConfig
+) -> ValidationReport:
+    """The report of a suite's results (in suite order) on ``n_rows`` rows."""
+    outcomes = tuple(_outcome(r, ids, config) for r in results)
+    return ValidationReport(
+        success=not any(o.severity == "critical" for o in outcomes if not o.success),
+        n_rows=n_rows,
+        outcomes=outcomes,
+    )
+
+
+def write_data_docs(
+    context: EphemeralDataContext, suite: gx.ExpectationSuite, result: ExpectationSuiteValidationResult
+) -> None:
+    """Store ``result`` in ``context`` and build its Data Docs site (the one under ``docs_dir``).
+
+    What a checkpoint with an ``UpdateDataDocsAction`` does, but for a result put together here (two
+    passes merged, or partitions merged), which no checkpoint run produces.
+    """
+    run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
+    meta = cast(dict[str, Any], result.meta)  # as ValidationDefinition.run fills it (a datetime, not str)
+    meta.update(
+        run_id=run_id,
+        validation_time=run_id.run_time,
+        batch_parameters={"dataframe": DATAFRAME_REPLACEMENT_STR},
+    )
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    context.suites.add(copy_suite(suite, range(len(suite.expectations))))
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=suite_id, run_id=run_id, batch_identifier=result.batch_id
+    )
+    context.validation_results_store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=key,
+        expectation_suite_identifier=suite_id,
+    )
+    identifiers: list[Any] = [key, suite_id]  # as UpdateDataDocsAction passes them
+    context.build_data_docs(site_names=[DOCS_SITE_NAME], resource_identifiers=identifiers)
+
+
+def log_report(report: ValidationReport, n_columns: int, seconds: float, docs_path: Path | None) -> None:
+    logger.info(
+        "validated %d rows x %d columns against %d expectations in %.2f s: %s",
+        report.n_rows,
+        n_columns,
+        len(report.outcomes),
+        seconds,
+        "passed" if report.success else f"{len(report.failures())} failed",
+    )
+    for failure in report.failures():
+        logger.warning("validation failure: %s", failure.describe())
+    if docs_path is not None:
+        logger.info("data docs written to %s", docs_path / "index.html")
+
+
 def validate_frame(
     df: pd.DataFrame, spec: DatasetSpec, config: ValidateConfig, docs_dir: Path | None = None
 ) -> ValidationReport:
@@ -707,21 +919,10 @@ def validate_frame(
     started = time.perf_counter()
     df = add_check_columns(df, spec, config)
     columns = [str(c) for c in df.columns]
-    suite_template = build_suite(columns, spec, config)
+    suite = numbered_suite(columns, spec, config)
     docs_path = None if docs_dir is None else Path(docs_dir).resolve()
     if docs_path is not None:
         docs_path.mkdir(parents=True, exist_ok=True)
-
-    context = _ephemeral_context(docs_path)
-    suite = context.suites.add(suite_template)
-    batch_definition = (
-        context.data_sources.add_pandas(name="frame")
-        .add_dataframe_asset(name="frame")
-        .add_batch_definition_whole_dataframe(name="frame")
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=SUITE_NAME, data=batch_definition, suite=suite)
-    )
     # Positions, not ids: GE 1.24 builds unexpected_index_column_names rows one `.at` lookup at a time
     # for *every* offending row before truncating (seconds per badly failing column at 100k rows), and
     # fails every column expectation when the frame has a named index. With a default RangeIndex it
@@ -729,47 +930,12 @@ def validate_frame(
     if not _has_default_index(df):
         df = df.reset_index(drop=True)
     ids = df[spec.id_column] if spec.id_column in columns else None
-    result_format: dict[str, Any] = {
-        # COMPLETE: the positions of every offending row, which quarantine needs (1M rows
-        # with every row failing one rule still validate in about 15 s here).
-        "result_format": "COMPLETE",
-        "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
-    }
-    actions: list[ValidationAction] = []
+    context = ephemeral_context(docs_path)
+    result = run_suite(frame_validator(frame_batch_definition(context), df), suite)
+    report = report_from_results(result.results, len(df), ids, config)
     if docs_path is not None:
-        actions.append(UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE_NAME]))
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=SUITE_NAME, validation_definitions=[definition], actions=actions, result_format=result_format
-        )
-    )
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": df})
-
-    (suite_result,) = checkpoint_result.run_results.values()
-    position = {e.id: i for i, e in enumerate(suite.expectations)}
-    results = sorted(
-        suite_result.results,
-        key=lambda r: position.get(r.expectation_config.id if r.expectation_config else None, len(position)),
-    )
-    outcomes = tuple(_outcome(r, ids, config) for r in results)
-    report = ValidationReport(
-        success=not any(o.severity == "critical" for o in outcomes if not o.success),
-        n_rows=len(df),
-        outcomes=outcomes,
-    )
-    elapsed = time.perf_counter() - started
-    logger.info(
-        "validated %d rows x %d columns against %d expectations in %.2f s: %s",
-        len(df),
-        len(columns),
-        len(outcomes),
-        elapsed,
-        "passed" if report.success else f"{len(report.failures())} failed",
-    )
-    for failure in report.failures():
-        logger.warning("validation failure: %s", failure.describe())
-    if docs_path is not None:
-        logger.info("data docs written to %s", docs_path / "index.html")
+        write_data_docs(context, suite, result)
+    log_report(report, len(columns), time.perf_counter() - started, docs_path)
     return report
 
 
@@ -787,15 +953,29 @@ class GateResult:
     summary: dict[str, Any]
 
 
-def apply_gate(df: pd.DataFrame, report: ValidationReport, config: ValidateConfig) -> GateResult:
-    """Stop on critical failures; move rows failing quarantine rules aside, one reason per rule.
+@dataclass(frozen=True)
+class QuarantinePlan:
+    """Which rows the gate holds back and why, read from a report's positions."""
 
-    Raises :class:`DataValidationError` on any critical failure, and when the quarantine would
-    hold more than ``config.max_quarantine_share`` of the rows (a file that is mostly bad is
-    broken, not noisy). Every input row ends up in ``passed`` or ``quarantine``, never both.
-    """
+    held: npt.NDArray[np.int64]  # sorted positions of the rows held back
+    reasons: list[str]  # for each held row, its failed rules joined by ';' (in suite order)
+    by_reason: dict[str, int]  # rows per quarantine rule
+    warnings: dict[str, int]  # offending rows per failed warn rule
+
+    def summary(self, n_input: int) -> dict[str, Any]:
+        """The gate's reconciliation of ``n_input`` rows."""
+        return {
+            "n_input": n_input,
+            "n_passed": n_input - len(self.held),
+            "n_quarantined": len(self.held),
+            "quarantine_by_reason": dict(sorted(self.by_reason.items())),
+            "warnings": dict(sorted(self.warnings.items())),
+        }
+
+
+def quarantine_plan(report: ValidationReport, n_rows: int, config: ValidateConfig) -> QuarantinePlan:
+    """The rows to hold back from ``n_rows``; raises as :func:`apply_gate` does (critical, share)."""
     raise_for_failures(report)
-    frame = df.reset_index(drop=True)
     reasons: dict[int, list[str]] = {}
     by_reason: dict[str, int] = {}
     for outcome in report.failures():
@@ -805,14 +985,14 @@ def apply_gate(df: pd.DataFrame, report: ValidationReport, config: ValidateConfi
         for position in outcome.positions:
             reasons.setdefault(position, []).append(outcome.rule)
     held = np.array(sorted(reasons), dtype=np.int64)
-    share = len(held) / len(frame) if len(frame) else 0.0
+    share = len(held) / n_rows if n_rows else 0.0
     if share > config.max_quarantine_share:
         top = sorted(by_reason.items(), key=lambda kv: -kv[1])[:5]
         outcome = ExpectationOutcome(
             expectation="quarantine_share",
             column=None,
             success=False,
-            observed=f"{len(held)} of {len(frame)} rows ({share:.1%}); most frequent reasons: "
+            observed=f"{len(held)} of {n_rows} rows ({share:.1%}); most frequent reasons: "
             + ", ".join(f"{rule} ({count})" for rule, count in top),
             unexpected_examples=[],
             expected=f"at most {config.max_quarantine_share:.0%} of rows quarantined",
@@ -820,20 +1000,31 @@ def apply_gate(df: pd.DataFrame, report: ValidationReport, config: ValidateConfi
             kind="quarantine_share_exceeded",
         )
         raise DataValidationError(report, [outcome])
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[held] = True
-    quarantine = frame.loc[mask].copy()
-    quarantine[QUARANTINE_REASONS] = [";".join(reasons[int(p)]) for p in held]
-    passed = frame.loc[~mask].reset_index(drop=True)
     warnings = {o.rule: o.unexpected_count for o in report.failures() if o.severity == "warn"}
-    summary: dict[str, Any] = {
-        "n_input": len(frame),
-        "n_passed": len(passed),
-        "n_quarantined": len(quarantine),
-        "quarantine_by_reason": dict(sorted(by_reason.items())),
-        "warnings": dict(sorted(warnings.items())),
-    }
-    if summary["n_passed"] + summary["n_quarantined"] != summary["n_input"]:
+    return QuarantinePlan(
+        held=held,
+        reasons=[";".join(reasons[int(p)]) for p in held],
+        by_reason=by_reason,
+        warnings=warnings,
+    )
+
+
+def apply_gate(df: pd.DataFrame, report: ValidationReport, config: ValidateConfig) -> GateResult:
+    """Stop on critical failures; move rows failing quarantine rules aside, one reason per rule.
+
+    Raises :class:`DataValidationError` on any critical failure, and when the quarantine would
+    hold more than ``config.max_quarantine_share`` of the rows (a file that is mostly bad is
+    broken, not noisy). Every input row ends up in ``passed`` or ``quarantine``, never both.
+    """
+    frame = df.reset_index(drop=True)
+    plan = quarantine_plan(report, len(frame), config)
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[plan.held] = True
+    quarantine = frame.loc[mask].copy()
+    quarantine[QUARANTINE_REASONS] = plan.reasons
+    passed = frame.loc[~mask].reset_index(drop=True)
+    summary = plan.summary(len(frame))
+    if len(passed) + len(quarantine) != len(frame) or len(passed) != summary["n_passed"]:
         raise AssertionError(f"validation lost rows: {summary}")
     logger.info("gate: %d passed, %d quarantined of %d rows", len(passed), len(quarantine), len(frame))
     return GateResult(passed=passed, quarantine=quarantine.reset_index(drop=True), summary=summary)

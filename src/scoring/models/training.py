@@ -343,15 +343,7 @@ def fit_candidates(
             decision, settled, _ = decide_champion(
                 y_valid_labels, valid_log_odds, settled, champion_rule, "valid", details
             )
-        for candidate in settled:
-            if isinstance(candidate.plugin, CombinerPlugin):
-                models[candidate.name] = candidate.plugin.build(candidate.settings, models)
-        models = {c.name: models[c.name] for c in settled}
-        held_out = _with_combiners(valid_log_odds, settled)
-        calibration = _calibration_frame(
-            np.full(len(X_valid), "valid"), y_valid_labels, held_out, decision.champion
-        )
-        return FittedCandidates(models, settled, decision, "train", len(X_train), calibration)
+        return fitted_on_train(models, settled, decision, valid_log_odds, y_valid_labels, len(X_train))
 
     X_fit = pd.concat([X_train, X_valid], ignore_index=True)
     y_fit = pd.Series(
@@ -377,6 +369,28 @@ def fit_candidates(
     )
     calibration = _calibration_frame(splits, labels, held_out, decision.champion)
     return FittedCandidates(models, settled, decision, "train_valid", len(X_fit), calibration)
+
+
+def fitted_on_train(
+    models: Mapping[str, FittedModel],
+    candidates: Sequence[Candidate],
+    decision: ChampionDecision,
+    valid_log_odds: Mapping[str, Array],
+    y_valid: Array,
+    n_fit: int,
+) -> FittedCandidates:
+    """The end of ``fit_on="train"``: the combiners built from the fitted candidates (``models``,
+    fitted on ``n_fit`` training rows), and the calibration set from every candidate's log-odds
+    on valid (``valid_log_odds``, ``y_valid``). ``candidates`` are the settled ones the decision
+    returned."""
+    fitted = dict(models)
+    for candidate in candidates:
+        if isinstance(candidate.plugin, CombinerPlugin):
+            fitted[candidate.name] = candidate.plugin.build(candidate.settings, fitted)
+    fitted = {c.name: fitted[c.name] for c in candidates}
+    held_out = _with_combiners(valid_log_odds, candidates)
+    calibration = _calibration_frame(np.full(len(y_valid), "valid"), y_valid, held_out, decision.champion)
+    return FittedCandidates(fitted, list(candidates), decision, "train", n_fit, calibration)
 
 
 def _with_combiners(log_odds: Mapping[str, Array], candidates: Sequence[Candidate]) -> dict[str, Array]:
