@@ -17,7 +17,8 @@ from scoring.stages import Stage, run
 
 def main(stage: Stage) -> None:
     params = stage.params
-    batch = read_parquet(stage.path("applications"))
+    # every row up to params sample_rows; beyond, a seeded sample by customer
+    batch = stage.read_sample(stage.path("applications"))
     history = read_parquet(stage.path("history"))
     monitored = monitor_model(stage.path("model"), batch, params, history if len(history) else None)
     paths = write_monitoring(monitored, stage.path("out_dir"), params, model_label=params.export.model_name)
@@ -25,4 +26,4 @@ def main(stage: Stage) -> None:
 
 
 if __name__ == "__main__":
-    run(__doc__, main, "model", "applications", "history", "out_dir")
+    run(__doc__, main, "model", "applications", "dataset", "history", "out_dir")

@@ -11,23 +11,69 @@ candidates' out-of-fold log-odds go to the calibrate stage (``--calibration-set`
 
 from __future__ import annotations
 
-from scoring.core.io import atomic_path, path_sha256, read_json, read_parquet, write_json, write_parquet
+from typing import Any
+
+import pandas as pd
+
+from scoring.core.io import (
+    atomic_path,
+    parquet_rows,
+    path_sha256,
+    read_json,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.config import XGBoostConfig
-from scoring.models.training import champion_record, fit_candidates, with_tuned_parameters
+from scoring.models.training import FittedCandidates, champion_record, fit_candidates, with_tuned_parameters
 from scoring.reporting.training import training_summary
 from scoring.serving.bundle import CHAMPION_FILE, FEATURES_FILE
 from scoring.stages import Stage, run
 
 
 def main(stage: Stage) -> None:
-    params, spec, bundle = stage.params, stage.spec, stage.bundle
+    params, spec = stage.params, stage.spec
     features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
-    train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
     overrides = {"xgboost": tuned_config} if "xgboost" in params.train.candidates else {}
+    if stage.on_dask:
+        from scoring.core.partitioned import read_dask
+        from scoring.models.training_dask import fit_candidates_dask
 
-    fitted = fit_candidates(
+        # xgboost.dask on every row; the other candidates on a sample (the module's protocol)
+        with stage.engine_client() as client:
+            fitted = fit_candidates_dask(
+                client,
+                read_dask(stage.path("train")),
+                read_dask(stage.path("valid")),
+                features,
+                spec.target_column,
+                params.train,
+                params.seed,
+                overrides,
+                sample_rows=params.sample_rows or 1_000_000_000,
+                group_column=spec.customer_column,
+            )
+        # MLflow's dataset record of the run reads the fit samples (every row up to sample_rows)
+        train, valid = stage.read_sample(stage.path("train")), stage.read_sample(stage.path("valid"))
+        rows = (parquet_rows(stage.path("train")), parquet_rows(stage.path("valid")))
+    else:
+        train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
+        fitted = _fit_pandas(stage, features, train, valid, overrides)
+        rows = (len(train), len(valid))
+    _write(stage, fitted, train, valid, rows, tuned, tuned_config)
+
+
+def _fit_pandas(
+    stage: Stage,
+    features: ApplicationFeatures,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    overrides: dict[str, Any],
+) -> FittedCandidates:
+    params, spec = stage.params, stage.spec
+    return fit_candidates(
         features.transform(train),
         train[spec.target_column],
         features.transform(valid),
@@ -40,19 +86,28 @@ def main(stage: Stage) -> None:
         groups_valid=valid[spec.customer_column] if spec.customer_column else None,
     )
 
+
+def _write(
+    stage: Stage,
+    fitted: FittedCandidates,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    rows: tuple[int, int],
+    tuned: bool,
+    tuned_config: Any,
+) -> None:
+    params, spec, bundle = stage.params, stage.spec, stage.bundle
     model_files = bundle.save_candidates(fitted.models)
     bundle.write(CHAMPION_FILE, champion_record(fitted, params.train))
     write_parquet(stage.path("calibration_set"), fitted.calibration)
     if "scorecard" in fitted.models:
         table = fitted.models["scorecard"].table()  # type: ignore[attr-defined]
     else:
-        import pandas as pd
-
         table = pd.DataFrame(columns=["feature", "bin", "points"])
     with atomic_path(stage.path("scorecard_table")) as tmp:
         table.to_csv(tmp, index=False)
     write_json(stage.path("scorecard_table").with_suffix(".json"), table.to_dict(orient="records"))
-    summary = training_summary(fitted, len(train), len(valid), tuned)
+    summary = training_summary(fitted, rows[0], rows[1], tuned)
     write_json(stage.path("summary"), summary)
 
     import mlflow

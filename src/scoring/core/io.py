@@ -149,7 +149,7 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
     files = parquet_parts(path)
     try:
         tables = [pq.read_table(file, columns=columns) for file in files]
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
         frame: pd.DataFrame = table.to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataReadError(f"{path}: not a readable Parquet file ({exc})") from None

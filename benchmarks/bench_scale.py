@@ -1,0 +1,329 @@
+"""Benchmark (issue 17): the whole pipeline by size, each stage's wall time and memory, on the
+dask engine and, where it fits, the pandas engine.
+
+For each size in ``--sizes`` (default 100k, 1M and 10M synthetic applications) the repository is
+copied to a fresh folder and ``dvc repro`` runs every stage with params.yaml changed only in:
+
+- ``data.synthetic.n_applications`` (blocks of ``block_rows``, one part each);
+- ``data.synthetic.performance_history: false``: the monthly history has about 20 rows per loan
+  (200M rows at 10M applications), out of this benchmark's reach; the history stages
+  (performance, monitor's performance part, collect) then run on an empty history;
+- ``train.fit_on: train`` on both engines (the dask engine's protocol: no fold refits);
+- ``engine``: ``dask`` joins a LocalCluster of ``--workers`` processes x 1 thread that this
+  script starts (``dask.scheduler`` set to its address, as for an existing cluster, so the
+  workers persist between stages and their memory can be followed); ``pandas`` runs in the
+  stage process. The pandas engine runs up to ``--pandas-max`` rows.
+
+A sampler reads every 0.2 s: the machine's used memory (MemTotal - MemAvailable, less what was
+used before the run), the resident memory of the stage's process tree, and of each dask worker;
+peaks are kept per stage. Quality: the test AUC of the champion and the ceiling (the AUC of the
+true PD on the same rows), from the evaluate stage's metrics.
+
+Growth: each stage's wall time at one size over the previous size (10x more rows). Figures go to
+benchmarks/results/scale.json and scale.md, the cost curve to benchmarks/results/scale.png.
+
+    python benchmarks/bench_scale.py [--sizes 100000 1000000 10000000] [--pandas-max 1000000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "scale.json"
+MIB = 1024.0 * 1024.0
+SAMPLE_SECONDS = 0.2
+
+
+def _copy_repo(dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "bench"]):
+        subprocess.run(cmd, cwd=dest, check=True)
+
+
+def _used_memory() -> float:
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, value = line.split(":", 1)
+        info[key] = float(value.split()[0]) * 1024.0
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+class Sampler:
+    """Peaks of memory per stage, read every SAMPLE_SECONDS in a thread."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.worker_pids = worker_pids
+        self.stage = "(start)"
+        self.root_pid: int | None = None
+        self.baseline = _used_memory()
+        self.peaks: dict[str, dict[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _rss(self, pid: int) -> float:
+        try:
+            return float(psutil.Process(pid).memory_info().rss)
+        except psutil.Error:
+            return 0.0
+
+    def _tree_rss(self) -> float:
+        if self.root_pid is None:
+            return 0.0
+        try:
+            root = psutil.Process(self.root_pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        worker_set = set(self.worker_pids)
+        return sum(self._rss(p.pid) for p in procs if p.pid not in worker_set)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            peak = self.peaks.setdefault(self.stage, {"machine_used_mib": 0.0, "stage_process_mib": 0.0})
+            peak["machine_used_mib"] = max(peak["machine_used_mib"], (_used_memory() - self.baseline) / MIB)
+            peak["stage_process_mib"] = max(peak["stage_process_mib"], self._tree_rss() / MIB)
+            for number, pid in enumerate(self.worker_pids):
+                key = f"worker_{number}_mib"
+                peak[key] = max(peak.get(key, 0.0), self._rss(pid) / MIB)
+            time.sleep(SAMPLE_SECONDS)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _params(workspace: Path, size: int, engine: str, scheduler: str) -> None:
+    path = workspace / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["engine"] = engine
+    params["dask"]["scheduler"] = scheduler
+    params["data"]["synthetic"]["n_applications"] = size
+    params["data"]["synthetic"]["performance_history"] = False
+    params["train"]["fit_on"] = "train"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int]) -> dict[str, Any]:
+    workspace = Path(tempfile.mkdtemp(prefix=f"bench-scale-{engine}-{size}-"))
+    try:
+        _copy_repo(workspace)
+        _params(workspace, size, engine, scheduler)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workspace / 'mlruns'}"}
+        env.pop("VIRTUAL_ENV", None)
+        starts: list[tuple[str, float]] = []
+        tail: list[str] = []
+        with Sampler(worker_pids) as sampler:
+            start = time.perf_counter()
+            with subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "dvc"), "repro"],
+                cwd=workspace,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ) as proc:
+                sampler.root_pid = proc.pid
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    tail = [*tail[-80:], line]
+                    if line.startswith("Running stage '"):
+                        name = line.split("'")[1]
+                        starts.append((name, time.perf_counter()))
+                        sampler.stage = name
+                        print(f"  {engine} {size:,}: {name}", file=sys.stderr, flush=True)
+                returncode = proc.wait()
+            wall = time.perf_counter() - start
+        if returncode != 0:
+            raise RuntimeError(f"dvc repro failed ({engine}, {size}):\n{''.join(tail)}")
+        ends = [t for _, t in starts[1:]] + [start + wall]
+        stages = {
+            name: {
+                "seconds": round(end - begin, 1),
+                **{k: round(v, 0) for k, v in sampler.peaks.get(name, {}).items()},
+            }
+            for (name, begin), end in zip(starts, ends, strict=True)
+        }
+        metrics = json.loads((workspace / "reports" / "metrics.json").read_text())
+        test = metrics.get("test", {})
+        return {
+            "size": size,
+            "engine": engine,
+            "wall_seconds": round(wall, 1),
+            "stages": stages,
+            "peak_machine_used_mib": round(max(p["machine_used_mib"] for p in sampler.peaks.values()), 0),
+            "test_auc": test.get("auc"),
+            "test_true_pd_auc": test.get("true_pd_auc"),
+            "test_auc_gap_to_truth": test.get("auc_gap_to_truth"),
+            "champion": metrics.get("champion"),
+            "validation": json.loads((workspace / "reports" / "validation" / "summary.json").read_text()),
+        }
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def growth(runs: list[dict[str, Any]], engine: str) -> dict[str, dict[str, float]]:
+    """Each stage's seconds at one size over the previous size."""
+    mine = sorted((r for r in runs if r["engine"] == engine), key=lambda r: r["size"])
+    out: dict[str, dict[str, float]] = {}
+    for small, large in itertools.pairwise(mine):
+        key = f"{small['size']}->{large['size']}"
+        out[key] = {
+            name: round(large["stages"][name]["seconds"] / max(small["stages"][name]["seconds"], 0.1), 2)
+            for name in large["stages"]
+            if name in small["stages"]
+        }
+        out[key]["total"] = round(large["wall_seconds"] / small["wall_seconds"], 2)
+    return out
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    runs = [r for r in doc["runs"] if r["engine"] == "dask"]
+    sizes = [r["size"] for r in runs]
+    for name in runs[-1]["stages"]:
+        seconds = [r["stages"].get(name, {}).get("seconds", float("nan")) for r in runs]
+        ax.plot(sizes, seconds, marker="o", label=name)
+    ax.plot(sizes, [r["wall_seconds"] for r in runs], marker="s", color="black", linewidth=2, label="total")
+    pandas_runs = [r for r in doc["runs"] if r["engine"] == "pandas"]
+    if pandas_runs:
+        ax.plot(
+            [r["size"] for r in pandas_runs],
+            [r["wall_seconds"] for r in pandas_runs],
+            marker="s",
+            color="grey",
+            linestyle="--",
+            linewidth=2,
+            label="total, pandas engine",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("applications")
+    ax.set_ylabel("wall seconds")
+    ax.set_title("The pipeline on the dask engine (2 workers x 1 thread), by stage")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = [
+        "# The pipeline by size (benchmarks/bench_scale.py)",
+        "",
+        f"{doc['date']}, {doc['machine']['cpus']} cores, {doc['machine']['memory_gib']} GiB; dask: "
+        f"LocalCluster {doc['workers']} workers x 1 thread; performance history off, train.fit_on: train "
+        "(see the script).",
+        "",
+        "| engine | applications | wall s | peak machine memory MiB | test AUC | ceiling | gap |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["runs"]:
+        auc, ceiling, gap = r["test_auc"], r["test_true_pd_auc"], r["test_auc_gap_to_truth"]
+        lines.append(
+            f"| {r['engine']} | {r['size']:,} | {r['wall_seconds']} | {r['peak_machine_used_mib']:,.0f} | "
+            f"{auc:.4f} | {ceiling:.4f} | {gap:.4f} |"
+        )
+    for r in doc["runs"]:
+        workers = sorted({k for s in r["stages"].values() for k in s if k.startswith("worker_")})
+        lines += [
+            "",
+            f"## {r['engine']}, {r['size']:,} applications",
+            "",
+            "| stage | seconds | machine MiB | stage process MiB | " + " | ".join(workers) + " |",
+            "|---|---:|---:|---:|" + "---:|" * len(workers),
+        ]
+        for name, s in r["stages"].items():
+            cells = " | ".join(f"{s.get(w, 0):,.0f}" for w in workers)
+            lines.append(
+                f"| {name} | {s['seconds']} | {s.get('machine_used_mib', 0):,.0f} | "
+                f"{s.get('stage_process_mib', 0):,.0f} | {cells} |"
+            )
+    for engine, by_step in doc["growth"].items():
+        for step, ratios in by_step.items():
+            lines += ["", f"## Growth {step}, {engine} engine (seconds ratio; 10x the rows)", ""]
+            lines.append("| " + " | ".join(ratios) + " |")
+            lines.append("|" + "---:|" * len(ratios))
+            lines.append("| " + " | ".join(f"{v:g}" for v in ratios.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--pandas-max", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    from distributed import Client, LocalCluster
+
+    doc: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+        },
+        "workers": args.workers,
+        "runs": [],
+    }
+    with (
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        worker_pids = list(client.run(os.getpid).values())
+        for size in args.sizes:
+            client.restart()  # each size starts from fresh workers
+            worker_pids = list(client.run(os.getpid).values())
+            doc["runs"].append(run_pipeline(size, "dask", cluster.scheduler_address, worker_pids))
+            print(json.dumps(doc["runs"][-1])[:400], file=sys.stderr, flush=True)
+            if size <= args.pandas_max:
+                doc["runs"].append(run_pipeline(size, "pandas", "", []))
+                print(json.dumps(doc["runs"][-1])[:400], file=sys.stderr, flush=True)
+            doc["growth"] = {engine: growth(doc["runs"], engine) for engine in ("dask", "pandas")}
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            args.output.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+    plot(doc, args.output.with_suffix(".png"))
+    print(markdown(doc))
+
+
+if __name__ == "__main__":
+    main()
