@@ -55,7 +55,7 @@ def read_dask(path: str | Path, columns: Sequence[str] | None = None) -> dd.Data
     if columns is not None:
         meta = meta[list(columns)]
     lazy: dd.DataFrame = dd.from_map(
-        _read_part, [str(f) for f in files], columns=columns, meta=meta, enforce_metadata=False
+        _read_part, [str(f.resolve()) for f in files], columns=columns, meta=meta, enforce_metadata=False
     )
     return lazy
 
@@ -75,7 +75,10 @@ def write_parts(
     if n_parts < 1:
         raise ValueError(f"n_parts: expected at least 1, got {n_parts}")
     with ExitStack() as stack:
-        staging = {name: stack.enter_context(atomic_folder(path)) for name, path in outputs.items()}
+        # absolute paths: the workers of an existing cluster do not share this process's cwd
+        staging = {
+            name: stack.enter_context(atomic_folder(Path(path).resolve())) for name, path in outputs.items()
+        }
         targets = [{name: folder / part_name(k) for name, folder in staging.items()} for k in range(n_parts)]
         if parallel:
             from dask.base import compute
@@ -100,7 +103,7 @@ def write_frames_dask(frames: Mapping[str, dd.DataFrame], paths: Mapping[str, Pa
     from dask.delayed import delayed
 
     with ExitStack() as stack:
-        staging = {name: stack.enter_context(atomic_folder(paths[name])) for name in frames}
+        staging = {name: stack.enter_context(atomic_folder(Path(paths[name]).resolve())) for name in frames}
         tasks: dict[str, list[Any]] = {
             name: [
                 delayed(write_part, pure=False)(staging[name] / part_name(k), part)
