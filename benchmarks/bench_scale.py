@@ -139,7 +139,7 @@ def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int])
     try:
         _copy_repo(workspace)
         _params(workspace, size, engine, scheduler)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{workspace / 'mlruns'}"}
+        env = dict(os.environ)  # the copy's own MLflow store, as `make run` uses it
         env.pop("VIRTUAL_ENV", None)
         starts: list[tuple[str, float]] = []
         tail: list[str] = []
