@@ -44,6 +44,8 @@ from typing import Any
 import psutil
 import yaml
 
+from bench_pipeline import _copy_repo as copy_repo
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"
 MIB = 1024.0 * 1024.0
@@ -51,20 +53,9 @@ SAMPLE_SECONDS = 0.2
 
 
 def _copy_repo(dest: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
+    """bench_pipeline's fresh copy of the repository, with this checkout's environment linked in."""
+    copy_repo(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
-    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "bench"]):
-        subprocess.run(cmd, cwd=dest, check=True)
 
 
 def _used_memory() -> float:

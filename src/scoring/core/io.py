@@ -26,6 +26,20 @@ class DataReadError(ValueError):
     """An input file is missing, empty, truncated or not in the expected format."""
 
 
+def _put_in_place(new: Path, path: Path) -> None:
+    """Rename ``new`` (a file or a folder) onto ``path``, whatever ``path`` is now: a folder there
+    (a dataset of the other layout) is set aside first, then removed."""
+    if path.is_dir() and not path.is_symlink():
+        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        path.replace(retired / "old")
+        new.replace(path)
+        shutil.rmtree(retired, ignore_errors=True)
+        return
+    if new.is_dir() and (path.exists() or path.is_symlink()):
+        path.unlink()  # a folder cannot be renamed onto a file
+    new.replace(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
@@ -37,14 +51,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp.chmod(0o644)  # mkstemp creates 0600; outputs are ordinary files others may read
     try:
         yield tmp
-        if path.is_dir() and not path.is_symlink():
-            # a dataset folder of the same name (the other layout): set aside, then removed
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            path.replace(retired / "old")
-            tmp.replace(path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            tmp.replace(path)
+        _put_in_place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -112,15 +119,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     staging.chmod(0o755)
     try:
         yield staging
-        if path.is_dir() and not path.is_symlink():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            path.replace(retired / "old")
-            staging.replace(path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            if path.exists() or path.is_symlink():
-                path.unlink()
-            staging.replace(path)
+        _put_in_place(staging, path)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
