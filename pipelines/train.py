@@ -52,7 +52,7 @@ def main(stage: Stage) -> None:
                 params.train,
                 params.seed,
                 overrides,
-                sample_rows=params.sample_rows or 1_000_000_000,
+                sample_rows=params.sample_rows,
                 group_column=spec.customer_column,
             )
         # MLflow's dataset record of the run reads the fit samples (every row up to sample_rows)

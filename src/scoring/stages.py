@@ -95,10 +95,8 @@ class Stage:
         from scoring.data.sampling import fit_sample, fit_sample_dask
 
         if self.on_dask:
-            from scoring.core.cluster import keep_pandas_types
             from scoring.core.partitioned import read_dask
 
-            keep_pandas_types()
             n_rows = parquet_rows(path)
             return fit_sample_dask(
                 read_dask(path), self.spec, self.params.sample_rows, self.params.seed, n_rows

@@ -39,6 +39,7 @@ at 1M): the engine is for data that does not fit one process, and for clusters.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -431,7 +432,7 @@ def fit_candidates_dask(
     config: TrainConfig,
     seed: int,
     overrides: Mapping[str, BaseModel] | None,
-    sample_rows: int,
+    sample_rows: int | None,
     group_column: str | None = None,
 ) -> FittedCandidates:
     """The training protocol for large data (module docstring) on raw partitioned applications.
@@ -440,7 +441,8 @@ def fit_candidates_dask(
     ``features`` the fitted transformer; ``overrides`` a candidate's settings in place of
     params' (the tuned challenger's), as for :func:`~scoring.models.training.fit_candidates`;
     ``sample_rows`` about how many training rows the candidates other than XGBoost are fitted
-    on; ``group_column`` (the customer id) keeps customers whole in those samples. Returns what
+    on (None: every row); ``group_column`` (the customer id) keeps customers whole in those
+    samples. Returns what
     ``fit_candidates`` returns with ``fit_on: train`` and the valid-split champion choice; each
     candidate's ``details`` say on how many rows (``fit_rows``) and with which engine it was fitted.
     The fitted models travel to the workers (pickled by Dask, once each) to score valid.
@@ -472,7 +474,8 @@ def fit_candidates_dask(
     def sample_of(split: str) -> _Sample:
         if split not in samples:
             frame, n_rows = (train, n_train) if split == "train" else (valid, None)
-            rows = stratified_sample(frame, target_column, sample_rows, seed, group_column, n_rows)
+            max_rows = sys.maxsize if sample_rows is None else sample_rows
+            rows = stratified_sample(frame, target_column, max_rows, seed, group_column, n_rows)
             samples[split] = _Sample(features.transform(rows), rows[target_column])
         return samples[split]
 
