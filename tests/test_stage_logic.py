@@ -186,3 +186,10 @@ def test_tuning_reads_a_stratified_customer_whole_sample_of_a_large_training_spl
     assert abs(sample[SYNTHETIC_SPEC.target_column].mean() - rate) < 0.01
     pd.testing.assert_frame_equal(sample, tuning_sample(train, SYNTHETIC_SPEC, 4000, 1))
     assert not sample.index.equals(tuning_sample(train, SYNTHETIC_SPEC, 4000, 2).index)
+    # far larger than max_rows: the fold comes from a by-customer pre-sample of 3 x max_rows
+    # rows (the grouped k-fold over every customer would take minutes at a million rows)
+    small = tuning_sample(train, SYNTHETIC_SPEC, 1000, 1)
+    assert 700 < len(small) <= 1100 and small.index.is_monotonic_increasing
+    inside = set(small[SYNTHETIC_SPEC.customer_column])
+    assert not inside & set(train.drop(index=small.index)[SYNTHETIC_SPEC.customer_column])
+    assert abs(small[SYNTHETIC_SPEC.target_column].mean() - rate) < 0.03
