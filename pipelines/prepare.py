@@ -26,7 +26,11 @@ def main(stage: Stage) -> None:
         )
         with stage.engine_client():
             write_synthetic_portfolio(
-                config, params.seed, {n: stage.path(n) for n in names}, parallel=stage.on_dask
+                config,
+                params.seed,
+                {n: stage.path(n) for n in names},
+                parallel=stage.on_dask,
+                policy=params.reject_inference.policy if params.reject_inference.enabled else None,
             )
         if not config.performance_history:
             write_dataset(stage.path("performance"), empty_history())

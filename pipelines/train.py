@@ -24,6 +24,7 @@ from scoring.core.io import (
     write_json,
     write_parquet,
 )
+from scoring.core.settings import ConfigError
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.config import XGBoostConfig
 from scoring.models.training import FittedCandidates, champion_record, fit_candidates, with_tuned_parameters
@@ -34,6 +35,15 @@ from scoring.stages import Stage, run
 
 def main(stage: Stage) -> None:
     params, spec = stage.params, stage.spec
+    inference = params.reject_inference
+    if inference.enabled and inference.method != "accepts_only":
+        # the methods are library functions measured by benchmarks/bench_reject_inference.py; the
+        # candidates' training on their weighted rows is not wired in yet: say so, never ignore it
+        raise ConfigError(
+            f"reject_inference.method {inference.method!r}: the train stage trains on the accepts "
+            "only for now; expected accepts_only with reject_inference.enabled (the other methods "
+            "run in scoring.models.reject_inference and benchmarks/bench_reject_inference.py)"
+        )
     features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
     overrides = {"xgboost": tuned_config} if "xgboost" in params.train.candidates else {}

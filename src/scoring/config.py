@@ -22,7 +22,7 @@ from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
 from scoring.explain.config import ReasonsConfig
 from scoring.features.config import FeaturesConfig
-from scoring.models.config import TrainConfig, TuneConfig
+from scoring.models.config import RejectInferenceConfig, TrainConfig, TuneConfig
 from scoring.monitoring.config import MonitorConfig
 
 
@@ -60,6 +60,7 @@ class Params(StrictModel):
     reasons: ReasonsConfig = ReasonsConfig()
     monitor: MonitorConfig = MonitorConfig()
     collections: CollectionsConfig = CollectionsConfig()
+    reject_inference: RejectInferenceConfig = RejectInferenceConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

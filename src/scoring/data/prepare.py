@@ -21,6 +21,7 @@ from scoring.core.contract import (
 from scoring.core.io import DataReadError, read_table
 from scoring.core.partitioned import write_part, write_parts
 from scoring.data.config import DataConfig, FileDataConfig, SyntheticDataConfig
+from scoring.data.legacy_policy import ACCEPTED_COLUMN, LegacyPolicyConfig, apply_legacy_policy
 
 logger = logging.getLogger(__name__)
 
@@ -204,24 +205,43 @@ class PreparedCounts:
 
 
 def _synthetic_block(
-    block: int, targets: Mapping[str, Path], config: SyntheticDataConfig, seed: int
+    block: int,
+    targets: Mapping[str, Path],
+    config: SyntheticDataConfig,
+    seed: int,
+    policy: LegacyPolicyConfig | None = None,
 ) -> tuple[int, int]:
-    """Generate one block and write its part of every output; (applications, history rows)."""
+    """Generate one block and write its part of every output; (applications, history rows).
+
+    With a legacy ``policy`` the declined applications lose their outcome and their monthly
+    history (the lender never booked them); the accepted ones keep exactly the rows they have
+    without the policy, and the truth keeps everyone's (:mod:`scoring.data.legacy_policy`).
+    """
     from scoring.data.performance import generate_performance
     from scoring.data.synthetic import generate_block
 
     applications, truth = generate_block(config, seed, block)
-    write_part(targets["applications"], applications)
+    observed = applications
+    if policy is not None:
+        observed, truth = apply_legacy_policy(applications, truth, policy, seed, block)
+    write_part(targets["applications"], observed)
     write_part(targets["truth"], truth)
     history_rows = 0
     if "performance" in targets:
         history = generate_performance(applications, truth, config, seed, block)
+        if policy is not None:
+            booked = truth.loc[truth[ACCEPTED_COLUMN].to_numpy(), "application_id"]
+            history = history.loc[history["loan_id"].isin(booked)].reset_index(drop=True)
         history_rows = write_part(targets["performance"], history)
     return len(applications), history_rows
 
 
 def write_synthetic_portfolio(
-    config: SyntheticDataConfig, seed: int, outputs: Mapping[str, Path], parallel: bool
+    config: SyntheticDataConfig,
+    seed: int,
+    outputs: Mapping[str, Path],
+    parallel: bool,
+    policy: LegacyPolicyConfig | None = None,
 ) -> PreparedCounts:
     """Generate the synthetic portfolio block by block straight into dataset folders.
 
@@ -229,12 +249,13 @@ def write_synthetic_portfolio(
     history. One part per block (:func:`scoring.data.synthetic.portfolio_blocks`), each drawn
     from its own stream, so the parts are the same whether they are generated here one after the
     other (the pandas engine, one block in memory at a time) or in parallel on the Dask cluster
-    (``parallel``), and whatever the number of workers.
+    (``parallel``), and whatever the number of workers. ``policy``: the lender's legacy
+    accept/reject process (reject inference); None: every application booked, as before.
     """
     from scoring.data.synthetic import portfolio_blocks
 
     n_blocks = len(portfolio_blocks(config))
-    task = functools.partial(_synthetic_block, config=config, seed=seed)
+    task = functools.partial(_synthetic_block, config=config, seed=seed, policy=policy)
     counts = write_parts(outputs, task, n_blocks, parallel=parallel)
     result = PreparedCounts(
         applications=sum(c[0] for c in counts), performance=sum(c[1] for c in counts), parts=n_blocks

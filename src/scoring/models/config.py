@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from scoring.core.settings import StrictModel
+from scoring.data.legacy_policy import LegacyPolicyConfig
 
 
 class XGBoostConfig(StrictModel):
@@ -214,3 +215,48 @@ def _problem(error: Any) -> str:
     where = ".".join(str(p) for p in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message} (got {error.get('input')!r})" if where else message
+
+
+RejectInferenceMethod = Literal[
+    "accepts_only", "hard_cutoff", "fuzzy", "parcelling", "reweighting", "self_learning"
+]
+
+
+class RejectInferenceMethodConfig(StrictModel):
+    """The methods' settings (``reject_inference`` in params, beside ``method``)."""
+
+    bad_rate_factor: float = Field(
+        1.0, gt=0.0, le=10.0, description="rejects' bad rate over what the accepts' model predicts for them"
+    )
+    reject_weight: float = Field(1.0, gt=0.0, description="fuzzy: weight of each reject's pair of rows")
+    n_bands: int = Field(10, ge=2, le=100, description="parcelling: score bands")
+    max_weight: float = Field(10.0, ge=1.0, description="reweighting: cap on an accept's inverse propensity")
+    filter_share: float = Field(
+        0.1, ge=0.0, lt=1.0, description="self_learning: most anomalous rejects dropped"
+    )
+    rounds: int = Field(3, ge=1, le=20, description="self_learning: labelling rounds")
+    good_quantile: float = Field(
+        0.3, gt=0.0, lt=1.0, description="self_learning: accepts' PD quantile below which a reject is good"
+    )
+    bad_quantile: float = Field(
+        0.95, gt=0.0, lt=1.0, description="self_learning: accepts' PD quantile above which a reject is bad"
+    )
+    label_share: float = Field(
+        0.3, gt=0.0, le=1.0, description="self_learning: most rejects labelled per round and side"
+    )
+
+
+class RejectInferenceConfig(RejectInferenceMethodConfig):
+    """Reject inference (``reject_inference`` in params; docs/reject_inference.md).
+
+    ``enabled: false`` (the default) leaves the data and every result as they were: no legacy
+    policy in the synthetic portfolio, every labelled row a booked loan.
+    """
+
+    enabled: bool = Field(False, description="the synthetic lender's legacy policy; the method's rejects")
+    method: RejectInferenceMethod = Field(
+        "accepts_only",
+        description="how rejected applicants enter training (scoring.models.reject_inference); the "
+        "train stage applies accepts_only only, so far",
+    )
+    policy: LegacyPolicyConfig = LegacyPolicyConfig()
