@@ -765,7 +765,8 @@ def tuning_sample(train: pd.DataFrame, spec: DatasetSpec, max_rows: int | None, 
     rate = PRE_SAMPLE_FACTOR * max_rows / len(train)
     if rate < 1.0:
         before = len(train)
-        train = train.loc[in_sample(train, sample_key(spec), rate, seed)]
+        # its own hash (seed + 1): the fit sample's (seed) would keep a nested, larger share
+        train = train.loc[in_sample(train, sample_key(spec), rate, seed + 1)]
         logger.info("tuning: %d of %d training rows pre-sampled by customer", len(train), before)
 
     n_folds = math.ceil(len(train) / max_rows)
