@@ -205,13 +205,13 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    runs = [r for r in doc["runs"] if r["engine"] == "dask"]
+    runs = sorted((r for r in doc["runs"] if r["engine"] == "dask"), key=lambda r: r["size"])
     sizes = [r["size"] for r in runs]
     for name in runs[-1]["stages"]:
         seconds = [r["stages"].get(name, {}).get("seconds", float("nan")) for r in runs]
         ax.plot(sizes, seconds, marker="o", label=name)
     ax.plot(sizes, [r["wall_seconds"] for r in runs], marker="s", color="black", linewidth=2, label="total")
-    pandas_runs = [r for r in doc["runs"] if r["engine"] == "pandas"]
+    pandas_runs = sorted((r for r in doc["runs"] if r["engine"] == "pandas"), key=lambda r: r["size"])
     if pandas_runs:
         ax.plot(
             [r["size"] for r in pandas_runs],
@@ -230,6 +230,34 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def acceptance_lines(doc: dict[str, Any]) -> list[str]:
+    """Issue 17's figures: the largest run's memory and AUC gap, and the growth to it per stage."""
+    dask_runs = sorted((r for r in doc["runs"] if r["engine"] == "dask"), key=lambda r: r["size"])
+    if not dask_runs:
+        return []
+    largest = dask_runs[-1]
+    gap = largest["test_auc_gap_to_truth"]
+    lines = [
+        f"## At {largest['size']:,} applications (dask engine)",
+        "",
+        f"- peak machine memory: {largest['peak_machine_used_mib'] / 1024:.1f} GiB of "
+        f"{doc['machine']['memory_gib']} GiB",
+        f"- test AUC {largest['test_auc']:.4f} against the ceiling (the true PD's AUC on the same rows) "
+        f"{largest['test_true_pd_auc']:.4f}: gap {gap:.4f} "
+        f"({'within' if gap <= 0.005 else 'NOT within'} 0.005)",
+    ]
+    if len(dask_runs) > 1:
+        step = f"{dask_runs[-2]['size']}->{largest['size']}"
+        ratios = {k: v for k, v in doc["growth"]["dask"][step].items() if k != "total"}
+        worst = max(ratios, key=lambda k: ratios[k])
+        lines.append(
+            f"- growth {step}: largest stage ratio {ratios[worst]:g} ({worst}; "
+            f"{'within' if ratios[worst] <= 12 else 'NOT within'} 12x), whole pipeline "
+            f"{doc['growth']['dask'][step]['total']:g}x"
+        )
+    return lines
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -255,15 +283,16 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             f"## {r['engine']}, {r['size']:,} applications",
             "",
-            "| stage | seconds | machine MiB | stage process MiB | " + " | ".join(workers) + " |",
+            "| stage | seconds | machine MiB | stage process MiB |" + "".join(f" {w} |" for w in workers),
             "|---|---:|---:|---:|" + "---:|" * len(workers),
         ]
         for name, s in r["stages"].items():
-            cells = " | ".join(f"{s.get(w, 0):,.0f}" for w in workers)
+            cells = "".join(f" {s.get(w, 0):,.0f} |" for w in workers)
             lines.append(
                 f"| {name} | {s['seconds']} | {s.get('machine_used_mib', 0):,.0f} | "
-                f"{s.get('stage_process_mib', 0):,.0f} | {cells} |"
+                f"{s.get('stage_process_mib', 0):,.0f} |{cells}"
             )
+    lines += ["", *acceptance_lines(doc)]
     for engine, by_step in doc["growth"].items():
         for step, ratios in by_step.items():
             lines += ["", f"## Growth {step}, {engine} engine (seconds ratio; 10x the rows)", ""]
@@ -275,11 +304,20 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    # largest first by default: a size that fails shows before hours are spent on the smaller ones
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 1_000_000, 100_000])
     parser.add_argument("--pandas-max", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the .md and .png from the --output JSON"
+    )
     args = parser.parse_args()
+    if args.render:
+        doc = json.loads(args.output.read_text(encoding="utf-8"))
+        args.output.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+        plot(doc, args.output.with_suffix(".png"))
+        return
 
     from distributed import Client, LocalCluster
 
@@ -303,11 +341,12 @@ def main() -> None:
         for size in args.sizes:
             client.restart()  # each size starts from fresh workers
             worker_pids = list(client.run(os.getpid).values())
-            doc["runs"].append(run_pipeline(size, "dask", cluster.scheduler_address, worker_pids))
-            print(json.dumps(doc["runs"][-1])[:400], file=sys.stderr, flush=True)
-            if size <= args.pandas_max:
-                doc["runs"].append(run_pipeline(size, "pandas", "", []))
-                print(json.dumps(doc["runs"][-1])[:400], file=sys.stderr, flush=True)
+            engines = ["dask", "pandas"] if size <= args.pandas_max else ["dask"]
+            for engine in engines:
+                scheduler = cluster.scheduler_address if engine == "dask" else ""
+                run = run_pipeline(size, engine, scheduler, worker_pids if engine == "dask" else [])
+                print(json.dumps(run)[:400], file=sys.stderr, flush=True)
+                doc["runs"] = sorted([*doc["runs"], run], key=lambda r: (r["size"], r["engine"]))
             doc["growth"] = {engine: growth(doc["runs"], engine) for engine in ("dask", "pandas")}
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
