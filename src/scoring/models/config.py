@@ -255,8 +255,9 @@ class RejectInferenceConfig(RejectInferenceMethodConfig):
 
     enabled: bool = Field(False, description="the synthetic lender's legacy policy; the method's rejects")
     method: RejectInferenceMethod = Field(
-        "accepts_only",
-        description="how rejected applicants enter training (scoring.models.reject_inference)",
+        "fuzzy",
+        description="how rejected applicants enter training (scoring.models.reject_inference); fuzzy: "
+        "the one benchmarks/results/reject_inference.md supports",
     )
     policy: LegacyPolicyConfig = LegacyPolicyConfig()
     helper_rounds: int = Field(
