@@ -78,13 +78,37 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
             Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)), result.labelled, truth_lookup(truth)
         ),
     }
-    write_json(stage.path("metrics"), metrics)
     if stage.on_dask:
+        write_json(stage.path("metrics"), metrics)
         write_predictions_dask(source, split_paths, stage.path("scores"))
-    else:
-        scorer = Scorer.from_model_dir(bundle.root, params, spec, info)
-        write_parquet(stage.path("scores"), scored_predictions(scorer, parts, spec, result.scores))
+        return metrics, result
+    scorer = Scorer.from_model_dir(bundle.root, params, spec, info)
+    predictions = scored_predictions(scorer, parts, spec, result.scores)
+    if params.reject_inference.enabled:
+        metrics["through_the_door"] = _through_the_door(stage, parts, predictions, champion)
+    write_json(stage.path("metrics"), metrics)
+    write_parquet(stage.path("scores"), predictions)
     return metrics, result
+
+
+def _through_the_door(
+    stage: Stage, parts: dict[str, pd.DataFrame], predictions: pd.DataFrame, champion: dict[str, Any]
+) -> dict[str, Any]:
+    """With reject inference: the exported model on the test period's booked loans and declined
+    applications together, against every applicant's true outcome (the synthetic truth)."""
+    from scoring.core.contract import OUTCOME_COLUMN, TRUE_PD_COLUMN
+    from scoring.data.split import development_rejects
+    from scoring.reporting.reject_inference import test_period_holdout
+
+    params, spec = stage.params, stage.spec
+    development = [parts[p] for p in ("train", "valid", "test") if len(parts[p])]
+    last = max(pd.to_datetime(p[spec.date_column]).max() for p in development) if spec.date_column else None
+    rejects = development_rejects(parts["unlabelled"], spec, params.split, params.seed, last)
+    truth = read_parquet(stage.path("truth"), columns=[TRUTH_COLUMNS[0], TRUE_PD_COLUMN, OUTCOME_COLUMN])
+    out = test_period_holdout(parts["test"], rejects["test"], predictions, truth, spec.id_column)
+    applied = champion.get("reject_inference")
+    out["method"] = applied["method"] if applied else "accepts_only"
+    return out
 
 
 def write_plots(stage: Stage, result: EvaluationResult) -> dict[str, Any]:

@@ -25,8 +25,10 @@ from scoring.core.io import (
     write_parquet,
 )
 from scoring.core.settings import ConfigError
+from scoring.data.split import development_rejects
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.config import XGBoostConfig
+from scoring.models.reject_inference import augment, booster_learner
 from scoring.models.training import FittedCandidates, champion_record, fit_candidates, with_tuned_parameters
 from scoring.reporting.training import training_summary
 from scoring.serving.bundle import CHAMPION_FILE, FEATURES_FILE
@@ -36,13 +38,11 @@ from scoring.stages import Stage, run
 def main(stage: Stage) -> None:
     params, spec = stage.params, stage.spec
     inference = params.reject_inference
-    if inference.enabled and inference.method != "accepts_only":
-        # the methods are library functions measured by benchmarks/bench_reject_inference.py; the
-        # candidates' training on their weighted rows is not wired in yet: say so, never ignore it
+    with_rejects = inference.enabled and inference.method != "accepts_only"
+    if with_rejects and stage.on_dask:
         raise ConfigError(
-            f"reject_inference.method {inference.method!r}: the train stage trains on the accepts "
-            "only for now; expected accepts_only with reject_inference.enabled (the other methods "
-            "run in scoring.models.reject_inference and benchmarks/bench_reject_inference.py)"
+            f"reject_inference.method {inference.method!r}: the dask engine trains on the accepts only; "
+            "expected engine pandas, or reject_inference.method accepts_only"
         )
     features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
@@ -70,9 +70,72 @@ def main(stage: Stage) -> None:
         rows = (parquet_rows(stage.path("train")), parquet_rows(stage.path("valid")))
     else:
         train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
-        fitted = _fit_pandas(stage, features, train, valid, overrides)
+        if with_rejects:
+            fitted, record = _fit_with_rejects(stage, features, train, valid, overrides, tuned_config)
+        else:
+            fitted, record = _fit_pandas(stage, features, train, valid, overrides), None
         rows = (len(train), len(valid))
-    _write(stage, fitted, train, valid, rows, tuned, tuned_config)
+    _write(stage, fitted, train, valid, rows, tuned, tuned_config, record)
+
+
+def _fit_with_rejects(
+    stage: Stage,
+    features: ApplicationFeatures,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    overrides: dict[str, Any],
+    tuned_config: XGBoostConfig,
+) -> tuple[FittedCandidates, dict[str, Any]]:
+    """Reject inference (params reject_inference): the candidates train on the accepts of train
+    and the training period's declined applications, as the method builds them; the champion is
+    chosen, and calibrated by the next stage, on valid: booked loans with observed outcomes."""
+    params, spec = stage.params, stage.spec
+    inference = params.reject_inference
+    last = pd.to_datetime(train[spec.date_column]).max() if spec.date_column else None
+    rejects = development_rejects(
+        read_parquet(stage.path("unlabelled")), spec, params.split, params.seed, last
+    )
+    X_accepts = features.transform(train)
+    learner = booster_learner(tuned_config, inference.helper_rounds, params.seed)
+    rows = augment(
+        inference.method,
+        X_accepts,
+        train[spec.target_column],
+        features.transform(rejects["train"]),
+        learner,
+        inference,
+        params.seed,
+    )
+    config = params.train.model_copy(
+        update={
+            "fit_on": "train",
+            "champion": params.train.champion.model_copy(update={"selection": "valid"}),
+        }
+    )
+    fitted = fit_candidates(
+        rows.X,
+        pd.Series(rows.y, index=rows.X.index),
+        features.transform(valid),
+        valid[spec.target_column],
+        config,
+        params.seed,
+        overrides,
+        weight_train=pd.Series(rows.weight, index=rows.X.index),
+    )
+    record = {
+        "method": inference.method,
+        "accepts": len(train),
+        "rejects_available": len(rejects["train"]),
+        "training_rows": rows.n_rows,
+        "training_population": "booked loans of train plus the training period's declined applications, "
+        f"as {inference.method} builds them",
+        "champion_and_calibration_population": "booked loans of valid (observed outcomes)",
+        "fit_on": "train",
+        "champion_selection": "valid",
+        **{k: v for k, v in rows.info.items() if k != "rejects_used"},
+        "rejects_used": rows.info.get("rejects_used", 0),
+    }
+    return fitted, record
 
 
 def _fit_pandas(
@@ -105,10 +168,14 @@ def _write(
     rows: tuple[int, int],
     tuned: bool,
     tuned_config: Any,
+    reject_inference: dict[str, Any] | None = None,
 ) -> None:
     params, spec, bundle = stage.params, stage.spec, stage.bundle
     model_files = bundle.save_candidates(fitted.models)
-    bundle.write(CHAMPION_FILE, champion_record(fitted, params.train))
+    champion = champion_record(fitted, params.train)
+    if reject_inference is not None:  # the population the models and the calibration know
+        champion["reject_inference"] = reject_inference
+    bundle.write(CHAMPION_FILE, champion)
     write_parquet(stage.path("calibration_set"), fitted.calibration)
     if "scorecard" in fitted.models:
         table = fitted.models["scorecard"].table()  # type: ignore[attr-defined]
@@ -118,6 +185,8 @@ def _write(
         table.to_csv(tmp, index=False)
     write_json(stage.path("scorecard_table").with_suffix(".json"), table.to_dict(orient="records"))
     summary = training_summary(fitted, rows[0], rows[1], tuned)
+    if reject_inference is not None:
+        summary["reject_inference"] = reject_inference
     write_json(stage.path("summary"), summary)
 
     import mlflow
@@ -182,4 +251,5 @@ if __name__ == "__main__":
         "summary",
         "calibration_set",
         "validation_summary",
+        "unlabelled",
     )

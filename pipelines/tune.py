@@ -24,6 +24,9 @@ def main(stage: Stage) -> None:
     if not config.enabled:
         write_json(stage.path("out"), {"enabled": False, "best_params": {}})
         stage.path("plots_dir").mkdir(parents=True, exist_ok=True)
+        if "://" not in config.storage:  # the study file is a DVC output: an empty journal, no trials
+            Path(config.storage).parent.mkdir(parents=True, exist_ok=True)
+            Path(config.storage).touch()
         return
 
     import optuna

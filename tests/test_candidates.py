@@ -257,3 +257,81 @@ def test_lightgbm_reads_columns_whose_names_lightgbm_itself_refuses(
     np.testing.assert_array_equal(renamed.log_odds(Xv.rename(columns=odd)), plain.log_odds(Xv))
     contributions = renamed.contributions(Xv.rename(columns=odd))
     assert list(contributions.columns) == [*(odd.get(c, c) for c in map(str, Xv.columns)), "bias"]
+
+
+# ------------------------------------------------------------------ weighted rows (reject inference)
+
+WEIGHTED_PLUGINS = sorted(name for name in FITTED_PLUGINS if plugin(name).takes_weights)
+
+
+def test_the_builtin_fitted_candidates_all_take_weights() -> None:
+    assert set(WEIGHTED_PLUGINS) >= {"scorecard", "xgboost", "xgboost_defaults", "lightgbm"}
+
+
+@pytest.mark.parametrize("name", WEIGHTED_PLUGINS)
+def test_a_weight_of_three_counts_a_row_three_times(name, data) -> None:
+    from scoring.models.candidate import fit_candidate
+
+    features, train, valid = data
+    found = plugin(name)
+    assert isinstance(found, CandidatePlugin)
+    settings = TrainConfig(candidates=[name]).candidate_settings(name)
+    context = FitContext(3, MONOTONE)
+    X, y = features.transform(train), train[TARGET]
+    bad = y.to_numpy() == 1
+    weight = pd.Series(np.where(bad, 3.0, 1.0), index=X.index)
+    tripled = np.concatenate([np.arange(len(X)), np.flatnonzero(bad), np.flatnonzero(bad)])
+    X_dup, y_dup = X.iloc[tripled].reset_index(drop=True), y.iloc[tripled].reset_index(drop=True)
+    X_valid = features.transform(valid)
+
+    def mean_pd(model) -> float:
+        return float(np.mean(1.0 / (1.0 + np.exp(-model.log_odds(X_valid)))))
+
+    weighted = mean_pd(fit_candidate(found, settings, X, y, context, weight))
+    duplicated = mean_pd(fit_candidate(found, settings, X_dup, y_dup, context))
+    unweighted = fit_candidate(found, settings, X, y, context)
+    ones = fit_candidate(found, settings, X, y, context, pd.Series(1.0, index=X.index))
+    # weights of 1 change nothing; bads weighing 3 raise the PD as three copies of them do
+    np.testing.assert_allclose(ones.log_odds(X_valid), unweighted.log_odds(X_valid), rtol=0, atol=1e-9)
+    plain = mean_pd(unweighted)
+    assert weighted > plain
+    assert abs(weighted - duplicated) < 0.5 * abs(plain - duplicated)
+
+
+def test_weights_for_a_candidate_that_cannot_take_them_name_it(data) -> None:
+    from scoring.models.candidate import WeightsNotSupportedError, fit_candidate
+
+    class Unweighted(CandidatePlugin):
+        name = "unweighted_toy"
+
+    features, train, _ = data
+    X = features.transform(train)
+    with pytest.raises(WeightsNotSupportedError, match="'unweighted_toy'"):
+        fit_candidate(Unweighted(), None, X, train[TARGET], FitContext(1), pd.Series(1.0, index=X.index))
+    with pytest.raises(ValueError, match="finite values >= 0"):
+        fit_candidate(
+            plugin("xgboost"),
+            TrainConfig().xgboost,
+            X,
+            train[TARGET],
+            FitContext(1),
+            pd.Series(-1.0, index=X.index),
+        )
+
+
+def test_fit_candidates_trains_every_candidate_on_the_weighted_rows(data) -> None:
+    features, train, valid = data
+    config = TrainConfig(
+        candidates=["scorecard", "xgboost_defaults"],
+        fit_on="train",
+        champion=ChampionConfig(selection="valid"),
+    )
+    X, X_valid = features.transform(train), features.transform(valid)
+    weight = pd.Series(np.where(train[TARGET].to_numpy() == 1, 3.0, 1.0), index=X.index)
+    plain = fit_candidates(X, train[TARGET], X_valid, valid[TARGET], config, 5)
+    weighted = fit_candidates(X, train[TARGET], X_valid, valid[TARGET], config, 5, weight_train=weight)
+    for name in ("scorecard", "xgboost_defaults"):
+        # bads weighted 3x: every model's PD on valid rises
+        pd_weighted = 1.0 / (1.0 + np.exp(-weighted.models[name].log_odds(X_valid)))
+        pd_plain = 1.0 / (1.0 + np.exp(-plain.models[name].log_odds(X_valid)))
+        assert pd_weighted.mean() > 1.1 * pd_plain.mean()

@@ -249,3 +249,66 @@ def test_prepare_writes_the_policy_data_and_no_history_for_declined_loans(tmp_pa
     applications = read_parquet(booked["applications"])
     assert applications.loc[~truth[ACCEPTED_COLUMN].to_numpy(), "default_12m"].isna().all()
     assert truth[ACCEPTED_COLUMN].mean() == pytest.approx(0.6, abs=0.01)  # in every block
+
+
+@pytest.mark.slow
+def test_the_train_stage_learns_from_the_declined_applications(tmp_path):
+    """The real prepare..train stages with the legacy policy on and the fuzzy method: the
+    candidates train on the booked loans plus the training period's declined applications, and
+    the champion record says on which population the models and the calibration were fitted."""
+    import json
+    import shutil
+
+    import yaml
+
+    from pipeline_support import REPO, dvc, repo_files, run
+
+    for name in repo_files():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, tmp_path / name)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["data"]["synthetic"].update({"n_applications": 8000, "performance_history": False})
+    params["tune"]["enabled"] = False
+    # a few hundred valid rows: too few to fit ten grades, so the grades' bounds are given
+    params["calibrate"]["master_scale"]["boundaries"] = [
+        0.005,
+        0.01,
+        0.02,
+        0.035,
+        0.05,
+        0.08,
+        0.12,
+        0.2,
+        0.35,
+    ]
+    params["train"].update({"candidates": ["scorecard", "xgboost"], "candidate_params": {}})
+    params["reject_inference"].update({"enabled": True, "method": "fuzzy", "helper_rounds": 50})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "copy"]):
+        run(cmd, tmp_path)
+    dvc(tmp_path, "repro", "evaluate")
+    record = json.loads((tmp_path / "models" / "champion.json").read_text())["reject_inference"]
+    truth = pd.read_parquet(tmp_path / "data" / "truth" / "true_pd.parquet")
+    train = pd.read_parquet(tmp_path / "data" / "split" / "train.parquet")
+    assert record["method"] == "fuzzy" and record["accepts"] == len(train)
+    # every booked training loan was accepted by the old policy; the rejects are declined ones
+    accepted = set(truth.loc[truth[ACCEPTED_COLUMN], "application_id"])
+    assert set(train["application_id"]) <= accepted
+    assert record["rejects_available"] > 0.3 * len(train)
+    assert record["training_rows"] == record["accepts"] + 2 * record["rejects_available"]
+    assert record["champion_selection"] == "valid" and record["fit_on"] == "train"
+    # evaluation measures the exported model on the test period's booked and declined applicants
+    door = json.loads((tmp_path / "reports" / "metrics.json").read_text())["through_the_door"]
+    test = pd.read_parquet(tmp_path / "data" / "split" / "test.parquet")
+    assert door["method"] == "fuzzy" and door["booked"] == len(test)
+    assert door["declined"] > 0.3 * len(test)
+    assert door["applicants"] == door["booked"] + door["declined"]
+    assert 0.5 < door["auc"] < 1.0 and np.isfinite(door["pd_bias_rejected"])
+    # accepts-only: no record in the model; its through-the-door figures say so
+    params["reject_inference"]["method"] = "accepts_only"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc(tmp_path, "repro", "evaluate")
+    assert "reject_inference" not in json.loads((tmp_path / "models" / "champion.json").read_text())
+    again = json.loads((tmp_path / "reports" / "metrics.json").read_text())["through_the_door"]
+    assert again["method"] == "accepts_only" and again["applicants"] == door["applicants"]

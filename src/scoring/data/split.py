@@ -188,3 +188,31 @@ def _check_customers_disjoint(parts: dict[str, pd.DataFrame], customer_column: s
             other = seen.setdefault(str(customer), name)
             if other != name:
                 raise AssertionError(f"customer {customer} is in both '{other}' and '{name}'")
+
+
+def development_rejects(
+    unlabelled: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed: int, last_development_date: Any
+) -> dict[str, pd.DataFrame]:
+    """The declined applications of the development period, each where rule 4 would put it.
+
+    With reject inference a row without an outcome dated inside the development period (up to
+    ``last_development_date``, the last date of the labelled development parts; applications too
+    recent to have matured come later) is an application the lender turned down. The same
+    seeded hash of its customer as rule 4 sends it to ``train``, ``valid`` or ``test``, so the
+    train stage uses the training period's rejects and evaluation the test period's.
+    """
+    if spec.date_column is None:
+        raise ValueError(
+            "reject inference: the declined applications are the unlabelled rows of the development "
+            "period, which needs a date column (data.file.date_column); none is declared"
+        )
+    dates = pd.to_datetime(unlabelled[spec.date_column])
+    declined = unlabelled.loc[(dates <= pd.Timestamp(last_development_date)).to_numpy()]
+    u = _uniform_from_keys(declined[spec.customer_column or spec.id_column], seed)
+    valid_cut = config.valid_fraction
+    test_cut = config.valid_fraction + config.test_fraction
+    where = np.where(u < valid_cut, "valid", np.where(u < test_cut, "test", "train"))
+    return {
+        name: declined.loc[where == name].sort_values(spec.id_column, kind="stable").reset_index(drop=True)
+        for name in ("train", "valid", "test")
+    }

@@ -122,6 +122,10 @@ class CandidatePlugin:
     contributions_method: ClassVar[str] = "per-feature log-odds contributions"
     # A train section of its own (train.scorecard, train.xgboost); else train.candidate_params.<name>.
     params_section: ClassVar[str | None] = None
+    # True: fit and settle take ``weight=`` (one non-negative weight per training row, a Series
+    # aligned with X; reject inference's weighted rows). A plug-in without it trains unweighted
+    # rows only, and :func:`fit_candidate` refuses it weights.
+    takes_weights: ClassVar[bool] = False
 
     def settle(
         self,
@@ -264,3 +268,53 @@ class FrameArrayPath:
     def contributions(self, matrix: Array) -> Array:
         frame = self.features.frame(matrix, pd.RangeIndex(len(matrix)))
         return np.asarray(self.model.contributions(frame).to_numpy(), dtype=np.float64)
+
+
+class WeightsNotSupportedError(ValueError):
+    """Weighted training rows given to a candidate whose plug-in trains unweighted rows only."""
+
+
+def _check_weights(plugin: CandidatePlugin, X: pd.DataFrame, weight: pd.Series) -> None:
+    if not plugin.takes_weights:
+        raise WeightsNotSupportedError(
+            f"candidate {plugin.name!r} does not train on weighted rows; expected a candidate whose "
+            "plug-in sets takes_weights (scorecard, xgboost, xgboost_defaults, lightgbm), or no "
+            "weights (reject_inference.method accepts_only)"
+        )
+    values = weight.to_numpy(dtype=np.float64)
+    if len(values) != len(X) or not np.isfinite(values).all() or (values < 0).any() or not values.any():
+        raise ValueError(f"weights: expected {len(X)} finite values >= 0, one per training row, not all 0")
+
+
+def fit_candidate(
+    plugin: CandidatePlugin,
+    settings: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    context: FitContext,
+    weight: pd.Series | None = None,
+) -> FittedModel:
+    """``plugin.fit``, with the rows' weights when there are any."""
+    if weight is None:
+        return plugin.fit(settings, X, y, context)
+    _check_weights(plugin, X, weight)
+    return plugin.fit(settings, X, y, context, weight=weight)  # type: ignore[call-arg]
+
+
+def settle_candidate(
+    plugin: CandidatePlugin,
+    settings: Any,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_valid: pd.DataFrame,
+    y_valid: pd.Series,
+    context: FitContext,
+    weight: pd.Series | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """``plugin.settle``, with the training rows' weights when there are any."""
+    if weight is None:
+        return plugin.settle(settings, X_train, y_train, X_valid, y_valid, context)
+    _check_weights(plugin, X_train, weight)
+    if type(plugin).settle is CandidatePlugin.settle:  # the default settles nothing
+        return settings, {}
+    return plugin.settle(settings, X_train, y_train, X_valid, y_valid, context, weight=weight)  # type: ignore[call-arg]

@@ -255,8 +255,11 @@ class RejectInferenceConfig(RejectInferenceMethodConfig):
 
     enabled: bool = Field(False, description="the synthetic lender's legacy policy; the method's rejects")
     method: RejectInferenceMethod = Field(
-        "accepts_only",
-        description="how rejected applicants enter training (scoring.models.reject_inference); the "
-        "train stage applies accepts_only only, so far",
+        "fuzzy",
+        description="how rejected applicants enter training (scoring.models.reject_inference); fuzzy: "
+        "the one benchmarks/results/reject_inference.md supports",
     )
     policy: LegacyPolicyConfig = LegacyPolicyConfig()
+    helper_rounds: int = Field(
+        300, ge=1, description="rounds of the XGBoost helper models a method fits (the accepts' model)"
+    )

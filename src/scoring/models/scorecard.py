@@ -877,13 +877,18 @@ def _trend_params(
 
 
 def fit_optbinning_scorecard(
-    X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings, seed: int
+    X: pd.DataFrame,
+    y: pd.Series | npt.ArrayLike,
+    settings: ScorecardSettings,
+    seed: int,
+    weight: npt.ArrayLike | None = None,
 ) -> Any:
     """Fit optbinning's ``Scorecard`` (BinningProcess + LogisticRegression) on the feature matrix.
 
     Returns the fitted ``optbinning.Scorecard``, fitted with ``metric_missing="empirical"``
     (missing values score with their own bin's WoE). Score it on :func:`optbinning_frame` of
-    the input. Most callers want :func:`fit_scorecard`.
+    the input. Most callers want :func:`fit_scorecard`. ``weight``: one non-negative weight per
+    row, for the binning and the regression alike (optbinning's ``sample_weight``).
     """
     # Imported here: scoring with ScorecardModel needs numpy and pandas only, and optbinning
     # takes seconds to import.
@@ -935,7 +940,13 @@ def fit_optbinning_scorecard(
     )
     try:
         with _quiet_optbinning():
-            scorecard.fit(frame, labels, metric_special="empirical", metric_missing="empirical")
+            scorecard.fit(
+                frame,
+                labels,
+                sample_weight=None if weight is None else _weights(weight, len(frame)),
+                metric_special="empirical",
+                metric_missing="empirical",
+            )
     except ValueError as error:
         fitted = getattr(scorecard, "binning_process_", None)
         if fitted is not None and getattr(fitted, "_is_fitted", False) and not fitted.get_support().any():
@@ -961,8 +972,19 @@ def optbinning_frame(X: pd.DataFrame) -> pd.DataFrame:
     return _binning_frame(X)[0]
 
 
+def _weights(weight: npt.ArrayLike, n_rows: int) -> npt.NDArray[np.float64]:
+    values = np.asarray(weight, dtype=np.float64)
+    if values.shape != (n_rows,) or not np.isfinite(values).all() or (values < 0).any():
+        raise ScorecardError(f"weights: expected {n_rows} finite values >= 0, one per row")
+    return values
+
+
 def fit_scorecard(
-    X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings, seed: int
+    X: pd.DataFrame,
+    y: pd.Series | npt.ArrayLike,
+    settings: ScorecardSettings,
+    seed: int,
+    weight: npt.ArrayLike | None = None,
 ) -> ScorecardModel:
     """Fit the scorecard baseline on the feature matrix (output of ApplicationFeatures).
 
@@ -973,7 +995,7 @@ def fit_scorecard(
     an unseen value): any difference above 1e-9 is an error, not a silent mis-score.
     """
     started = time.perf_counter()
-    scorecard = fit_optbinning_scorecard(X, y, settings, seed)
+    scorecard = fit_optbinning_scorecard(X, y, settings, seed, weight)
     model = ScorecardModel.from_optbinning(scorecard, settings)
     frame = optbinning_frame(X)
     _check_against_optbinning(model, scorecard, frame, "training rows")

@@ -33,7 +33,9 @@ from scoring.models.candidate import (
     FittedModel,
     Plugin,
     binary_labels,
+    fit_candidate,
     plugin,
+    settle_candidate,
 )
 from scoring.models.config import ChampionConfig, TrainConfig, XGBoostConfig
 
@@ -183,6 +185,7 @@ def _fit_fold(
     X_eval: pd.DataFrame,
     candidates: Sequence[Candidate],
     context: FitContext,
+    weight: pd.Series | None = None,
 ) -> dict[str, Array]:
     from threadpoolctl import threadpool_limits
 
@@ -192,7 +195,7 @@ def _fit_fold(
         # One BLAS thread in every fold, in this process or a worker, so a regression sums in
         # the same order and the choice does not depend on n_jobs.
         with threadpool_limits(limits=1, user_api="blas"):
-            model = candidate.plugin.fit(candidate.settings, X_fit, y_fit, context)
+            model = fit_candidate(candidate.plugin, candidate.settings, X_fit, y_fit, context, weight)
             out[candidate.name] = np.asarray(model.log_odds(X_eval), dtype=np.float64)
     return out
 
@@ -205,8 +208,10 @@ def out_of_fold_log_odds(
     folds: int,
     n_jobs: int = 1,
     groups: pd.Series | npt.NDArray[Any] | None = None,
+    weight: pd.Series | None = None,
 ) -> dict[str, Array]:
-    """The fitted candidates' out-of-fold log-odds over X: each refitted on the other folds.
+    """The fitted candidates' out-of-fold log-odds over X: each refitted on the other folds
+    (with those rows' ``weight``, when given).
 
     Settled settings hold no early stopping, so no fold stops on the rows it is scored on.
     ``groups`` (the customer id, one per row) keeps each group inside one fold, so no row is
@@ -237,7 +242,15 @@ def out_of_fold_log_odds(
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(np.zeros(len(labels)), labels, groups=group_ids))
     results = Parallel(n_jobs=min(n_jobs, folds))(
-        delayed(_fit_fold)(X.iloc[fit], target.iloc[fit], X.iloc[ev], base, context) for fit, ev in splits
+        delayed(_fit_fold)(
+            X.iloc[fit],
+            target.iloc[fit],
+            X.iloc[ev],
+            base,
+            context,
+            None if weight is None else weight.iloc[fit],
+        )
+        for fit, ev in splits
     )
     # NaN until a fold writes a row, so a row no fold scored cannot pass as log-odds 0
     oof = {c.name: np.full(len(X), np.nan) for c in base}
@@ -285,7 +298,11 @@ class FittedCandidates:
 
 
 def _final_models(
-    candidates: Sequence[Candidate], X: pd.DataFrame, y: pd.Series, context: FitContext
+    candidates: Sequence[Candidate],
+    X: pd.DataFrame,
+    y: pd.Series,
+    context: FitContext,
+    weight: pd.Series | None = None,
 ) -> dict[str, FittedModel]:
     models: dict[str, FittedModel] = {}
     for candidate in candidates:
@@ -293,7 +310,9 @@ def _final_models(
             models[candidate.name] = candidate.plugin.build(candidate.settings, models)
         else:
             assert isinstance(candidate.plugin, CandidatePlugin)
-            models[candidate.name] = candidate.plugin.fit(candidate.settings, X, y, context)
+            models[candidate.name] = fit_candidate(
+                candidate.plugin, candidate.settings, X, y, context, weight
+            )
     return models
 
 
@@ -307,19 +326,31 @@ def fit_candidates(
     overrides: Mapping[str, BaseModel] | None = None,
     groups_train: pd.Series | None = None,
     groups_valid: pd.Series | None = None,
+    weight_train: pd.Series | None = None,
 ) -> FittedCandidates:
     """The training protocol of the train stage (module docstring), as one function the benchmarks run too.
 
     ``groups_train``/``groups_valid`` (the customer ids of the rows) keep each customer inside
     one fold of the champion's cross-validation, as the split and the tuning folds do.
+    ``weight_train``: one weight per training row (reject inference); valid rows weigh 1 in the
+    refits over train+valid. Every candidate's plug-in must then take weights.
     """
+    if weight_train is not None:
+        weight_train = pd.Series(np.asarray(weight_train, dtype=np.float64), index=X_train.index)
     context = FitContext(seed, dict(config.monotone_risk))
     details: dict[str, dict[str, Any]] = {}
     settled: list[Candidate] = []
     for candidate in resolve_candidates(config, overrides):
         if isinstance(candidate.plugin, CandidatePlugin):
-            settings, info = candidate.plugin.settle(
-                candidate.settings, X_train, y_train, X_valid, y_valid, context
+            settings, info = settle_candidate(
+                candidate.plugin,
+                candidate.settings,
+                X_train,
+                y_train,
+                X_valid,
+                y_valid,
+                context,
+                weight_train,
             )
             candidate = Candidate(candidate.name, candidate.plugin, settings)
             details[candidate.name] = info
@@ -329,13 +360,20 @@ def fit_candidates(
 
     if config.fit_on == "train":
         y_valid_labels = binary_labels(y_valid, "valid")
-        models = _final_models(base, X_train, y_train, context)
+        models = _final_models(base, X_train, y_train, context, weight_train)
         valid_log_odds = {
             c.name: np.asarray(models[c.name].log_odds(X_valid), dtype=np.float64) for c in base
         }
         if champion_rule.selection == "cv":
             oof = out_of_fold_log_odds(
-                X_train, y_train, settled, context, champion_rule.cv_folds, champion_rule.n_jobs, groups_train
+                X_train,
+                y_train,
+                settled,
+                context,
+                champion_rule.cv_folds,
+                champion_rule.n_jobs,
+                groups_train,
+                weight_train,
             )
             labels = binary_labels(y_train, "train")
             decision, settled, _ = decide_champion(labels, oof, settled, champion_rule, "cv", details)
@@ -355,12 +393,17 @@ def fit_candidates(
         groups = np.concatenate([np.asarray(groups_train), np.asarray(groups_valid)])
     elif (groups_train is None) != (groups_valid is None):
         raise ValueError("groups: expected customer ids for both train and valid, or for neither")
+    weight_fit = None
+    if weight_train is not None:
+        weight_fit = pd.Series(
+            np.concatenate([weight_train.to_numpy(), np.ones(len(X_valid))]), index=X_fit.index
+        )
     oof = out_of_fold_log_odds(
-        X_fit, y_fit, settled, context, champion_rule.cv_folds, champion_rule.n_jobs, groups
+        X_fit, y_fit, settled, context, champion_rule.cv_folds, champion_rule.n_jobs, groups, weight_fit
     )
     labels = y_fit.to_numpy(dtype=np.float64)
     decision, settled, held_out = decide_champion(labels, oof, settled, champion_rule, "cv", details)
-    models = _final_models(settled, X_fit, y_fit, context)
+    models = _final_models(settled, X_fit, y_fit, context, weight_fit)
     logger.info(
         "final fit on train+valid (%d rows): %s; champion %s",
         len(X_fit),

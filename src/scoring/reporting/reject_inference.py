@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from scoring.core.contract import OUTCOME_COLUMN, TRUE_PD_COLUMN
+from scoring.reporting.evaluation import TRUTH_ID_COLUMN
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -85,4 +89,42 @@ def through_the_door(
             }
         )
     out["at_acceptance_rate"] = books
+    return out
+
+
+def test_period_holdout(
+    test: pd.DataFrame,
+    test_period_rejects: pd.DataFrame,
+    predictions: pd.DataFrame,
+    truth: pd.DataFrame,
+    id_column: str,
+    amount_column: str | None = "loan_amount",
+) -> dict[str, Any]:
+    """:func:`through_the_door` of the exported model on the test period: the booked loans of
+    ``test`` and the declined applications the split's hash sends to test, with their calibrated
+    PDs from the evaluate stage's ``predictions`` (``application_id``, ``pd``) and their outcomes
+    and true PDs from ``truth`` (:data:`TRUTH_ID_COLUMN`, :data:`OUTCOME_COLUMN`,
+    :data:`TRUE_PD_COLUMN`)."""
+    ids = pd.concat([test[id_column], test_period_rejects[id_column]], ignore_index=True).astype(str)
+    predicted = predictions.assign(application_id=predictions["application_id"].astype(str)).set_index(
+        "application_id"
+    )["pd"]
+    known = truth.assign(**{TRUTH_ID_COLUMN: truth[TRUTH_ID_COLUMN].astype(str)}).set_index(TRUTH_ID_COLUMN)
+    missing = ids[~ids.isin(known.index) | ~ids.isin(predicted.index)]
+    if len(missing):
+        raise ValueError(
+            f"through-the-door holdout: {len(missing)} applications (first {missing.iloc[0]!r}) have no "
+            "prediction or no truth; expected every test-period application in both"
+        )
+    rows = pd.concat([test, test_period_rejects], ignore_index=True)
+    amount = rows[amount_column] if amount_column and amount_column in rows.columns else None
+    out = through_the_door(
+        predicted.reindex(ids).to_numpy(dtype=float),
+        known[OUTCOME_COLUMN].reindex(ids).to_numpy(dtype=float),
+        known[TRUE_PD_COLUMN].reindex(ids).to_numpy(dtype=float),
+        np.concatenate([np.ones(len(test), dtype=bool), np.zeros(len(test_period_rejects), dtype=bool)]),
+        None if amount is None else amount.to_numpy(dtype=float),
+    )
+    out["booked"] = len(test)
+    out["declined"] = len(test_period_rejects)
     return out

@@ -120,9 +120,15 @@ class LightGBMPlugin(CandidatePlugin):
     settings_type = LightGBMConfig
     files = (MODEL_FILE,)
     contributions_method = "exact TreeSHAP (LightGBM pred_contrib)"
+    takes_weights = True
 
     def fit(
-        self, settings: LightGBMConfig, X: pd.DataFrame, y: pd.Series, context: FitContext
+        self,
+        settings: LightGBMConfig,
+        X: pd.DataFrame,
+        y: pd.Series,
+        context: FitContext,
+        weight: pd.Series | None = None,
     ) -> LightGBMEstimator:
         import lightgbm as lgb
 
@@ -133,6 +139,7 @@ class LightGBMPlugin(CandidatePlugin):
         data = lgb.Dataset(
             frame,
             label=binary_labels(y, "train"),
+            weight=None if weight is None else weight.to_numpy(dtype=np.float64),
             categorical_feature=categorical or "auto",
             free_raw_data=True,
             params={"verbosity": -1},

@@ -23,6 +23,7 @@ def train_scorecard(
     config: ScorecardConfig,
     monotone_risk: Mapping[str, Literal["increasing", "decreasing"]],
     seed: int,
+    weight: pd.Series | None = None,
 ) -> ScorecardModel:
     """The points scorecard on the same feature matrix as the challengers."""
     from scoring.models.scorecard import ScorecardSettings, fit_scorecard
@@ -46,7 +47,7 @@ def train_scorecard(
         max_n_prebins=config.max_n_prebins,
     )
     labels = pd.Series(binary_labels(y_train, "train"), index=candidates.index)
-    return fit_scorecard(candidates, labels, settings, seed)
+    return fit_scorecard(candidates, labels, settings, seed, None if weight is None else weight.to_numpy())
 
 
 class ScorecardPlugin(CandidatePlugin):
@@ -55,11 +56,17 @@ class ScorecardPlugin(CandidatePlugin):
     settings_type = ScorecardConfig
     files = (SCORECARD_FILE,)
     contributions_method = "scorecard coefficient x WoE per feature"
+    takes_weights = True
 
     def fit(
-        self, settings: ScorecardConfig, X: pd.DataFrame, y: pd.Series, context: FitContext
+        self,
+        settings: ScorecardConfig,
+        X: pd.DataFrame,
+        y: pd.Series,
+        context: FitContext,
+        weight: pd.Series | None = None,
     ) -> ScorecardModel:
-        return train_scorecard(X, y, settings, context.monotone_risk, context.seed)
+        return train_scorecard(X, y, settings, context.monotone_risk, context.seed, weight)
 
     def describe(self, model: FittedModel) -> dict[str, Any]:
         assert isinstance(model, ScorecardModel)

@@ -103,6 +103,7 @@ def train_xgboost(
     config: XGBoostConfig,
     seed: int,
     monotone: Mapping[str, int] | None = None,
+    weight_train: pd.Series | None = None,
 ) -> TrainResult:
     """Fit a binary logistic booster; stop when validation log loss stops improving.
 
@@ -111,7 +112,9 @@ def train_xgboost(
     """
     import xgboost as xgb
 
-    dtrain = xgb.DMatrix(X_train, label=binary_labels(y_train, "train"), enable_categorical=True)
+    dtrain = xgb.DMatrix(
+        X_train, label=binary_labels(y_train, "train"), weight=_weight(weight_train), enable_categorical=True
+    )
     dvalid = xgb.DMatrix(X_valid, label=binary_labels(y_valid, "valid"), enable_categorical=True)
     params = booster_params(config, seed, constraints=constraint_string(X_train.columns, monotone))
     params["eval_metric"] = ["auc", "logloss"]  # early stopping watches the last one
@@ -141,6 +144,7 @@ def train_booster_rounds(
     n_rounds: int,
     seed: int,
     monotone: Mapping[str, int] | None = None,
+    weight: pd.Series | None = None,
 ) -> xgb.Booster:
     """A booster trained for a fixed number of rounds (no validation set to stop on).
 
@@ -151,9 +155,13 @@ def train_booster_rounds(
 
     if n_rounds < 1:
         raise ValueError(f"n_rounds: expected >= 1, got {n_rounds}")
-    dtrain = xgb.DMatrix(X, label=binary_labels(y, "train"), enable_categorical=True)
+    dtrain = xgb.DMatrix(X, label=binary_labels(y, "train"), weight=_weight(weight), enable_categorical=True)
     params = booster_params(config, seed, constraints=constraint_string(X.columns, monotone))
     return xgb.train(params, dtrain, num_boost_round=n_rounds, verbose_eval=False)
+
+
+def _weight(weight: pd.Series | None) -> npt.NDArray[np.float64] | None:
+    return None if weight is None else weight.to_numpy(dtype=np.float64)
 
 
 def prediction_matrix(matrix: pd.DataFrame) -> xgb.DMatrix:
@@ -288,6 +296,7 @@ class XGBoostPlugin(CandidatePlugin):
     contributions_method = (
         "exact path-dependent TreeSHAP (scoring.models.treeshap; equal to XGBoost pred_contribs)"
     )
+    takes_weights = True
 
     def settle(
         self,
@@ -297,11 +306,14 @@ class XGBoostPlugin(CandidatePlugin):
         X_valid: pd.DataFrame,
         y_valid: pd.Series,
         context: FitContext,
+        weight: pd.Series | None = None,
     ) -> tuple[XGBoostConfig, dict[str, Any]]:
         if settings.early_stopping_rounds is None:
             return settings, {"n_trees": settings.n_estimators}
         monotone = context.numeric_directions(X_train)
-        result = train_xgboost(X_train, y_train, X_valid, y_valid, settings, context.seed, monotone)
+        result = train_xgboost(
+            X_train, y_train, X_valid, y_valid, settings, context.seed, monotone, weight_train=weight
+        )
         info = {
             "best_iteration": result.best_iteration,
             "n_trees": result.n_trees,
@@ -312,11 +324,16 @@ class XGBoostPlugin(CandidatePlugin):
         ), info
 
     def fit(
-        self, settings: XGBoostConfig, X: pd.DataFrame, y: pd.Series, context: FitContext
+        self,
+        settings: XGBoostConfig,
+        X: pd.DataFrame,
+        y: pd.Series,
+        context: FitContext,
+        weight: pd.Series | None = None,
     ) -> BoosterEstimator:
         monotone = context.numeric_directions(X)
         return BoosterEstimator(
-            train_booster_rounds(X, y, settings, settings.n_estimators, context.seed, monotone)
+            train_booster_rounds(X, y, settings, settings.n_estimators, context.seed, monotone, weight)
         )
 
     def load(self, folder: Path) -> BoosterEstimator:
