@@ -98,13 +98,14 @@ def _through_the_door(
     applications together, against every applicant's true outcome (the synthetic truth)."""
     from scoring.core.contract import OUTCOME_COLUMN, TRUE_PD_COLUMN
     from scoring.data.split import development_rejects
+    from scoring.reporting.evaluation import TRUTH_ID_COLUMN
     from scoring.reporting.reject_inference import test_period_holdout
 
     params, spec = stage.params, stage.spec
-    development = [parts[p] for p in ("train", "valid", "test") if len(parts[p])]
-    last = max(pd.to_datetime(p[spec.date_column]).max() for p in development) if spec.date_column else None
+    # the same end of the development period as the train stage's: the train part's last date
+    last = pd.to_datetime(parts["train"][spec.date_column]).max() if spec.date_column else None
     rejects = development_rejects(parts["unlabelled"], spec, params.split, params.seed, last)
-    truth = read_parquet(stage.path("truth"), columns=[TRUTH_COLUMNS[0], TRUE_PD_COLUMN, OUTCOME_COLUMN])
+    truth = read_parquet(stage.path("truth"), columns=[TRUTH_ID_COLUMN, TRUE_PD_COLUMN, OUTCOME_COLUMN])
     out = test_period_holdout(parts["test"], rejects["test"], predictions, truth, spec.id_column)
     applied = champion.get("reject_inference")
     out["method"] = applied["method"] if applied else "accepts_only"
