@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.core.io import atomic_path, read_parquet, write_json, write_parquet
+from scoring.core.io import atomic_path, read_json, read_parquet, write_json, write_parquet
 from scoring.data.split import PARTS
 from scoring.models.calibration import Calibrator
 from scoring.reporting.evaluation import (
@@ -33,7 +33,7 @@ from scoring.reporting.evaluation import (
     plot_curves,
     truth_lookup,
 )
-from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, ModelBundle
 from scoring.serving.scorer import Scorer, model_info, scored_predictions
 from scoring.stages import Stage, run
 
@@ -95,20 +95,48 @@ def _through_the_door(
     stage: Stage, parts: dict[str, pd.DataFrame], predictions: pd.DataFrame, champion: dict[str, Any]
 ) -> dict[str, Any]:
     """With reject inference: the exported model on the test period's booked loans and declined
-    applications together, against every applicant's true outcome (the synthetic truth)."""
+    applications together, against every applicant's true outcome (the synthetic truth); beside
+    it the train stage's accepts-only reference on the same applicants, and the difference."""
     from scoring.core.contract import OUTCOME_COLUMN, TRUE_PD_COLUMN
     from scoring.data.split import development_rejects
+    from scoring.models.reject_inference import REFERENCE_FILE
     from scoring.reporting.evaluation import TRUTH_ID_COLUMN
-    from scoring.reporting.reject_inference import test_period_holdout
+    from scoring.reporting.reject_inference import compared_with_reference, test_period_holdout
 
     params, spec = stage.params, stage.spec
     # the same end of the development period as the train stage's: the train part's last date
     last = pd.to_datetime(parts["train"][spec.date_column]).max() if spec.date_column else None
     rejects = development_rejects(parts["unlabelled"], spec, params.split, params.seed, last)
-    truth = read_parquet(stage.path("truth"), columns=[TRUTH_ID_COLUMN, TRUE_PD_COLUMN, OUTCOME_COLUMN])
-    out = test_period_holdout(parts["test"], rejects["test"], predictions, truth, spec.id_column)
     applied = champion.get("reject_inference")
-    out["method"] = applied["method"] if applied else "accepts_only"
+    method = applied["method"] if applied else "accepts_only"
+    truth = read_parquet(stage.path("truth"))
+    if not {TRUE_PD_COLUMN, OUTCOME_COLUMN} <= set(truth.columns) or truth.empty:
+        return {
+            "method": method,
+            "measured": False,
+            "declined_in_test_period": len(rejects["test"]),
+            "why": "the declined applicants' outcomes are unknown outside the synthetic portfolio "
+            "(no truth file), so the through-the-door figures cannot be measured",
+        }
+    truth = truth[[TRUTH_ID_COLUMN, TRUE_PD_COLUMN, OUTCOME_COLUMN]]
+    out = test_period_holdout(parts["test"], rejects["test"], predictions, truth, spec.id_column)
+    out["measured"] = True
+    out["method"] = method
+    reference_dir = stage.path("reference_dir")
+    if read_json(reference_dir / REFERENCE_FILE).get("fitted"):
+        reference = ModelBundle(reference_dir)
+        model = reference.load_model()
+        calibrator = Calibrator.from_dict(reference.read(CALIBRATOR_FILE))
+        holdout = pd.concat([parts["test"], rejects["test"]], ignore_index=True)
+        scored = pd.DataFrame(
+            {
+                "application_id": holdout[spec.id_column].to_numpy(),
+                "pd": calibrator.predict(model.predict_pd(holdout)),
+            }
+        )
+        accepts_only = test_period_holdout(parts["test"], rejects["test"], scored, truth, spec.id_column)
+        out["accepts_only"] = {"champion": model.kind, **accepts_only}
+        out["vs_accepts_only"] = compared_with_reference(out, accepts_only)
     return out
 
 
@@ -163,4 +191,5 @@ if __name__ == "__main__":
         "plots_dir",
         "figures_dir",
         "scores",
+        "reference_dir",
     )

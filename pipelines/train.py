@@ -11,6 +11,7 @@ candidates' out-of-fold log-odds go to the calibrate stage (``--calibration-set`
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pandas as pd
@@ -28,10 +29,10 @@ from scoring.core.settings import ConfigError
 from scoring.data.split import development_rejects
 from scoring.features.transformer import ApplicationFeatures
 from scoring.models.config import XGBoostConfig
-from scoring.models.reject_inference import augment, booster_learner
+from scoring.models.reject_inference import REFERENCE_FILE, RejectInferenceFit, fit_with_rejects
 from scoring.models.training import FittedCandidates, champion_record, fit_candidates, with_tuned_parameters
 from scoring.reporting.training import training_summary
-from scoring.serving.bundle import CHAMPION_FILE, FEATURES_FILE
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, FEATURES_FILE, ModelBundle
 from scoring.stages import Stage, run
 
 
@@ -47,6 +48,7 @@ def main(stage: Stage) -> None:
     features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
     overrides = {"xgboost": tuned_config} if "xgboost" in params.train.candidates else {}
+    fit: RejectInferenceFit | None = None
     if stage.on_dask:
         from scoring.core.partitioned import read_dask
         from scoring.models.training_dask import fit_candidates_dask
@@ -70,11 +72,13 @@ def main(stage: Stage) -> None:
         rows = (parquet_rows(stage.path("train")), parquet_rows(stage.path("valid")))
     else:
         train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
-        if with_rejects:
-            fitted, record = _fit_with_rejects(stage, features, train, valid, overrides, tuned_config)
+        if inference.enabled:
+            fit = _fit_with_rejects(stage, features, train, valid, overrides, tuned_config)
+            fitted, record = fit.fitted, fit.record
         else:
             fitted, record = _fit_pandas(stage, features, train, valid, overrides), None
         rows = (len(train), len(valid))
+    _write_reference(stage, features, fit)
     _write(stage, fitted, train, valid, rows, tuned, tuned_config, record)
 
 
@@ -85,57 +89,54 @@ def _fit_with_rejects(
     valid: pd.DataFrame,
     overrides: dict[str, Any],
     tuned_config: XGBoostConfig,
-) -> tuple[FittedCandidates, dict[str, Any]]:
+) -> RejectInferenceFit:
     """Reject inference (params reject_inference): the candidates train on the accepts of train
     and the training period's declined applications, as the method builds them; the champion is
-    chosen, and calibrated by the next stage, on valid: booked loans with observed outcomes."""
+    chosen, and calibrated by the next stage, on valid: booked loans with observed outcomes.
+    The accepts-only reference is fitted beside (scoring.models.reject_inference.fit_with_rejects)."""
     params, spec = stage.params, stage.spec
-    inference = params.reject_inference
     last = pd.to_datetime(train[spec.date_column]).max() if spec.date_column else None
     rejects = development_rejects(
         read_parquet(stage.path("unlabelled")), spec, params.split, params.seed, last
     )
-    X_accepts = features.transform(train)
-    learner = booster_learner(tuned_config, inference.helper_rounds, params.seed)
-    rows = augment(
-        inference.method,
-        X_accepts,
+    return fit_with_rejects(
+        features.transform(train),
         train[spec.target_column],
         features.transform(rejects["train"]),
-        learner,
-        inference,
-        params.seed,
-    )
-    config = params.train.model_copy(
-        update={
-            "fit_on": "train",
-            "champion": params.train.champion.model_copy(update={"selection": "valid"}),
-        }
-    )
-    fitted = fit_candidates(
-        rows.X,
-        pd.Series(rows.y, index=rows.X.index),
         features.transform(valid),
         valid[spec.target_column],
-        config,
+        params.train,
+        params.reject_inference,
+        params.calibrate.calibration,
         params.seed,
         overrides,
-        weight_train=pd.Series(rows.weight, index=rows.X.index),
+        tuned_config,
     )
-    record = {
-        "method": inference.method,
-        "accepts": len(train),
-        "rejects_available": len(rejects["train"]),
-        "training_rows": rows.n_rows,
-        "training_population": "booked loans of train plus the training period's declined applications, "
-        f"as {inference.method} builds them",
-        "champion_and_calibration_population": "booked loans of valid (observed outcomes)",
-        "fit_on": "train",
-        "champion_selection": "valid",
-        **{k: v for k, v in rows.info.items() if k != "rejects_used"},
-        "rejects_used": rows.info.get("rejects_used", 0),
-    }
-    return fitted, record
+
+
+def _write_reference(stage: Stage, features: ApplicationFeatures, fit: RejectInferenceFit | None) -> None:
+    """The accepts-only reference of a reject-inference method (evaluate compares the two on the
+    test period's applicants), or a note of why there is none: the folder is a DVC output."""
+    folder = stage.path("reference_dir")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if fit is None or fit.reference is None or fit.reference_calibrator is None:
+        why = (
+            "reject_inference.method is accepts_only: the champion is the accepts-only model"
+            if fit is not None
+            else "reject_inference is off (or the dask engine): no method to compare"
+        )
+        write_json(folder / REFERENCE_FILE, {"fitted": False, "why": why})
+        return
+    reference = ModelBundle(folder)
+    reference.save_features(features)
+    reference.save_candidates(fit.reference.models)
+    reference.write(CHAMPION_FILE, champion_record(fit.reference, stage.params.train))
+    reference.write(CALIBRATOR_FILE, fit.reference_calibrator.to_dict())
+    write_json(
+        folder / REFERENCE_FILE,
+        {"fitted": True, "champion": fit.reference.decision.champion, "population": "booked loans of train"},
+    )
 
 
 def _fit_pandas(
@@ -252,4 +253,5 @@ if __name__ == "__main__":
         "calibration_set",
         "validation_summary",
         "unlabelled",
+        "reference_dir",
     )

@@ -230,6 +230,38 @@ def test_the_synthetic_policy_biases_an_accepts_only_view(portfolio):
     assert out[OUTCOME_COLUMN].equals(truth[OUTCOME_COLUMN])
 
 
+def test_the_comparison_with_accepts_only_is_the_method_minus_the_reference():
+    from scoring.reporting.reject_inference import compared_with_reference
+
+    rng = np.random.default_rng(3)
+    true_pd = rng.uniform(0.01, 0.3, 2_000)
+    outcome = (rng.uniform(size=2_000) < true_pd).astype(float)
+    accepted = true_pd < 0.15
+    good = through_the_door(true_pd, outcome, true_pd, accepted)
+    noisy = through_the_door(
+        np.clip(true_pd + rng.normal(0, 0.1, 2_000), 0.001, 0.999), outcome, true_pd, accepted
+    )
+    diff = compared_with_reference(good, noisy)
+    assert diff["auc"] == pytest.approx(good["auc"] - noisy["auc"]) and diff["auc"] > 0.02
+    assert diff["brier"] < 0
+    assert diff["abs_pd_bias_rejected"] == pytest.approx(
+        abs(good["pd_bias_rejected"]) - abs(noisy["pd_bias_rejected"])
+    )
+    # the true PD approves a safer book at every acceptance rate
+    assert all(v < 0 for v in diff["expected_bad_rate_at_acceptance_rate"].values())
+    assert set(diff["expected_bad_rate_at_acceptance_rate"]) == {
+        "accept_40pct",
+        "accept_50pct",
+        "accept_60pct",
+        "accept_70pct",
+        "accept_80pct",
+    }
+    with pytest.raises(ValueError, match="same through-the-door holdout"):
+        compared_with_reference(
+            good, through_the_door(true_pd[:10], outcome[:10], true_pd[:10], accepted[:10])
+        )
+
+
 def test_prepare_writes_the_policy_data_and_no_history_for_declined_loans(tmp_path):
     from scoring.core.io import read_parquet
     from scoring.data.prepare import write_synthetic_portfolio
@@ -305,10 +337,156 @@ def test_the_train_stage_learns_from_the_declined_applications(tmp_path):
     assert door["declined"] > 0.3 * len(test)
     assert door["applicants"] == door["booked"] + door["declined"]
     assert 0.5 < door["auc"] < 1.0 and np.isfinite(door["pd_bias_rejected"])
-    # accepts-only: no record in the model; its through-the-door figures say so
+    # beside it, the train stage's accepts-only reference on the same applicants, and the difference
+    reference = door["accepts_only"]
+    assert reference["applicants"] == door["applicants"] and reference["auc"] != door["auc"]
+    assert door["vs_accepts_only"]["auc"] == pytest.approx(door["auc"] - reference["auc"])
+    assert json.loads((tmp_path / "models" / "accepts_only" / "reference.json").read_text())["fitted"]
+    # accepts-only runs the same protocol, so its champion is that reference, figure for figure
     params["reject_inference"]["method"] = "accepts_only"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc(tmp_path, "repro", "evaluate")
-    assert "reject_inference" not in json.loads((tmp_path / "models" / "champion.json").read_text())
+    record = json.loads((tmp_path / "models" / "champion.json").read_text())["reject_inference"]
+    assert record["method"] == "accepts_only" and record["training_rows"] == len(train)
+    assert not json.loads((tmp_path / "models" / "accepts_only" / "reference.json").read_text())["fitted"]
     again = json.loads((tmp_path / "reports" / "metrics.json").read_text())["through_the_door"]
-    assert again["method"] == "accepts_only" and again["applicants"] == door["applicants"]
+    assert again["method"] == "accepts_only" and "accepts_only" not in again
+    for key in ("auc", "auc_rejected", "brier", "pd_bias_rejected"):
+        assert again[key] == pytest.approx(reference[key], abs=1e-9), key
+
+
+# ------------------------------------------------------------------ bring your own rejects
+
+
+def _loans(n: int, start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(start + 1)
+    return pd.DataFrame(
+        {
+            "loan": [f"L{i:05d}" for i in range(start, start + n)],
+            "income": rng.uniform(1_000, 9_000, n).round(),
+            "bad": (rng.uniform(size=n) < 0.1).astype(int),
+        }
+    )
+
+
+def test_a_decision_column_marks_the_declined_applications(tmp_path):
+    from scoring.core.contract import ACCEPTED, DECLINED
+    from scoring.data.config import FileDataConfig, SplitConfig
+    from scoring.data.prepare import prepare_file
+    from scoring.data.split import development_rejects
+
+    frame = _loans(400)
+    frame["decision"] = np.where(np.arange(400) % 4 == 0, "REJ", "OK")
+    frame.loc[frame["decision"] == "REJ", "bad"] = np.nan
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    config = FileDataConfig(
+        path=path, id_column="loan", target_column="bad", decision_column="decision", declined_values=["REJ"]
+    )
+    prepared = prepare_file(config)
+    spec = prepared.spec
+    assert spec.decision_column == "decision" and "decision" in spec.non_feature_columns
+    decisions = prepared.applications["decision"]
+    assert (decisions == DECLINED).sum() == 100 and (decisions == ACCEPTED).sum() == 300
+    # no date column: every declined row is a reject of the development period, split by hash
+    unlabelled = prepared.applications[prepared.applications["bad"].isna()]
+    rejects = development_rejects(unlabelled, spec, SplitConfig(), SEED, None)
+    assert sum(len(v) for v in rejects.values()) == 100 and len(rejects["train"]) > 50
+
+    # a declined application with an outcome, an empty decision, a decision column not in the file
+    frame.loc[0, "bad"] = 1
+    frame.to_csv(path, index=False)
+    with pytest.raises(
+        Exception, match=r"1 declined applications have an outcome in 'bad' \(first: loan 'L00000'"
+    ):
+        prepare_file(config)
+    frame.loc[0, "bad"] = np.nan
+    frame.loc[5, "decision"] = np.nan
+    frame.to_csv(path, index=False)
+    with pytest.raises(Exception, match=r"decision_column 'decision' is empty in 1 rows \(first: row 6\)"):
+        prepare_file(config)
+    with pytest.raises(Exception, match="decision_column 'verdict' is not in the file"):
+        prepare_file(config.model_copy(update={"decision_column": "verdict"}))
+
+
+def test_a_second_file_brings_the_declined_applications(tmp_path):
+    from scoring.core.contract import ACCEPTED, DECISION_COLUMN, DECLINED
+    from scoring.data.config import FileDataConfig
+    from scoring.data.prepare import prepare_file
+
+    booked, declined = _loans(300), _loans(120, start=300).drop(columns="bad")
+    booked.to_csv(tmp_path / "booked.csv", index=False)
+    declined.to_csv(tmp_path / "declined.csv", index=False)
+    config = FileDataConfig(
+        path=tmp_path / "booked.csv", target_column="bad", rejects_path=tmp_path / "declined.csv"
+    )
+    prepared = prepare_file(config)
+    apps = prepared.applications
+    assert len(apps) == 420 and prepared.spec.decision_column == DECISION_COLUMN
+    assert (apps[DECISION_COLUMN] == ACCEPTED).sum() == 300 and (
+        apps[DECISION_COLUMN] == DECLINED
+    ).sum() == 120
+    assert apps.loc[apps[DECISION_COLUMN] == DECLINED, "bad"].isna().all()
+    # the generated ids go on numbering the declined rows after the booked ones
+    assert apps[prepared.spec.id_column].is_unique
+    # the declined file must have the booked file's columns, and no outcomes
+    declined.drop(columns="income").to_csv(tmp_path / "declined.csv", index=False)
+    with pytest.raises(Exception, match=r"missing \['income'\]"):
+        prepare_file(config)
+    _loans(120, start=300).to_csv(tmp_path / "declined.csv", index=False)
+    with pytest.raises(Exception, match="120 declined applications have an outcome in 'bad'"):
+        prepare_file(config)
+
+
+@pytest.mark.slow
+def test_the_pipeline_learns_from_a_file_of_declined_applications(tmp_path):
+    """The real DVC pipeline on HMEQ split the way a lender's extract would come: the booked
+    loans with outcomes in one file and the applications it declined (no outcome) in a second
+    (data.file.rejects_path). The fuzzy method trains on both; with no truth for the declined,
+    evaluation and the reviewer report say the through-the-door figures cannot be measured."""
+    import json
+    import shutil
+
+    import yaml
+
+    from pipeline_support import REPO, dvc, repo_files, run
+
+    hmeq = pd.read_csv(REPO.parent / "shared" / "data" / "hmeq.csv")
+    rng = np.random.default_rng(SEED)
+    # the old policy: declines more of the delinquent and the indebted, and some at random
+    risk = hmeq["DELINQ"].fillna(0) + hmeq["DEROG"].fillna(0) + rng.normal(0, 1, len(hmeq))
+    declined = (risk > np.quantile(risk, 0.7)).to_numpy()
+    for name in repo_files():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, tmp_path / name)
+    hmeq[~declined].to_csv(tmp_path / "data" / "external" / "booked.csv", index=False)
+    hmeq[declined].drop(columns="BAD").to_csv(tmp_path / "data" / "external" / "declined.csv", index=False)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["data"]["source"] = "file"
+    params["data"]["file"].update(
+        {
+            "path": "data/external/booked.csv",
+            "target_column": "BAD",
+            "rejects_path": "data/external/declined.csv",
+        }
+    )
+    params["tune"]["enabled"] = False
+    params["train"].update({"candidates": ["scorecard", "xgboost"], "candidate_params": {}})
+    params["reject_inference"].update({"enabled": True, "method": "fuzzy", "helper_rounds": 50})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "copy"]):
+        run(cmd, tmp_path)
+    dvc(tmp_path, "repro", "report")
+    split = json.loads((tmp_path / "reports" / "split.json").read_text())
+    assert split["parts"]["unlabelled"]["n"] == int(declined.sum())
+    record = json.loads((tmp_path / "models" / "champion.json").read_text())["reject_inference"]
+    train = pd.read_parquet(tmp_path / "data" / "split" / "train.parquet")
+    # no date column: the declined applications the customer hash sends to train (about 70%)
+    assert record["accepts"] == len(train) and 0.6 < record["rejects_available"] / declined.sum() < 0.8
+    assert record["training_rows"] == record["accepts"] + 2 * record["rejects_available"]
+    door = json.loads((tmp_path / "reports" / "metrics.json").read_text())["through_the_door"]
+    assert door["method"] == "fuzzy" and door["measured"] is False and door["declined_in_test_period"] > 0
+    page = (tmp_path / "reports" / "review.html").read_text()
+    section = page.split('<section id="reject-inference">', 1)[1].split("</section>", 1)[0]
+    assert "Method <b>fuzzy</b>" in section and "Not measured" in section

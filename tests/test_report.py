@@ -318,7 +318,7 @@ def _parse(page: str) -> _Page:
 def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     assert _parse(page).sections == list(SECTION_IDS)
-    assert len(SECTION_IDS) == 12
+    assert len(SECTION_IDS) == 13
     for text in (
         "Credit bureau score too low",
         "KO_INCOME_PROOF",
@@ -403,6 +403,57 @@ def test_report_without_explanations_still_shows_every_section(small_report: Rev
 
 def _section(page: str, sid: str) -> str:
     return page.split(f'<section id="{sid}">', 1)[1].split("</section>", 1)[0]
+
+
+def _door(auc: float, bias_rejected: float, bad_rate_at_60: float) -> dict[str, Any]:
+    return {
+        "applicants": 1000,
+        "booked": 600,
+        "declined": 400,
+        "auc": auc,
+        "auc_accepted": auc - 0.05,
+        "auc_rejected": auc - 0.1,
+        "brier": 0.06,
+        "pd_bias": bias_rejected / 2,
+        "pd_bias_accepted": 0.001,
+        "pd_bias_rejected": bias_rejected,
+        "at_acceptance_rate": [
+            {"acceptance_rate": 0.6, "bad_rate": 0.03, "expected_bad_rate": bad_rate_at_60, "volume": 5e6}
+        ],
+    }
+
+
+def test_report_shows_the_reject_inference_method_against_accepts_only(small_report: ReviewReport) -> None:
+    from dataclasses import replace
+
+    off = _section(render_html(small_report), "reject-inference")
+    assert "Reject inference is off" in off and "<table" not in off
+    door = {"method": "fuzzy", **_door(0.87, -0.004, 0.031), "accepts_only": _door(0.85, -0.02, 0.035)}
+    door["accepts_only"]["champion"] = "scorecard"
+    champion = {
+        **small_report.champion,
+        "reject_inference": {
+            "method": "fuzzy",
+            "training_population": "booked loans of train plus declined applications",
+            "training_rows": 1800,
+            "accepts": 1000,
+            "rejects_available": 400,
+        },
+    }
+    section = _section(
+        render_html(replace(small_report, through_the_door=door, champion=champion)), "reject-inference"
+    )
+    assert "Method <b>fuzzy</b>" in section and "1,800 training rows" in section
+    assert "600 booked loans and 400 declined applications" in section
+    assert "accepts-only" in section and "its champion: scorecard" in section
+    # the AUC row: champion, accepts-only and the difference; the book's true bad rate at 60%
+    assert "<td>AUC, every applicant</td><td>0.8700</td><td>0.8500</td><td>0.0200</td>" in section
+    assert "<td>PD bias, declined applicants</td><td>-0.0040</td><td>-0.0200</td><td>0.0160</td>" in section
+    assert "<td>60%</td><td>3.00%</td><td>3.10%</td>" in section and "<td>-0.40%</td>" in section
+    # accepts-only itself: the champion's figures, no comparison columns
+    alone = {"method": "accepts_only", **_door(0.85, -0.02, 0.035)}
+    section = _section(render_html(replace(small_report, through_the_door=alone)), "reject-inference")
+    assert "Method <b>accepts_only</b>" in section and "difference" not in section
 
 
 def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) -> None:

@@ -103,12 +103,21 @@ class DatasetSpec:
     roles: dict[str, str] = field(default_factory=dict)
     """Contract role -> the file's own column name (params data.file.roles); the stages see the
     role names, and the exported model renames the file's columns the same way."""
+    decision_column: str | None = None
+    """The lender's past decision, :data:`ACCEPTED` or :data:`DECLINED` per row (reject
+    inference, a file source); not a model input."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def non_feature_columns(self) -> tuple[str, ...]:
         """Columns that identify, date or label a row, or were declared unusable."""
-        roles = [self.id_column, self.target_column, self.date_column, self.customer_column]
+        roles = [
+            self.id_column,
+            self.target_column,
+            self.date_column,
+            self.customer_column,
+            self.decision_column,
+        ]
         return tuple(c for c in roles if c is not None) + tuple(self.drop_columns)
 
     def role_columns(self, columns: Iterable[str]) -> list[str]:
@@ -133,6 +142,12 @@ class DatasetSpec:
         raw["na_values"] = tuple(raw.get("na_values", ()))
         return cls(**raw)
 
+
+ACCEPTED, DECLINED = "accepted", "declined"
+"""The values of a dataset's decision column once prepared (:attr:`DatasetSpec.decision_column`)."""
+
+DECISION_COLUMN = "application_decision"
+"""The decision column prepare adds when the declined applications come as a second file."""
 
 ROW_ID_COLUMN = "row_id"
 """The id column of a file that has none of its own."""

@@ -86,6 +86,21 @@ class FileDataConfig(StrictModel):
         default_factory=lambda: ["?"],
         description="CSV cells read as missing, besides pandas' defaults (empty, NA, NaN, null, ...)",
     )
+    decision_column: str | None = Field(
+        None,
+        description="the lender's past decision per application (reject inference): rows whose value "
+        "is in declined_values were turned down and have no outcome; never a model input",
+    )
+    declined_values: list[str] = Field(
+        default_factory=lambda: ["declined"],
+        min_length=1,
+        description="decision_column values (compared as text) that mean declined; any other: accepted",
+    )
+    rejects_path: Path | None = Field(
+        None,
+        description="a second CSV/Parquet file of declined applications, the main file's columns "
+        "with no outcome (reject inference); read with the main file's format and settings",
+    )
 
     @model_validator(mode="after")
     def _roles_are_contract_columns(self) -> FileDataConfig:

@@ -8,10 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scoring.core.contract import (
+    ACCEPTED,
     AUTO_LOAN_COLUMNS,
+    DECISION_COLUMN,
+    DECLINED,
     ROW_ID_COLUMN,
     SYNTHETIC_SPEC,
     TRUE_PD_COLUMN,
@@ -114,6 +118,83 @@ def _written_index(frame: pd.DataFrame, config: FileDataConfig) -> str | None:
     return UNNAMED_FIRST_COLUMN
 
 
+def _with_decisions(frame: pd.DataFrame, config: FileDataConfig) -> tuple[pd.DataFrame, str | None]:
+    """The applications with the lender's past decisions, and the decision column's name (None:
+    no decisions declared).
+
+    ``rejects_path``: that file's rows are appended as declined (its columns must be the main
+    file's, the target and decision columns aside; an outcome there is refused by the caller's
+    check), under ``decision_column`` or, when none is declared, a new :data:`DECISION_COLUMN`
+    in which the main file's rows are accepted. ``decision_column``: values in
+    ``declined_values`` (compared as text) become :data:`DECLINED`, others :data:`ACCEPTED`; an
+    empty decision is refused (every application was decided one way or the other).
+    """
+    column = config.decision_column
+    if column is not None and column not in frame.columns:
+        raise DataReadError(
+            f"{config.path}: data.file.decision_column '{column}' is not in the file; "
+            f"the file has {list(frame.columns)[:30]}"
+        )
+    if config.rejects_path is not None:
+        rejects = read_table(config.rejects_path, config.format, config.na_values)
+        rejects.columns = [str(c).strip() for c in rejects.columns]
+        rejects = _with_roles(rejects, config.model_copy(update={"path": config.rejects_path}))
+        optional = {config.target_column, column}
+        missing = [c for c in frame.columns if c not in rejects.columns and c not in optional]
+        extra = [c for c in rejects.columns if c not in frame.columns]
+        if missing or extra:
+            raise DataReadError(
+                f"{config.rejects_path}: data.file.rejects_path must have the main file's columns "
+                f"(the target's aside); missing {missing[:20]}, not in the main file {extra[:20]}"
+            )
+        if column is None:
+            column = DECISION_COLUMN
+            if column in frame.columns:
+                raise DataReadError(
+                    f"{config.path}: column '{column}' exists; declare it as data.file.decision_column "
+                    "or rename it"
+                )
+            frame = frame.assign(**{column: ACCEPTED})
+        rejects = rejects.assign(**{column: config.declined_values[0]})
+        if config.target_column not in rejects.columns:
+            rejects[config.target_column] = pd.NA
+        frame = pd.concat([frame, rejects[list(frame.columns)]], ignore_index=True)
+        logger.info("appended %d declined applications from %s", len(rejects), config.rejects_path)
+    if column is None:
+        return frame, None
+    raw = frame[column]
+    if raw.isna().any():
+        first = int(np.flatnonzero(raw.isna().to_numpy())[0])
+        raise DataReadError(
+            f"{config.path}: data.file.decision_column '{column}' is empty in {int(raw.isna().sum())} "
+            f"rows (first: row {first + 1}); expected a decision for every application "
+            f"({config.declined_values} for declined, anything else for accepted)"
+        )
+    declined = raw.astype(str).str.strip().isin([str(v) for v in config.declined_values])
+    frame[column] = np.where(declined.to_numpy(), DECLINED, ACCEPTED)
+    return frame, column
+
+
+def _check_declined_have_no_outcome(frame: pd.DataFrame, spec: DatasetSpec, config: FileDataConfig) -> None:
+    """A declined application was never booked, so it cannot have an observed outcome."""
+    assert spec.decision_column is not None
+    with_outcome = (frame[spec.decision_column] == DECLINED) & frame[spec.target_column].notna()
+    if with_outcome.any():
+        first = frame.loc[with_outcome, spec.id_column].iloc[0]
+        raise DataReadError(
+            f"{config.path}: {int(with_outcome.sum())} declined applications have an outcome in "
+            f"'{spec.target_column}' (first: {spec.id_column} {first!r}, "
+            f"{spec.target_column}={frame.loc[with_outcome, spec.target_column].iloc[0]!r}); "
+            "expected an empty target for every declined application (data.file.decision_column, "
+            "data.file.rejects_path)"
+        )
+    logger.info(
+        "decisions: %d accepted, %d declined",
+        int((frame[spec.decision_column] == ACCEPTED).sum()),
+        int((frame[spec.decision_column] == DECLINED).sum()),
+    )
+
+
 def prepare_file(config: FileDataConfig) -> PreparedData:
     """Read the analyst's file and normalise only what every later stage relies on.
 
@@ -121,12 +202,17 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
     - no id column declared: an unnamed first column that is a unique row key (a saved
       DataFrame index) is the id, else rows are numbered in file order into ``row_id``;
     - ``positive_label`` given: the target becomes 1 where it equals that label, else 0;
-    - the date column is parsed to dates, with a clear error for unparseable values.
+    - the date column is parsed to dates, with a clear error for unparseable values;
+    - reject inference: the declined applications of a second file (``rejects_path``) are
+      appended, and the lender's decision (``decision_column``, or a new
+      :data:`DECISION_COLUMN` with the second file) becomes :data:`ACCEPTED` or :data:`DECLINED`
+      (:func:`_with_decisions`).
     Everything else is left as found; the validation stage judges it.
     """
     frame = read_table(config.path, config.format, config.na_values)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = _with_roles(frame, config)
+    frame, decision_column = _with_decisions(frame, config)
     declared = {
         "target_column": config.target_column,
         "id_column": config.id_column,
@@ -189,7 +275,10 @@ def prepare_file(config: FileDataConfig) -> PreparedData:
         generated_id=generated_id,
         na_values=tuple(config.na_values),
         roles=dict(config.roles),
+        decision_column=decision_column,
     )
+    if decision_column is not None:
+        _check_declined_have_no_outcome(frame, spec, config)
     logger.info("read %d rows x %d columns from %s", len(frame), frame.shape[1], config.path)
     return PreparedData(frame, _empty_truth(), spec)
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.core.contract import DatasetSpec
+from scoring.core.contract import DECLINED, DatasetSpec
 from scoring.data.config import SplitConfig
 
 logger = logging.getLogger(__name__)
@@ -195,19 +195,27 @@ def development_rejects(
 ) -> dict[str, pd.DataFrame]:
     """The declined applications of the development period, each where rule 4 would put it.
 
-    With reject inference a row without an outcome dated inside the development period (up to
-    ``last_development_date``, the last date of the labelled development parts; applications too
-    recent to have matured come later) is an application the lender turned down. The same
-    seeded hash of its customer as rule 4 sends it to ``train``, ``valid`` or ``test``, so the
-    train stage uses the training period's rejects and evaluation the test period's.
+    Which rows were declined: with a decision column (:attr:`DatasetSpec.decision_column`, a
+    file that declares the lender's decisions) those it marks :data:`DECLINED`; without one (the
+    synthetic portfolio), every row without an outcome is taken for a declined application.
+    With a date column only those dated inside the development period (up to
+    ``last_development_date``, the last date of the labelled development parts) count:
+    applications too recent to have matured come later. The same seeded hash of its customer as
+    rule 4 sends each to ``train``, ``valid`` or ``test``, so the train stage uses the training
+    period's rejects and evaluation the test period's.
     """
-    if spec.date_column is None:
+    declined = unlabelled
+    if spec.decision_column is not None:
+        declined = declined.loc[(declined[spec.decision_column] == DECLINED).to_numpy()]
+    elif spec.date_column is None:
         raise ValueError(
-            "reject inference: the declined applications are the unlabelled rows of the development "
-            "period, which needs a date column (data.file.date_column); none is declared"
+            "reject inference: without a decision column the declined applications are the unlabelled "
+            "rows of the development period, which needs a date column; declare data.file.decision_column "
+            "(or data.file.rejects_path), or data.file.date_column"
         )
-    dates = pd.to_datetime(unlabelled[spec.date_column])
-    declined = unlabelled.loc[(dates <= pd.Timestamp(last_development_date)).to_numpy()]
+    if spec.date_column is not None and last_development_date is not None:
+        dates = pd.to_datetime(declined[spec.date_column])
+        declined = declined.loc[(dates <= pd.Timestamp(last_development_date)).to_numpy()]
     u = _uniform_from_keys(declined[spec.customer_column or spec.id_column], seed)
     valid_cut = config.valid_fraction
     test_cut = config.valid_fraction + config.test_fraction

@@ -49,15 +49,25 @@ Methods (``reject_inference.method``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pydantic import BaseModel
+from scipy.special import expit
 
-from scoring.models.config import RejectInferenceMethod, RejectInferenceMethodConfig
+from scoring.models.calibration import CalibrationSettings, Calibrator, fit_calibrator
+from scoring.models.config import (
+    RejectInferenceConfig,
+    RejectInferenceMethod,
+    RejectInferenceMethodConfig,
+    TrainConfig,
+    XGBoostConfig,
+)
+from scoring.models.training import FittedCandidates, fit_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +77,9 @@ Learner = Callable[[pd.DataFrame, FloatArray, FloatArray], Predictor]
 """Fits on (features, 0/1 labels, weights) and returns the fitted model's PD function."""
 
 METHODS: tuple[str, ...] = get_args(RejectInferenceMethod)
+
+REFERENCE_FILE = "reference.json"
+"""In the train stage's accepts-only reference folder: whether a reference was fitted, and why not."""
 
 
 @dataclass
@@ -347,3 +360,97 @@ def booster_learner(config: Any, n_rounds: int, seed: int) -> Learner:
         return predict
 
     return learn
+
+
+@dataclass
+class RejectInferenceFit:
+    """What the train stage fits with reject inference on.
+
+    ``fitted``: the candidates on the method's rows and the champion among them. ``reference``:
+    the same candidates, settings and rule on the accepts alone, and the calibrator of its
+    champion (fitted as the calibrate stage fits the champion's), so that evaluation can say
+    what the method gained or cost against accepts-only on the same applicants; None when the
+    method is ``accepts_only`` (the champion is then that model). ``record``: the population
+    the models and the calibration were fitted on, for champion.json and reports/train.json.
+    """
+
+    fitted: FittedCandidates
+    record: dict[str, Any]
+    reference: FittedCandidates | None = None
+    reference_calibrator: Calibrator | None = None
+
+
+def fit_with_rejects(
+    X_accepts: pd.DataFrame,
+    y_accepts: pd.Series,
+    X_rejects: pd.DataFrame,
+    X_valid: pd.DataFrame,
+    y_valid: pd.Series,
+    train_config: TrainConfig,
+    inference: RejectInferenceConfig,
+    calibration: CalibrationSettings,
+    seed: int,
+    overrides: Mapping[str, BaseModel] | None = None,
+    helper_config: XGBoostConfig | None = None,
+) -> RejectInferenceFit:
+    """The candidates of ``train_config`` on the accepts and the rejects as ``inference.method``
+    builds them (:func:`augment`; the helper models are XGBoost boosters with ``helper_config``).
+
+    The protocol is ``fit_on: train`` with the champion chosen on valid, whatever
+    ``train_config`` says: valid holds booked loans with observed outcomes only, the one
+    population on which a choice and a calibration can be checked. Accepts-only runs the same
+    protocol, so that its figures are the reference of every method.
+    """
+    config = train_config.model_copy(
+        update={
+            "fit_on": "train",
+            "champion": train_config.champion.model_copy(update={"selection": "valid"}),
+        }
+    )
+    learner = booster_learner(helper_config or XGBoostConfig(), inference.helper_rounds, seed)
+    rows = augment(inference.method, X_accepts, y_accepts, X_rejects, learner, inference, seed)
+    weighted = inference.method != "accepts_only"
+    fitted = fit_candidates(
+        rows.X,
+        pd.Series(rows.y, index=rows.X.index),
+        X_valid,
+        y_valid,
+        config,
+        seed,
+        overrides,
+        # all-ones weights would fit the same models; without them accepts-only is exactly the
+        # reference a method is compared with
+        weight_train=pd.Series(rows.weight, index=rows.X.index) if weighted else None,
+    )
+    record: dict[str, Any] = {
+        "method": inference.method,
+        "accepts": len(X_accepts),
+        "rejects_available": len(X_rejects),
+        "training_rows": rows.n_rows,
+        "training_population": "booked loans of train"
+        + (
+            f" plus the training period's declined applications, as {inference.method} builds them"
+            if weighted
+            else " only (the declined applications are not used)"
+        ),
+        "champion_and_calibration_population": "booked loans of valid (observed outcomes)",
+        "fit_on": "train",
+        "champion_selection": "valid",
+        **{k: v for k, v in rows.info.items() if k != "rejects_used"},
+        "rejects_used": rows.info.get("rejects_used", 0),
+    }
+    if not weighted:
+        return RejectInferenceFit(fitted, record)
+    reference = fit_candidates(X_accepts, y_accepts, X_valid, y_valid, config, seed, overrides)
+    held_out = reference.calibration
+    calibrator = fit_calibrator(
+        expit(held_out["champion"].to_numpy(dtype=np.float64)),
+        held_out["target"].to_numpy(dtype=np.float64),
+        calibration,
+        seed,
+    )
+    record["accepts_only_reference"] = {
+        "champion": reference.decision.champion,
+        "valid_auc": {k: float(v) for k, v in reference.decision.auc.items()},
+    }
+    return RejectInferenceFit(fitted, record, reference, calibrator)

@@ -7,7 +7,7 @@ holdout with that truth.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -127,4 +127,27 @@ def test_period_holdout(
     )
     out["booked"] = len(test)
     out["declined"] = len(test_period_rejects)
+    return out
+
+
+COMPARED: tuple[str, ...] = ("auc", "auc_accepted", "auc_rejected", "brier", "pd_bias", "pd_bias_rejected")
+
+
+def compared_with_reference(method: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
+    """What a reject-inference method gained or cost against accepts-only on the same applicants
+    (both :func:`through_the_door` results): the method's figure minus the reference's for
+    :data:`COMPARED` (AUC up is better, Brier down; bias toward zero, hence the absolute
+    biases' difference too), and the difference in the approved book's true bad rate at each
+    acceptance rate (down is better)."""
+    if method["applicants"] != reference["applicants"]:
+        raise ValueError(
+            f"compared_with_reference: {method['applicants']} applicants against {reference['applicants']}; "
+            "expected the same through-the-door holdout"
+        )
+    out: dict[str, Any] = {name: float(method[name] - reference[name]) for name in COMPARED}
+    out["abs_pd_bias_rejected"] = float(abs(method["pd_bias_rejected"]) - abs(reference["pd_bias_rejected"]))
+    out["expected_bad_rate_at_acceptance_rate"] = {
+        f"accept_{a['acceptance_rate'] * 100:.0f}pct": float(a["expected_bad_rate"] - b["expected_bad_rate"])
+        for a, b in zip(method["at_acceptance_rate"], reference["at_acceptance_rate"], strict=True)
+    }
     return out

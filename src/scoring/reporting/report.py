@@ -61,6 +61,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("shap-local", "SHAP: local"),
     ("reason-codes", "Reason-code frequencies"),
     ("decisions", "Decisions and limits"),
+    ("reject-inference", "Reject inference: through the door"),
 )
 
 
@@ -363,6 +364,8 @@ class ReviewReport:
     scope: Mapping[str, Any] = field(default_factory=dict)
     model_digest: str | None = None  # SHA-256 of the exported model's manifest (the export stage's)
     """:func:`data_scope`: what the dataset's columns switched off."""
+    through_the_door: Mapping[str, Any] = field(default_factory=dict)
+    """The evaluate stage's through-the-door figures (reject inference); empty when it is off."""
 
 
 def data_scope(
@@ -481,6 +484,7 @@ def review_report(
         decisions=decision_summary(predictions),
         notes=_notes(spec, metrics),
         scope=data_scope(spec, features_summary, calibration_report, explanation_summary),
+        through_the_door=metrics.get("through_the_door", {}),
     )
 
 
@@ -1091,6 +1095,92 @@ def _decisions_section(r: ReviewReport) -> str:
     return "".join(out) or _missing("No decisions: no test or out-of-time rows.")
 
 
+_DOOR_ROWS: tuple[tuple[str, str, str], ...] = (
+    # (key of the through-the-door figures, label, better direction)
+    ("auc", "AUC, every applicant", "higher"),
+    ("auc_accepted", "AUC, booked loans", "higher"),
+    ("auc_rejected", "AUC, declined applicants", "higher"),
+    ("brier", "Brier score", "lower"),
+    ("pd_bias", "PD bias (mean PD - mean true PD), every applicant", "nearer 0"),
+    ("pd_bias_accepted", "PD bias, booked loans", "nearer 0"),
+    ("pd_bias_rejected", "PD bias, declined applicants", "nearer 0"),
+)
+
+
+def _reject_inference_section(r: ReviewReport) -> str:
+    door = r.through_the_door
+    if not door:
+        return _missing(
+            "Reject inference is off (params reject_inference.enabled): every labelled application "
+            "is taken as a booked loan, and the model is measured on them only."
+        )
+    record = r.champion.get("reject_inference", {})
+    method = door.get("method", "accepts_only")
+    reference = door.get("accepts_only")
+    out = [
+        f"<p>Method <b>{_esc(method)}</b>. The models were fitted on "
+        f"{_esc(record.get('training_population', 'the booked loans of train'))}"
+        + (
+            f" ({_num(record['training_rows'])} training rows from {_num(record['accepts'])} booked loans "
+            f"and {_num(record['rejects_available'])} declined applications)"
+            if {"training_rows", "accepts", "rejects_available"} <= record.keys()
+            else ""
+        )
+        + f"; the champion was chosen and calibrated on "
+        f"{_esc(record.get('champion_and_calibration_population', 'the booked loans of valid'))}.</p>",
+    ]
+    if not door.get("measured", True):
+        out.append(_missing(f"Not measured: {door.get('why', 'no truth file')}."))
+        return "".join(out)
+    out += [
+        f"<p>Through-the-door holdout: the test period's {_num(door['booked'])} booked loans and "
+        f"{_num(door['declined'])} declined applications, each with the outcome the synthetic truth "
+        "drew for it: figures no lender can measure on its own data, since the declined applicants' "
+        "outcomes are never observed."
+        + (
+            f" Beside the champion, the same candidates and champion rule fitted on the booked loans "
+            f"alone (accepts-only; its champion: {_esc(reference.get('champion', '?'))})."
+            if reference
+            else ""
+        )
+        + "</p>",
+    ]
+    headers = ["figure", f"champion ({method})"]
+    if reference:
+        headers += ["accepts-only", "difference", "better"]
+    rows = []
+    for key, label, better in _DOOR_ROWS:
+        row = [_esc(label), _num(door.get(key))]
+        if reference:
+            diff = float(door.get(key, float("nan"))) - float(reference.get(key, float("nan")))
+            row += [_num(reference.get(key)), _num(diff), _esc(better)]
+        rows.append(row)
+    out.append(_table(headers, rows))
+    books = door.get("at_acceptance_rate", [])
+    if books:
+        ref_books = reference.get("at_acceptance_rate", []) if reference else []
+        book_headers = ["acceptance rate", "bad rate (drawn)", "bad rate (true PD)", "volume"]
+        if ref_books:
+            book_headers += ["accepts-only bad rate (true PD)", "difference"]
+        book_rows = []
+        for i, book in enumerate(books):
+            row = [
+                _pct(book["acceptance_rate"], 0),
+                _pct(book["bad_rate"]),
+                _pct(book["expected_bad_rate"]),
+                _num(book["volume"]),
+            ]
+            if ref_books:
+                other = ref_books[i]["expected_bad_rate"]
+                row += [_pct(other), _pct(book["expected_bad_rate"] - other)]
+            book_rows.append(row)
+        out.append(
+            "<p>The approved book if the applicants with the lowest PDs were approved, at fixed "
+            "acceptance rates (lower bad rate is better):</p>" + _table(book_headers, book_rows)
+        )
+    return "".join(out)
+
+
 _RENDERERS = {
     "data": _data_section,
     "scope": _scope_section,
@@ -1104,6 +1194,7 @@ _RENDERERS = {
     "shap-local": _shap_local_section,
     "reason-codes": _reasons_section,
     "decisions": _decisions_section,
+    "reject-inference": _reject_inference_section,
 }
 
 
