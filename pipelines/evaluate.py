@@ -44,7 +44,8 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
     :meth:`Stage.engine_client`."""
     params, spec, bundle = stage.params, stage.spec, stage.bundle
     split_paths = {name: stage.path("split_dir") / f"{name}.parquet" for name in PARTS}
-    truth = read_parquet(stage.path("truth"), columns=list(TRUTH_COLUMNS))
+    # the true PD by id, made once for every candidate
+    truth = truth_lookup(read_parquet(stage.path("truth"), columns=list(TRUTH_COLUMNS)))
     champion = bundle.read(CHAMPION_FILE)
     info = model_info(params, stage.run_info)
     bins = params.evaluate.calibration_bins
@@ -58,7 +59,7 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
         )
 
         source = WorkerBundle.of(bundle.root, params, spec, info)
-        by_model = evaluate_candidates_dask(source, split_paths, truth_lookup(truth), bins)
+        by_model = evaluate_candidates_dask(source, split_paths, truth, bins)
     else:
         parts = {name: read_parquet(path) for name, path in split_paths.items()}
         by_model = {
@@ -75,7 +76,7 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
         "models": {kind: r.metrics for kind, r in by_model.items()},
         # The champion's calibrated PDs on test and out-of-time: error against outcomes and the truth.
         "calibrated": calibrated_metrics(
-            Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)), result.labelled, truth_lookup(truth)
+            Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)), result.labelled, truth
         ),
     }
     if stage.on_dask:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from scoring.core.contract import TRUE_PD_COLUMN, DatasetSpec
@@ -38,12 +39,17 @@ class SplitScores:
     """One labelled split's rows as the metrics read them, in row order.
 
     ``ids``: the rows' ids as text (to look up the true PD); ``y``: the target, 0.0 / 1.0;
-    ``pd``: the model's PD.
+    ``pd``: the model's PD; ``true_pd``: the rows' true PDs when already joined (once per split
+    for every candidate), else looked up by id.
     """
 
     ids: pd.Series | npt.NDArray[Any]
     y: npt.NDArray[np.float64]
     pd: npt.NDArray[np.float64]
+    true_pd: npt.NDArray[np.float64] | None = None
+
+    def true_pds(self, truth: TruthLookup, name: str) -> npt.NDArray[np.float64]:
+        return self.true_pd if self.true_pd is not None else true_pds(truth, self.ids, name)
 
 
 @dataclass
@@ -62,17 +68,44 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def truth_lookup(truth: pd.DataFrame | None) -> pd.Series | None:
+@dataclass(frozen=True)
+class TruthLookup:
+    """The truth file's true PD by application id (text), for joining onto a split's rows.
+
+    Held as an Arrow table and joined with Arrow's hash join: on 8M ids against 10M, pandas'
+    ``reindex`` over an index of Python strings took 17 s, and 20 times as long as on a tenth of
+    the rows (benchmarks/bench_truth_join.py); the join grows with the rows.
+    """
+
+    table: pa.Table  # columns "id" (string), "true_pd" (double)
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+
+def truth_lookup(truth: pd.DataFrame | None) -> TruthLookup | None:
     """The true PD by application id (text), or None without a truth file (or an empty one)."""
     if truth is None or not len(truth):
         return None
-    lookup: pd.Series = truth.set_index(TRUTH_ID_COLUMN)[TRUE_PD_COLUMN]
-    return lookup
+    ids = truth[TRUTH_ID_COLUMN]
+    return TruthLookup(
+        pa.table(
+            {
+                "id": pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string()),
+                "true_pd": pa.array(truth[TRUE_PD_COLUMN].to_numpy(dtype=np.float64)),
+            }
+        )
+    )
 
 
-def true_pds(truth: pd.Series, ids: pd.Series | npt.NDArray[Any], name: str) -> npt.NDArray[np.float64]:
-    """The true PD of each id (text) of split ``name``; every id must be in the truth file."""
-    values = truth.reindex(ids).to_numpy(dtype=np.float64)
+def true_pds(truth: TruthLookup, ids: pd.Series | npt.NDArray[Any], name: str) -> npt.NDArray[np.float64]:
+    """The true PD of each id (text) of split ``name``, in the order of ``ids``; every id must be
+    in the truth file."""
+    keys = np.asarray(ids, dtype=object)
+    rows = pa.table({"id": pa.array(keys, type=pa.string()), "_row": np.arange(len(keys), dtype=np.int64)})
+    joined = rows.join(truth.table, "id", join_type="left outer", use_threads=True)
+    values = np.full(len(keys), np.nan)
+    values[joined["_row"].to_numpy()] = joined["true_pd"].to_numpy(zero_copy_only=False)
     if np.isnan(values).any():
         raise ValueError(f"truth file lacks {int(np.isnan(values).sum())} ids of split '{name}'")
     return values
@@ -92,7 +125,7 @@ def target_values(frame: pd.DataFrame, spec: DatasetSpec) -> npt.NDArray[np.floa
 
 def evaluate_scores(
     labelled: Mapping[str, SplitScores],
-    truth: pd.Series | None = None,
+    truth: TruthLookup | None = None,
     calibration_bins: int = 10,
     scores: pd.DataFrame | None = None,
 ) -> EvaluationResult:
@@ -110,7 +143,7 @@ def evaluate_scores(
         y, pd_values = split.y, split.pd
         entry: dict[str, Any] = discrimination_metrics(y, pd_values)
         if truth is not None:
-            true_pd = true_pds(truth, split.ids, name)
+            true_pd = split.true_pds(truth, name)
             ceiling = float(roc_auc_score(y, true_pd)) if 0 < y.sum() < len(y) else float("nan")
             entry["true_pd_auc"] = ceiling
             entry["auc_gap_to_truth"] = ceiling - entry["auc"]
@@ -133,13 +166,14 @@ def evaluate_model(
     model: PDModel,
     parts: dict[str, pd.DataFrame],
     spec: DatasetSpec,
-    truth: pd.DataFrame | None = None,
+    truth: pd.DataFrame | TruthLookup | None = None,
     calibration_bins: int = 10,
 ) -> EvaluationResult:
     """Metrics per labelled split; PDs for every row of every split.
 
-    With a truth file (synthetic data), each split also gets the AUC and Brier score of the
-    true default probability on the same rows: the ceiling any model could reach.
+    With a truth file (synthetic data; the frame or its :func:`truth_lookup`, made once for
+    several models), each split also gets the AUC and Brier score of the true default
+    probability on the same rows: the ceiling any model could reach.
     """
     labelled: dict[str, SplitScores] = {}
     score_frames = []
@@ -154,11 +188,12 @@ def evaluate_model(
                 ids, target_values(frame, spec), scored["pd"].to_numpy(dtype=np.float64)
             )
     scores = pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame()
-    return evaluate_scores(labelled, truth_lookup(truth), calibration_bins, scores)
+    lookup = truth_lookup(truth) if isinstance(truth, pd.DataFrame) else truth
+    return evaluate_scores(labelled, lookup, calibration_bins, scores)
 
 
 def calibrated_metrics(
-    calibrator: Calibrator, labelled: Mapping[str, SplitScores], truth: pd.Series | None = None
+    calibrator: Calibrator, labelled: Mapping[str, SplitScores], truth: TruthLookup | None = None
 ) -> dict[str, dict[str, Any]]:
     """The calibrated PDs of the champion's raw PDs (``labelled``, e.g. its
     :attr:`EvaluationResult.labelled`) on the plotted splits: their error against the outcomes
@@ -168,7 +203,7 @@ def calibrated_metrics(
         split = labelled.get(name)
         if split is None or not len(split.y):
             continue
-        true_pd = None if truth is None else true_pds(truth, split.ids, name)
+        true_pd = None if truth is None else split.true_pds(truth, name)
         out[name] = calibration_metrics(calibrator.predict(split.pd), split.y, true_pd)
     return out
 
