@@ -134,6 +134,7 @@ def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int])
         env.pop("VIRTUAL_ENV", None)
         starts: list[tuple[str, float]] = []
         tail: list[str] = []
+        phases: list[str] = []  # the stages' own timings of their dask phases (log lines)
         with Sampler(worker_pids) as sampler:
             start = time.perf_counter()
             with subprocess.Popen(
@@ -148,6 +149,8 @@ def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int])
                 assert proc.stdout is not None
                 for line in proc.stdout:
                     tail = [*tail[-80:], line]
+                    if "dask: " in line:
+                        phases.append(f"{sampler.stage}: {line.strip()}")
                     if line.startswith("Running stage '"):
                         name = line.split("'")[1]
                         starts.append((name, time.perf_counter()))
@@ -178,6 +181,7 @@ def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int])
             "test_auc_gap_to_truth": test.get("auc_gap_to_truth"),
             "champion": metrics.get("champion"),
             "validation": json.loads((workspace / "reports" / "validation" / "summary.json").read_text()),
+            "dask_phases": phases[-100:],
         }
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
