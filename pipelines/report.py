@@ -51,6 +51,10 @@ def main(stage: Stage) -> None:
         drift_config=params.validate_.drift,
         calibration_bins=params.evaluate.calibration_bins,
         model_digest=model_digest(stage.path("exported_model")),
+        whatif=read_json(stage.path("whatif_dir") / "detail.json"),
+        whatif_curve_png=curve.read_bytes()
+        if (curve := stage.path("whatif_dir") / "cutoff_curve.png").is_file()
+        else None,
     )
     write_text(stage.path("out"), render_html(report))
 
@@ -79,5 +83,6 @@ if __name__ == "__main__":
         "grades_dir",
         "explanations_dir",
         "scores",
+        "whatif_dir",
         "out",
     )

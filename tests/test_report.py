@@ -318,7 +318,7 @@ def _parse(page: str) -> _Page:
 def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     assert _parse(page).sections == list(SECTION_IDS)
-    assert len(SECTION_IDS) == 13
+    assert len(SECTION_IDS) == 14
     for text in (
         "Credit bureau score too low",
         "KO_INCOME_PROOF",
@@ -454,6 +454,48 @@ def test_report_shows_the_reject_inference_method_against_accepts_only(small_rep
     alone = {"method": "accepts_only", **_door(0.85, -0.02, 0.035)}
     section = _section(render_html(replace(small_report, through_the_door=alone)), "reject-inference")
     assert "Method <b>accepts_only</b>" in section and "difference" not in section
+
+
+def test_report_shows_the_whatif_its_cutoff_curve_and_the_grades_priced_below_cost(
+    small_report: ReviewReport,
+) -> None:
+    from dataclasses import replace
+
+    from scoring.reporting.report import Image
+
+    assert "No what-if for this run" in _section(render_html(small_report), "whatif")
+    book = {"approval_rate": 0.75, "bad_rate_approved": 0.03, "expected_bad_rate_approved": 0.031,
+            "booked_volume": 1e9, "interest_income": 8e7, "expected_loss": 1.6e7, "funding_cost": 3.6e7,
+            "operating_cost": 1.2e7, "expected_profit": 2e7}  # fmt: skip
+    pricing = [
+        {"grade": g, "loans": 100, "rate": 0.07, "expected_loss_rate": el, "required_rate": 0.052 + el,
+         "margin": 0.018 - el, "covered": el < 0.018}
+        for g, el in ((1, 0.002), (6, 0.05))
+    ]  # fmt: skip
+    whatif = {
+        "replayed": True,
+        "splits": ["test", "oot"],
+        "scenario": {"rate_shift": 0.02, "max_ltv_shift": 0.0},
+        "current": book,
+        "changed": {**book, "approval_rate": 0.74, "expected_profit": 4e7},
+        "costs": {"lgd": 0.45, "funding_cost": 0.03, "operating_cost": 0.01, "capital_charge": 0.012},
+        "pricing": {"current": pricing},
+    }
+    curve = Image("cutoff_curve", "Approval cut-off grade", _png())
+    page = render_html(replace(small_report, whatif=whatif, whatif_curve=curve))
+    section = _section(page, "whatif")
+    assert "test and out-of-time applications" in section and "rate_shift 0.02" in section
+    assert "<td>approval rate</td><td>75.00%</td><td>74.00%</td><td>-1.00%</td>" in section
+    assert "<td>expected profit</td><td>20,000,000</td><td>40,000,000</td><td>20,000,000</td>" in section
+    assert 'data-name="cutoff_curve"' in section
+    assert "Priced below cost: grade 6." in section and '<span class="flag bad">no</span>' in section
+    # the current params alone: no scenario columns; a dataset without loan terms: why not
+    alone = _section(render_html(replace(small_report, whatif={**whatif, "scenario": {}})), "whatif")
+    assert "<th>scenario</th>" not in alone and "<td>75.00%</td></tr>" in alone
+    skipped = {"replayed": False, "why": "the dataset has no loan_amount"}
+    assert "Not replayed: the dataset has no loan_amount" in _section(
+        render_html(replace(small_report, whatif=skipped)), "whatif"
+    )
 
 
 def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) -> None:

@@ -20,6 +20,7 @@ from scoring.data.config import DataConfig, SplitConfig, ValidateConfig
 from scoring.decision.config import CalibrateConfig
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
+from scoring.decision.whatif import WhatIfConfig
 from scoring.explain.config import ReasonsConfig
 from scoring.features.config import FeaturesConfig
 from scoring.models.config import RejectInferenceConfig, TrainConfig, TuneConfig
@@ -56,6 +57,7 @@ class Params(StrictModel):
     policy: PolicySettings = PolicySettings()
     limits: LimitSettings = LimitSettings()
     evaluate: EvaluateConfig = EvaluateConfig()
+    whatif: WhatIfConfig = WhatIfConfig()
     export: ExportConfig = ExportConfig()
     reasons: ReasonsConfig = ReasonsConfig()
     monitor: MonitorConfig = MonitorConfig()

@@ -62,6 +62,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("reason-codes", "Reason-code frequencies"),
     ("decisions", "Decisions and limits"),
     ("reject-inference", "Reject inference: through the door"),
+    ("whatif", "Policy what-if, cut-off curve and pricing"),
 )
 
 
@@ -366,6 +367,9 @@ class ReviewReport:
     """:func:`data_scope`: what the dataset's columns switched off."""
     through_the_door: Mapping[str, Any] = field(default_factory=dict)
     """The evaluate stage's through-the-door figures (reject inference); empty when it is off."""
+    whatif: Mapping[str, Any] = field(default_factory=dict)
+    """The whatif stage's reports/whatif/detail.json; empty when there is none."""
+    whatif_curve: Image | None = None
 
 
 def data_scope(
@@ -420,6 +424,8 @@ def review_report(
     drift_config: DriftConfig,
     calibration_bins: int,
     model_digest: str | None = None,
+    whatif: Mapping[str, Any] | None = None,
+    whatif_curve_png: bytes | None = None,
 ) -> ReviewReport:
     """The reviewer report from what the earlier stages wrote, and the models they trained.
 
@@ -485,6 +491,10 @@ def review_report(
         notes=_notes(spec, metrics),
         scope=data_scope(spec, features_summary, calibration_report, explanation_summary),
         through_the_door=metrics.get("through_the_door", {}),
+        whatif=whatif or {},
+        whatif_curve=None
+        if whatif_curve_png is None
+        else Image("cutoff_curve", "Approval cut-off grade: bad rate and profit", whatif_curve_png),
     )
 
 
@@ -1181,6 +1191,102 @@ def _reject_inference_section(r: ReviewReport) -> str:
     return "".join(out)
 
 
+_WHATIF_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("approval_rate", "approval rate", "pct"),
+    ("bad_rate_approved", "bad rate of the approved (observed)", "pct"),
+    ("expected_bad_rate_approved", "bad rate of the approved (mean PD)", "pct"),
+    ("booked_volume", "booked volume", "amount"),
+    ("interest_income", "first-year interest income", "amount"),
+    ("expected_loss", "expected loss", "amount"),
+    ("funding_cost", "cost of funds", "amount"),
+    ("operating_cost", "operating cost", "amount"),
+    ("expected_profit", "expected profit", "amount"),
+)
+
+
+def _whatif_value(value: Any, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    return _pct(value) if kind == "pct" else f"{float(value):,.0f}"
+
+
+def _whatif_section(r: ReviewReport) -> str:
+    w = r.whatif
+    if not w:
+        return _missing("No what-if for this run.")
+    if not w.get("replayed", False):
+        return _missing(f"Not replayed: {w.get('why', 'unknown')}.")
+    costs = w.get("costs", {})
+    scenario = {k: v for k, v in w.get("scenario", {}).items() if v not in (None, 0, 0.0)}
+    out = [
+        f"<p>The {_esc(' and '.join(_label(n) for n in w.get('splits', [])))} applications "
+        "decided again by the exported model's scorer. Booked: each approved application at the "
+        "smaller of its request and its suggested limit. Over each loan's first year: interest "
+        f"from its schedule, expected loss (PD x LGD {costs.get('lgd')}), cost of funds "
+        f"({_pct(costs.get('funding_cost'))}) and operating cost ({_pct(costs.get('operating_cost'))}) "
+        "on the average balance; profit is interest less the three. The observed bad rate reads "
+        "the same applications' outcomes, as if a changed offer had not changed them; applicants "
+        "are assumed to take any offer.</p>"
+    ]
+    headers = ["figure", "current params"]
+    if scenario:
+        headers += ["scenario", "change"]
+        out.append(
+            "<p>Scenario (params whatif.scenario): "
+            + _esc(", ".join(f"{k} {v}" for k, v in scenario.items()))
+            + ".</p>"
+        )
+    rows = []
+    for key, label, kind in _WHATIF_ROWS:
+        row = [_esc(label), _whatif_value(w["current"].get(key), kind)]
+        if scenario:
+            now, then = w["current"].get(key), w["changed"].get(key)
+            diff = None if now is None or then is None else then - now
+            row += [_whatif_value(then, kind), _whatif_value(diff, kind)]
+        rows.append(row)
+    out.append(_table(headers, rows))
+    if r.whatif_curve is not None:
+        out.append(
+            "<p>Every approval cut-off grade on the same applications (the knock-outs still decline; "
+            "the dotted line is the current cut-off):</p>" + _img(r.whatif_curve)
+        )
+    pricing = w.get("pricing", {}).get("current", [])
+    if pricing:
+        below = [p["grade"] for p in pricing if not p["covered"]]
+        out.append(
+            "<p>Pricing check of the approved book under the current params: each grade's rate "
+            "(balance-weighted) against the one-year expected loss rate plus cost of funds, operating "
+            f"cost and a capital charge of {_pct(costs.get('capital_charge'))}. "
+            + (
+                f"<b>Priced below cost: grade{'s' if len(below) > 1 else ''} "
+                f"{', '.join(map(str, below))}.</b>"
+                if below
+                else "Every grade covers its cost."
+            )
+            + "</p>"
+        )
+        out.append(
+            _table(
+                ["grade", "loans", "rate", "expected loss rate", "required rate", "margin", "covered"],
+                [
+                    [
+                        str(p["grade"]),
+                        _num(p["loans"]),
+                        _pct(p["rate"]),
+                        _pct(p["expected_loss_rate"]),
+                        _pct(p["required_rate"]),
+                        _pct(p["margin"]),
+                        '<span class="flag ok">yes</span>'
+                        if p["covered"]
+                        else '<span class="flag bad">no</span>',
+                    ]
+                    for p in pricing
+                ],
+            )
+        )
+    return "".join(out)
+
+
 _RENDERERS = {
     "data": _data_section,
     "scope": _scope_section,
@@ -1195,6 +1301,7 @@ _RENDERERS = {
     "reason-codes": _reasons_section,
     "decisions": _decisions_section,
     "reject-inference": _reject_inference_section,
+    "whatif": _whatif_section,
 }
 
 
