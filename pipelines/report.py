@@ -52,6 +52,7 @@ def main(stage: Stage) -> None:
         calibration_bins=params.evaluate.calibration_bins,
         model_digest=model_digest(stage.path("exported_model")),
         whatif=read_json(stage.path("whatif_dir") / "detail.json"),
+        fairness=read_json(stage.path("fairness")),
         whatif_curve_png=curve.read_bytes()
         if (curve := stage.path("whatif_dir") / "cutoff_curve.png").is_file()
         else None,
@@ -84,5 +85,6 @@ if __name__ == "__main__":
         "explanations_dir",
         "scores",
         "whatif_dir",
+        "fairness",
         "out",
     )

@@ -318,7 +318,7 @@ def _parse(page: str) -> _Page:
 def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     assert _parse(page).sections == list(SECTION_IDS)
-    assert len(SECTION_IDS) == 14
+    assert len(SECTION_IDS) == 15
     for text in (
         "Credit bureau score too low",
         "KO_INCOME_PROOF",
@@ -496,6 +496,59 @@ def test_report_shows_the_whatif_its_cutoff_curve_and_the_grades_priced_below_co
     assert "Not replayed: the dataset has no loan_amount" in _section(
         render_html(replace(small_report, whatif=skipped)), "whatif"
     )
+
+
+def test_report_shows_the_fair_lending_screening(small_report: ReviewReport) -> None:
+    from dataclasses import replace
+
+    assert "No fair-lending screening" in _section(render_html(small_report), "fairness")
+    group = {"n": 400, "approval_rate": 0.8, "air": 1.0, "small": False, "flagged": False,
+             "true_positive_rate": 0.85, "false_positive_rate": 0.4}  # fmt: skip
+    fairness = {
+        "air_threshold": 0.8,
+        "min_group_size": 30,
+        "not_screened": {"region": "no column region"},
+        "flagged": ["test: age_band 65-119 (AIR 0.17)"],
+        "splits": {
+            "test": {
+                "variables": {
+                    "age_band": {
+                        "reference_group": "50-64",
+                        "equalized_odds_difference": 0.12,
+                        "groups": {
+                            "50-64": group,
+                            "65-119": {
+                                **group,
+                                "n": 60,
+                                "approval_rate": 0.136,
+                                "air": 0.17,
+                                "flagged": True,
+                            },
+                            "<18": {**group, "n": 3, "air": 0.5, "small": True, "true_positive_rate": None},
+                        },
+                    }
+                }
+            }
+        },
+        "reason_codes": {
+            "ok": True,
+            "not_scored": [],
+            "protected": [{"reason": "age_profile", "columns": ["age"]}],
+        },
+    }
+    section = _section(render_html(replace(small_report, fairness=fairness)), "fairness")
+    assert "1 group below 0.80: test: age_band 65-119 (AIR 0.17)." in section
+    assert "region not screened: no column region" in section
+    assert "<h3>age_band on test</h3>" in section and "equalized-odds difference 0.120" in section
+    assert (
+        '<td>65-119</td><td>60</td><td>13.60%</td><td>0.170</td><td><span class="flag bad">below</span>'
+        in section
+    )
+    assert (
+        '<td>&lt;18</td><td>3</td><td>80.00%</td><td>0.500</td><td><span class="flag na">small</span>'
+        "</td><td>n/a</td>" in section
+    )
+    assert "every reason names a factor the model scores" in section and "age_profile (age)" in section
 
 
 def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) -> None:

@@ -189,3 +189,32 @@ def test_the_stage_replays_the_pipelines_applications_at_a_higher_rate(
         or len(detail["cutoff_curve"]) == 11
     )
     assert (tmp_path / "whatif" / "cutoff_curve.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_the_fairness_stage_screens_the_pipelines_decisions_by_group(pipeline: Path) -> None:
+    """reports/fairness.json of the pipeline run: each group's approval rate is the share of
+    `approve` among the exported model's decisions for it, and a group is flagged exactly when
+    its AIR is under the threshold and it is big enough."""
+    report = json.loads((pipeline / "reports" / "fairness.json").read_text())
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())["fairness"]
+    predictions = pd.read_parquet(pipeline / "data" / "scores" / "predictions.parquet")
+    assert set(report["splits"]) == set(params["splits"]) and not report["not_screened"]
+    test = pd.read_parquet(pipeline / "data" / "split" / "test.parquet").merge(
+        predictions[["application_id", "decision"]], on="application_id"
+    )
+    screened = report["splits"]["test"]["variables"]
+    assert set(screened) == set(params["groups"])
+    by_status = (test["decision"] == "approve").groupby(test["marital_status"].astype(str)).mean()
+    for group, figures in screened["marital_status"]["groups"].items():
+        assert figures["approval_rate"] == pytest.approx(by_status[group])
+    for split in report["splits"].values():
+        for variable in split["variables"].values():
+            for figures in variable["groups"].values():
+                expected = (
+                    figures["air"] is not None
+                    and figures["air"] < report["air_threshold"]
+                    and figures["n"] >= report["min_group_size"]
+                )
+                assert figures["flagged"] == expected
+    assert report["reason_codes"]["ok"] and report["reason_codes"]["not_scored"] == []

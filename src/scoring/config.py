@@ -25,6 +25,7 @@ from scoring.explain.config import ReasonsConfig
 from scoring.features.config import FeaturesConfig
 from scoring.models.config import RejectInferenceConfig, TrainConfig, TuneConfig
 from scoring.monitoring.config import MonitorConfig
+from scoring.reporting.fairness import FairnessConfig
 
 
 class EvaluateConfig(StrictModel):
@@ -58,6 +59,7 @@ class Params(StrictModel):
     limits: LimitSettings = LimitSettings()
     evaluate: EvaluateConfig = EvaluateConfig()
     whatif: WhatIfConfig = WhatIfConfig()
+    fairness: FairnessConfig = FairnessConfig()
     export: ExportConfig = ExportConfig()
     reasons: ReasonsConfig = ReasonsConfig()
     monitor: MonitorConfig = MonitorConfig()

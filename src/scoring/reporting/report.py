@@ -63,6 +63,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("decisions", "Decisions and limits"),
     ("reject-inference", "Reject inference: through the door"),
     ("whatif", "Policy what-if, cut-off curve and pricing"),
+    ("fairness", "Fair lending: approvals by group"),
 )
 
 
@@ -370,6 +371,8 @@ class ReviewReport:
     whatif: Mapping[str, Any] = field(default_factory=dict)
     """The whatif stage's reports/whatif/detail.json; empty when there is none."""
     whatif_curve: Image | None = None
+    fairness: Mapping[str, Any] = field(default_factory=dict)
+    """The fairness stage's reports/fairness.json; empty when there is none."""
 
 
 def data_scope(
@@ -426,6 +429,7 @@ def review_report(
     model_digest: str | None = None,
     whatif: Mapping[str, Any] | None = None,
     whatif_curve_png: bytes | None = None,
+    fairness: Mapping[str, Any] | None = None,
 ) -> ReviewReport:
     """The reviewer report from what the earlier stages wrote, and the models they trained.
 
@@ -495,6 +499,7 @@ def review_report(
         whatif_curve=None
         if whatif_curve_png is None
         else Image("cutoff_curve", "Approval cut-off grade: bad rate and profit", whatif_curve_png),
+        fairness=fairness or {},
     )
 
 
@@ -1287,6 +1292,84 @@ def _whatif_section(r: ReviewReport) -> str:
     return "".join(out)
 
 
+def _fairness_section(r: ReviewReport) -> str:
+    f = r.fairness
+    if not f:
+        return _missing("No fair-lending screening for this run.")
+    threshold = f.get("air_threshold", 0.8)
+    out = [
+        "<p>Approval rate of each group (only <i>approve</i> counts; a referral is not an approval) "
+        "and its adverse impact ratio (AIR): its approval rate over that of the most favoured group "
+        f"with at least {_num(f.get('min_group_size'))} applications. A group below "
+        f"{_num(threshold, 2)} (the four-fifths rule) is flagged for review; smaller groups are "
+        "shown, never flagged. TPR and FPR: the shares of the group's good and of its defaulted "
+        "customers that were approved (fairlearn); the equalized-odds difference is the larger gap "
+        "of the two across the groups with enough of both. Screening figures, not legal "
+        "conclusions.</p>"
+    ]
+    flagged = f.get("flagged", [])
+    out.append(
+        f"<p><b>{len(flagged)} group{'s' if len(flagged) != 1 else ''} below {_num(threshold, 2)}"
+        + (": " + _esc("; ".join(flagged)) if flagged else "")
+        + ".</b></p>"
+    )
+    for name, why in f.get("not_screened", {}).items():
+        out.append(_missing(f"{name} not screened: {why}."))
+    for split, report in f.get("splits", {}).items():
+        for variable, v in report.get("variables", {}).items():
+            rows = [
+                [
+                    _esc(group),
+                    _num(g["n"]),
+                    _pct(g["approval_rate"]) if g["approval_rate"] is not None else "n/a",
+                    _num(g["air"], 3),
+                    '<span class="flag bad">below</span>'
+                    if g["flagged"]
+                    else (
+                        '<span class="flag na">small</span>'
+                        if g["small"]
+                        else '<span class="flag ok">ok</span>'
+                    ),
+                    _pct(g["true_positive_rate"]) if g["true_positive_rate"] is not None else "n/a",
+                    _pct(g["false_positive_rate"]) if g["false_positive_rate"] is not None else "n/a",
+                ]
+                for group, g in v["groups"].items()
+            ]
+            out.append(
+                f"<h3>{_esc(variable)} on {_esc(_label(split))}</h3><p>Most favoured: "
+                f"{_esc(v.get('reference_group'))}; equalized-odds difference "
+                f"{_num(v.get('equalized_odds_difference'), 3)}.</p>"
+                + _table(
+                    ["group", "applications", "approval rate", "AIR", "flag", "TPR", "FPR"], rows, "scroll"
+                )
+            )
+    check = f.get("reason_codes")
+    if check:
+        out.append(
+            "<p>Reason codes: "
+            + (
+                "every reason names a factor the model scores."
+                if check.get("ok")
+                else "<b>reasons naming factors the model does not score: "
+                + _esc(", ".join(check.get("not_scored", [])))
+                + ".</b>"
+            )
+            + (
+                " Reasons whose factor is a screened column, for review: "
+                + _esc(
+                    "; ".join(
+                        f"{p['reason']} ({', '.join(p['columns'])})" for p in check.get("protected", [])
+                    )
+                )
+                + "."
+                if check.get("protected")
+                else ""
+            )
+            + "</p>"
+        )
+    return "".join(out)
+
+
 _RENDERERS = {
     "data": _data_section,
     "scope": _scope_section,
@@ -1302,6 +1385,7 @@ _RENDERERS = {
     "decisions": _decisions_section,
     "reject-inference": _reject_inference_section,
     "whatif": _whatif_section,
+    "fairness": _fairness_section,
 }
 
 
