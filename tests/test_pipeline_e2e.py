@@ -312,7 +312,8 @@ def test_second_repro_runs_nothing_and_training_param_reruns_only_downstream(
     shutil.copy2(pipeline / "dvc.lock", kept / "dvc.lock")
     try:
         assert ran_stages(dvc(pipeline, "repro")) == [
-            "train", "calibrate", "explain", "evaluate", "export", "monitor", "collect", "report",
+            "train", "calibrate", "explain", "evaluate", "export", "monitor", "collect", "whatif",
+            "fairness", "report",
         ]  # fmt: skip
     finally:
         params_path.write_text(original)

@@ -3,6 +3,9 @@ everyone who applied (issue 18)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -283,6 +286,20 @@ def test_prepare_writes_the_policy_data_and_no_history_for_declined_loans(tmp_pa
     assert truth[ACCEPTED_COLUMN].mean() == pytest.approx(0.6, abs=0.01)  # in every block
 
 
+def _commit_with_fuzzy(copy: Path, params: dict[str, Any]) -> None:
+    """The repository copy with two candidates and the fuzzy method in its params, committed."""
+    import yaml
+
+    from pipeline_support import run
+
+    params["train"].update({"candidates": ["scorecard", "xgboost"], "candidate_params": {}})
+    params["reject_inference"].update({"enabled": True, "method": "fuzzy", "helper_rounds": 50})
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "copy"]):
+        run(cmd, copy)
+
+
 @pytest.mark.slow
 def test_the_train_stage_learns_from_the_declined_applications(tmp_path):
     """The real prepare..train stages with the legacy policy on and the fuzzy method: the
@@ -293,7 +310,7 @@ def test_the_train_stage_learns_from_the_declined_applications(tmp_path):
 
     import yaml
 
-    from pipeline_support import REPO, dvc, repo_files, run
+    from pipeline_support import REPO, dvc, repo_files
 
     for name in repo_files():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -313,12 +330,7 @@ def test_the_train_stage_learns_from_the_declined_applications(tmp_path):
         0.2,
         0.35,
     ]
-    params["train"].update({"candidates": ["scorecard", "xgboost"], "candidate_params": {}})
-    params["reject_inference"].update({"enabled": True, "method": "fuzzy", "helper_rounds": 50})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "copy"]):
-        run(cmd, tmp_path)
+    _commit_with_fuzzy(tmp_path, params)
     dvc(tmp_path, "repro", "evaluate")
     record = json.loads((tmp_path / "models" / "champion.json").read_text())["reject_inference"]
     truth = pd.read_parquet(tmp_path / "data" / "truth" / "true_pd.parquet")
@@ -449,7 +461,7 @@ def test_the_pipeline_learns_from_a_file_of_declined_applications(tmp_path):
 
     import yaml
 
-    from pipeline_support import REPO, dvc, repo_files, run
+    from pipeline_support import REPO, dvc, repo_files
 
     hmeq = pd.read_csv(REPO.parent / "shared" / "data" / "hmeq.csv")
     rng = np.random.default_rng(SEED)
@@ -471,12 +483,7 @@ def test_the_pipeline_learns_from_a_file_of_declined_applications(tmp_path):
         }
     )
     params["tune"]["enabled"] = False
-    params["train"].update({"candidates": ["scorecard", "xgboost"], "candidate_params": {}})
-    params["reject_inference"].update({"enabled": True, "method": "fuzzy", "helper_rounds": 50})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    for cmd in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-q", "-m", "copy"]):
-        run(cmd, tmp_path)
+    _commit_with_fuzzy(tmp_path, params)
     dvc(tmp_path, "repro", "report")
     split = json.loads((tmp_path / "reports" / "split.json").read_text())
     assert split["parts"]["unlabelled"]["n"] == int(declined.sum())

@@ -737,8 +737,8 @@ def test_pipeline_report_renders_and_is_logged(pipeline: Path, tmp_path: Path) -
     assert parsed.sections == list(SECTION_IDS)
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     explained = sorted(p.name for p in (pipeline / "reports" / "explanations").glob("*.png"))
-    # curves (3) + global importance + every explanation plot
-    assert len(parsed.images) == 4 + len(explained)
+    # curves (3) + global importance + the cut-off curve + every explanation plot
+    assert len(parsed.images) == 5 + len(explained)
     assert "Explanations are not available" not in page
     _check_rendered(render_in_chromium(page, tmp_path), n_images=len(parsed.images))
 

@@ -63,6 +63,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "export": APPLY_STORED_MODEL,
     "monitor": frozenset(),  # the scorer, scipy and matplotlib load once the model is read
     "collect": APPLY_STORED_MODEL,
+    "whatif": APPLY_STORED_MODEL,  # matplotlib once the cut-off curve is drawn
+    "fairness": APPLY_STORED_MODEL,  # fairlearn once the groups are screened
     "report": APPLY_STORED_MODEL,
 }
 
