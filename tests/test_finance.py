@@ -98,3 +98,32 @@ def test_schedule_functions_match_a_month_by_month_amortisation(
         assert [
             float(instalment(principal, rate, term, True, k)) for k in range(1, term + 1)
         ] == pytest.approx(schedule.tolist())
+
+
+def test_a_repayment_schedule_repays_the_principal_with_the_methods_payments() -> None:
+    from scoring.core.finance import repayment_schedule, schedule_summary
+
+    annuity = repayment_schedule(100_000.0, 0.06, 36, "equal_installment")
+    assert len(annuity) == 36 and annuity["month"].tolist() == list(range(1, 37))
+    assert np.allclose(annuity["payment"], annuity_payment(100_000.0, 0.06, 36))
+    assert annuity["principal"].sum() == pytest.approx(100_000.0)
+    assert annuity["balance"].iloc[-1] == 0.0
+    assert annuity["interest"].iloc[0] == pytest.approx(500.0)  # 100,000 x 6% / 12
+    falling = repayment_schedule(120_000.0, 0.12, 12, "equal_principal")
+    assert np.allclose(falling["principal"], 10_000.0)
+    assert np.allclose(falling["payment"], equal_principal_schedule(120_000, 0.12, 12))
+    summary = schedule_summary(falling)
+    assert summary["first_payment"] == pytest.approx(11_200.0) and summary["last_payment"] == pytest.approx(
+        10_100.0
+    )
+    assert summary["total_interest"] == pytest.approx(0.01 * sum(range(10_000, 130_000, 10_000)))
+    assert summary["total_payment"] == pytest.approx(120_000.0 + summary["total_interest"])
+    # an annuity costs more interest than equal principal on the same loan
+    assert (
+        schedule_summary(repayment_schedule(120_000.0, 0.12, 12, "equal_installment"))["total_interest"]
+        > summary["total_interest"]
+    )
+    with pytest.raises(ValueError, match="expected one of"):
+        repayment_schedule(1_000.0, 0.05, 12, "balloon")
+    with pytest.raises(ValueError, match="term of at least 1 month"):
+        repayment_schedule(1_000.0, 0.05, 0, "equal_installment")

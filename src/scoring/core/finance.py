@@ -126,3 +126,44 @@ def paid_through(
     falling = k * p / n + r * p * (k - k * (k - 1.0) / (2.0 * n))
     level = k * annuity_payment(p, annual_rate, term_months)
     return np.asarray(np.where(np.asarray(equal_principal, dtype=bool), falling, level), dtype=np.float64)
+
+
+def repayment_schedule(
+    principal: float, annual_rate: float, term_months: int, repayment_method: str
+) -> pd.DataFrame:
+    """Month by month: ``month`` (1-based), ``payment``, ``interest`` (the opening balance times
+    the monthly rate), ``principal`` repaid and the closing ``balance`` (0 after the last)."""
+    if repayment_method not in REPAYMENT_METHODS:
+        raise ValueError(
+            f"repayment_method: got {repayment_method!r}, expected one of {list(REPAYMENT_METHODS)}"
+        )
+    if term_months < 1 or principal < 0 or annual_rate < 0:
+        raise ValueError(
+            f"repayment schedule: principal {principal}, annual_rate {annual_rate}, term_months "
+            f"{term_months}; expected a principal and a rate of at least 0 and a term of at least 1 month"
+        )
+    months = np.arange(1, term_months + 1)
+    equal_principal = np.full(term_months, repayment_method == "equal_principal")
+    opening = balance_after(principal, annual_rate, term_months, equal_principal, months - 1)
+    closing = balance_after(principal, annual_rate, term_months, equal_principal, months)
+    interest = opening * annual_rate / 12.0
+    repaid = opening - closing
+    return pd.DataFrame(
+        {
+            "month": months,
+            "payment": repaid + interest,
+            "interest": interest,
+            "principal": repaid,
+            "balance": closing,
+        }
+    )
+
+
+def schedule_summary(schedule: pd.DataFrame) -> dict[str, float]:
+    """First, last and total payment and the total interest of :func:`repayment_schedule`."""
+    return {
+        "first_payment": float(schedule["payment"].iloc[0]),
+        "last_payment": float(schedule["payment"].iloc[-1]),
+        "total_payment": float(schedule["payment"].sum()),
+        "total_interest": float(schedule["interest"].sum()),
+    }
