@@ -49,6 +49,7 @@ def main(stage: Stage) -> None:
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
     overrides = {"xgboost": tuned_config} if "xgboost" in params.train.candidates else {}
     fit: RejectInferenceFit | None = None
+    record: dict[str, Any] | None = None  # the reject-inference record (pandas engine only)
     if stage.on_dask:
         from scoring.core.partitioned import read_dask
         from scoring.models.training_dask import fit_candidates_dask

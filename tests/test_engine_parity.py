@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,46 @@ def test_the_features_are_fitted_on_the_same_sample(runs: dict[str, Path]) -> No
     )
     train_rows = len(read_parquet(pandas_root / "data" / "split" / "train.parquet"))
     assert train_rows > SAMPLE_ROWS  # so the sample rule, not every row, was exercised
+
+
+def test_the_train_stage_runs_on_the_dask_engine(runs: dict[str, Path], tmp_path: Path) -> None:
+    """The train stage's script on the dask run's splits (two candidates, tuning off): the
+    champion and the models are written, and no accepts-only reference (reject inference off)."""
+    root = runs["dask"]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"].update(
+        {"candidates": ["scorecard", "xgboost"], "candidate_params": {}, "fit_on": "train"}
+    )
+    params["train"]["xgboost"]["n_estimators"] = 200
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "tuned.json").write_text(json.dumps({"enabled": False, "best_params": {}}))
+    split = root / "data" / "split"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "features.json").write_text(
+        (root / "features.json").read_text()
+    )  # as dvc.yaml lays it out
+    paths = {
+        "train": split / "train.parquet",
+        "valid": split / "valid.parquet",
+        "dataset": root / "data" / "validated.json",
+        "features": tmp_path / "models" / "features.json",
+        "tuned": tmp_path / "tuned.json",
+        "model_dir": tmp_path / "models",
+        "scorecard_table": tmp_path / "table.csv",
+        "run_info": tmp_path / "run.json",
+        "summary": tmp_path / "train.json",
+        "calibration_set": tmp_path / "calibration_set.parquet",
+        "validation_summary": root / "validation_summary.json",
+        "unlabelled": split / "unlabelled.parquet",
+        "reference_dir": tmp_path / "accepts_only",
+    }
+    args = [sys.executable, str(REPO / "pipelines" / "train.py"), "--params", str(tmp_path / "params.yaml")]
+    for key, value in paths.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, f"train failed:\n{done.stderr[-3000:]}"
+    champion = json.loads((tmp_path / "models" / "champion.json").read_text())
+    assert champion["champion"] in ("scorecard", "xgboost") and "reject_inference" not in champion
+    assert not json.loads((tmp_path / "accepts_only" / "reference.json").read_text())["fitted"]
+    assert (tmp_path / "models" / "candidates" / "xgboost").is_dir()
