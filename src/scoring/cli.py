@@ -335,6 +335,57 @@ def _score_on_dask(
 
 
 @app.command()
+def assess(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="exported model directory (models/pd_model) or registry URI (models:/auto_loan_pd@champion)"
+        ),
+    ],
+    application: Annotated[
+        Path, typer.Option(help="the application: a JSON object (or a list), or a CSV / Parquet file")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="the page; with several applicants, one page each: OUTPUT's stem + _ID"
+        ),
+    ],
+    id: Annotated[
+        list[str] | None, typer.Option("--id", help="the applications to assess (repeatable) [default: all]")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="labels: en or zh")] = "en",
+    expect_digest: Annotated[
+        str | None,
+        typer.Option(help="refuse a model whose digest differs [default: $SCORING_MODEL_DIGEST]"),
+    ] = None,
+) -> None:
+    """The credit assessment of applicants: one self-contained HTML page each, with the exported
+    model's PD, score, grade, decision, reasons and limit, and the repayment schedules."""
+    from scoring.core.io import write_text
+    from scoring.reporting.assessment import LANGUAGES, assessment_pages, read_applications
+    from scoring.serving.inputs import InputRejected
+    from scoring.serving.registry import load_verified_scorer
+
+    if lang not in LANGUAGES:
+        raise _fail(ValueError(f"--lang {lang!r}: expected one of {list(LANGUAGES)}"))
+    try:
+        scorer, digest = load_verified_scorer(model, expect_digest)
+        pages = assessment_pages(scorer, read_applications(application), digest, lang, id)
+    except _model_errors(InputRejected) as exc:
+        raise _fail(exc) from None
+    if len(pages) == 1:
+        paths = {next(iter(pages)): output}
+    else:
+        paths = {key: output.with_name(f"{output.stem}_{key}{output.suffix or '.html'}") for key in pages}
+    for key, page in pages.items():
+        write_text(paths[key], page)
+    console.print(
+        f"{len(pages)} assessment page(s): {', '.join(str(p) for p in paths.values())}; model digest {digest}"
+    )
+
+
+@app.command()
 def monitor(
     model: Annotated[
         str,

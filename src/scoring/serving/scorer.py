@@ -307,6 +307,74 @@ class Scorer:
         scores = self._score_values(values, checked.id_is_text, with_reasons)
         return scores, checked.rejected_rows(self.spec.id_column)
 
+    def assess(self, applications: pd.DataFrame) -> list[dict[str, Any]]:
+        """What a credit committee reads of each application, from the same code as :meth:`score`.
+
+        Per row (every row must pass the checks, as for :meth:`score`): ``output``, the row of
+        :meth:`score` with reasons; ``limit``, every bound of the suggested limit (``max_by_dti``,
+        ``max_by_ltv``, ``max_by_grade_cap``; NaN where the constraint is not in force), the
+        binding one, the suggested rate and the payment at the limit; ``features``, the values the
+        model read (its matrix columns, derived ones such as ``payment_to_income`` included);
+        ``contributions``, each reason group's log-odds contribution (``code``, ``text``,
+        ``value``), largest first, with ``expected_log_odds`` (the model's baseline) and
+        ``raw_log_odds`` (their sum: the uncalibrated model's log-odds), or None where the model
+        has no reason coder.
+        """
+        checked = self.check(applications)
+        if checked.n_rejected:
+            raise InputRejected(checked)
+        values = checked.values
+        n = len(values[self.spec.id_column])
+        output = self._score_values(values, checked.id_is_text, with_reasons=True)
+        matrix = self.model.features.feature_values(values)
+        pd_raw = np.empty(0, dtype=np.float64) if n == 0 else self.path.predict_pd(matrix)
+        risk = risk_values(
+            values, pd_raw, RiskLayer(self.calibrator, self.scale), self.policy, self.limits, self.scope
+        )
+        coder = self.reasons
+        contributions = None
+        if coder is not None and n and list(coder.features) == self.model.features.matrix_columns:
+            contributions = np.asarray(self.path.contributions(matrix), dtype=np.float64)
+        columns = self.model.features.matrix_columns
+        records = []
+        for i in range(n):
+            record: dict[str, Any] = {
+                "output": output.iloc[i].to_dict(),
+                "limit": {
+                    key: _plain(risk[key][i])
+                    for key in (
+                        "max_by_dti",
+                        "max_by_ltv",
+                        "max_by_grade_cap",
+                        "binding_constraint",
+                        "suggested_rate",
+                        "payment_at_limit",
+                        "expected_loss",
+                    )
+                    if key in risk
+                },
+                "features": {name: float(matrix[i, j]) for j, name in enumerate(columns)},
+                "contributions": None,
+            }
+            if contributions is not None and coder is not None:
+                grouped = coder.group_contributions(
+                    pd.DataFrame(contributions[i : i + 1], columns=[*coder.features, "bias"])
+                ).iloc[0]
+                texts = {g.code: g.text for g in coder.groups}
+                record["contributions"] = {
+                    "expected_log_odds": float(contributions[i, -1]),
+                    "raw_log_odds": float(contributions[i].sum()),
+                    "groups": sorted(
+                        (
+                            {"code": str(code), "text": texts[str(code)], "value": float(value)}
+                            for code, value in grouped.items()
+                        ),
+                        key=lambda g: -abs(g["value"]),
+                    ),
+                }
+            records.append(record)
+        return records
+
     def _score_values(
         self, values: dict[str, npt.NDArray[Any]], id_is_text: bool, with_reasons: bool
     ) -> pd.DataFrame:
@@ -362,6 +430,11 @@ class Scorer:
             [reasons[c].fillna("").astype(str).to_numpy(dtype=object) for c in REASON_TEXT_COLUMNS]
         )
         return codes, texts
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value (JSON and templates take these)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _id_texts(raw: npt.NDArray[Any], id_is_text: bool) -> npt.NDArray[np.object_]:
