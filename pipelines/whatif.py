@@ -23,6 +23,7 @@ import pandas as pd
 
 from scoring.core.io import atomic_path, read_parquet, write_json
 from scoring.decision.whatif import (
+    WhatIfScenario,
     book_figures,
     book_rows,
     changes,
@@ -72,16 +73,7 @@ def main(stage: Stage) -> None:
     # every grade approved: only the knock-outs decline, and each row has the limit it would get
     n_grades = scorer.scale.n_grades
     open_policy, _ = scenario_settings(
-        scenario.model_copy(
-            update={
-                "rate_shift": 0.0,
-                "max_ltv_shift": 0.0,
-                "approve_max_grade": n_grades,
-                "refer_max_grade": n_grades,
-            }
-        ),
-        params.policy,
-        params.limits,
+        WhatIfScenario(approve_max_grade=n_grades, refer_max_grade=n_grades), params.policy, params.limits
     )
     everyone = dataclasses.replace(scorer, policy=open_policy)
     curve = cutoff_curve(
