@@ -7,6 +7,12 @@ candidate is then refitted per fold over train+valid, the rule in params (train.
 the champion on the out-of-fold AUC, and the exported models are refitted on train+valid. The
 candidates' out-of-fold log-odds go to the calibrate stage (``--calibration-set``). With
 ``fit_on: train`` the models never see valid and calibration is fitted on their predictions there.
+
+The analysts' bin overrides (``train.scorecard.bins_file``, the section of ``data.source``) are
+read and checked against the training rows before anything is fitted; the scorecard applies them
+wherever it is fitted. After training, the scorecard's selection evidence (IV ranking, drop
+reasons, correlation and VIF, a stepwise check, each override's IV and AUC cost) goes to
+``--selection`` (scoring.models.scorecard_selection).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from scoring.core.io import (
 from scoring.core.settings import ConfigError
 from scoring.data.split import development_rejects
 from scoring.features.transformer import ApplicationFeatures
-from scoring.models.config import XGBoostConfig
+from scoring.models.config import TrainConfig, XGBoostConfig
 from scoring.models.reject_inference import REFERENCE_FILE, RejectInferenceFit, fit_with_rejects
+from scoring.models.scorecard_bins import BinOverrideError, check_against_features, load_bin_overrides
 from scoring.models.training import FittedCandidates, champion_record, fit_candidates, with_tuned_parameters
 from scoring.reporting.training import training_summary
 from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, FEATURES_FILE, ModelBundle
@@ -46,6 +53,12 @@ def main(stage: Stage) -> None:
             "expected engine pandas, or reject_inference.method accepts_only"
         )
     features = ApplicationFeatures.from_dict(read_json(stage.path("features")))
+    if stage.on_dask:  # the fit samples (every row up to sample_rows); the booster reads every row
+        train, valid = stage.read_sample(stage.path("train")), stage.read_sample(stage.path("valid"))
+    else:
+        train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
+    # the bin overrides, checked against the training rows before any fit
+    config = _with_bin_overrides(stage, features, train)
     tuned_config, tuned = with_tuned_parameters(params.train.xgboost, read_json(stage.path("tuned")))
     overrides = {"xgboost": tuned_config} if "xgboost" in params.train.candidates else {}
     fit: RejectInferenceFit | None = None
@@ -62,29 +75,95 @@ def main(stage: Stage) -> None:
                 read_dask(stage.path("valid")),
                 features,
                 spec.target_column,
-                params.train,
+                config,
                 params.seed,
                 overrides,
                 sample_rows=params.sample_rows,
                 group_column=spec.customer_column,
             )
-        # MLflow's dataset record of the run reads the fit samples (every row up to sample_rows)
-        train, valid = stage.read_sample(stage.path("train")), stage.read_sample(stage.path("valid"))
         rows = (parquet_rows(stage.path("train")), parquet_rows(stage.path("valid")))
     else:
-        train, valid = read_parquet(stage.path("train")), read_parquet(stage.path("valid"))
         if inference.enabled:
-            fit = _fit_with_rejects(stage, features, train, valid, overrides, tuned_config)
+            fit = _fit_with_rejects(stage, config, features, train, valid, overrides, tuned_config)
             fitted, record = fit.fitted, fit.record
         else:
-            fitted, record = _fit_pandas(stage, features, train, valid, overrides), None
+            fitted, record = _fit_pandas(stage, config, features, train, valid, overrides), None
         rows = (len(train), len(valid))
     _write_reference(stage, features, fit)
+    _write_selection(stage, config, features, fitted, train, valid)
     _write(stage, fitted, train, valid, rows, tuned, tuned_config, record)
+
+
+def _context(stage: Stage) -> dict[str, Any]:
+    return {"overrides_file": stage.params.train.scorecard.bins_file, "source": stage.params.data.source}
+
+
+def _with_bin_overrides(stage: Stage, features: ApplicationFeatures, train: pd.DataFrame) -> TrainConfig:
+    """params.train with the overrides of the bins file for this data source, each checked
+    against the scorecard's candidate variables on the training rows."""
+    params = stage.params
+    scorecard = params.train.scorecard
+    bins = load_bin_overrides(scorecard.bins_file, params.data.source)
+    if bins and "scorecard" in params.train.candidates:
+        where = f"{scorecard.bins_file} {params.data.source}"
+        try:
+            check_against_features(bins, features.transform(train), scorecard.exclude_features, where)
+        except BinOverrideError as error:
+            raise ConfigError(str(error)) from error
+    return params.train.with_bin_overrides(bins)
+
+
+def _write_selection(
+    stage: Stage,
+    config: TrainConfig,
+    features: ApplicationFeatures,
+    fitted: FittedCandidates,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+) -> None:
+    """The scorecard's selection evidence on the rows it was fitted on (a note of why not, when
+    there is no scorecard or the engine is dask)."""
+    from scoring.models.scorecard import ScorecardModel
+    from scoring.models.scorecard_selection import not_computed, selection_evidence
+
+    path = stage.path("selection")
+    model = fitted.models.get("scorecard")
+    if not isinstance(model, ScorecardModel):
+        write_json(path, not_computed("no scorecard among train.candidates", _context(stage)))
+        return
+    if stage.on_dask:
+        why = (
+            "the dask engine fits the scorecard on a sample inside training; "
+            "the evidence runs on the pandas engine"
+        )
+        write_json(path, not_computed(why, _context(stage)))
+        return
+    spec, params = stage.spec, stage.params
+    X_train, X_valid = features.transform(train), features.transform(valid)
+    y_train, y_valid = train[spec.target_column], valid[spec.target_column]
+    if "valid" in fitted.fit_splits:
+        X_fit = pd.concat([X_train, X_valid], ignore_index=True)
+        y_fit = pd.concat([y_train, y_valid], ignore_index=True)
+    else:
+        X_fit, y_fit = X_train, y_train
+    excluded = [c for c in config.scorecard.exclude_features if c in X_fit.columns]
+    leaky = [c for c in params.validate_.leakage.post_application_columns if c in spec.drop_columns]
+    evidence = selection_evidence(
+        model,
+        X_fit,
+        y_fit.to_numpy(),
+        params.seed,
+        config_excluded=excluded,
+        leakage_dropped=leaky,
+        cost_data=(X_train.drop(columns=excluded), y_train, X_valid.drop(columns=excluded), y_valid),
+        context=_context(stage),
+    )
+    write_json(path, evidence)
 
 
 def _fit_with_rejects(
     stage: Stage,
+    config: TrainConfig,
     features: ApplicationFeatures,
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -106,7 +185,7 @@ def _fit_with_rejects(
         features.transform(rejects["train"]),
         features.transform(valid),
         valid[spec.target_column],
-        params.train,
+        config,
         params.reject_inference,
         params.calibrate.calibration,
         params.seed,
@@ -142,6 +221,7 @@ def _write_reference(stage: Stage, features: ApplicationFeatures, fit: RejectInf
 
 def _fit_pandas(
     stage: Stage,
+    config: TrainConfig,
     features: ApplicationFeatures,
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -153,7 +233,7 @@ def _fit_pandas(
         train[spec.target_column],
         features.transform(valid),
         valid[spec.target_column],
-        params.train,
+        config,
         params.seed,
         overrides,
         # customers kept whole in the champion's folds, as in the split and the tuning folds
@@ -233,6 +313,7 @@ def _write(
                 str(path), artifact_path="model_files" + ("" if relative == "." else f"/{relative}")
             )
         mlflow.log_artifact(str(stage.path("scorecard_table")), artifact_path="scorecard")
+        mlflow.log_artifact(str(stage.path("selection")), artifact_path="scorecard")
         write_json(
             stage.path("run_info"), {"run_id": run_.info.run_id, "experiment_id": run_.info.experiment_id}
         )
@@ -255,4 +336,5 @@ if __name__ == "__main__":
         "validation_summary",
         "unlabelled",
         "reference_dir",
+        "selection",
     )

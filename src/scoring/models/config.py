@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from scoring.core.settings import StrictModel
 from scoring.data.legacy_policy import LegacyPolicyConfig
+from scoring.models.scorecard_bins import BinOverride
 
 
 class XGBoostConfig(StrictModel):
@@ -96,6 +97,17 @@ class ScorecardConfig(StrictModel):
     exclude_features: list[str] = Field(
         default_factory=lambda: ["thin_file"],
         description="features the scorecard leaves out (thin_file repeats bureau_score's missing bin)",
+    )
+    bins_file: str | None = Field(
+        "scorecard_bins.yaml",
+        description="the analysts' bin overrides (docs/scorecard.md); the entries under data.source's "
+        "section apply; null: none. A DVC dependency of train at its default path",
+    )
+    overrides: dict[str, BinOverride] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="the entries of bins_file, filled in by the train stage (with_bin_overrides); for "
+        "programmatic use, not a params key",
     )
 
 
@@ -209,6 +221,11 @@ class TrainConfig(StrictModel):
         except ValidationError as exc:
             problems = "; ".join(_problem(e) for e in exc.errors())
             raise ValueError(f"candidate_params.{name}: {problems}") from None
+
+    def with_bin_overrides(self, overrides: dict[str, BinOverride]) -> TrainConfig:
+        """This config with the scorecard's bin overrides (the entries of ``scorecard.bins_file``)."""
+        scorecard = self.scorecard.model_copy(update={"overrides": dict(overrides)})
+        return self.model_copy(update={"scorecard": scorecard})
 
 
 def _problem(error: Any) -> str:

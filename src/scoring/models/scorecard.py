@@ -62,6 +62,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.core.io import write_json
+from scoring.models.scorecard_bins import BinOverride, BinOverrideError
 
 if TYPE_CHECKING:
     from scoring.features.transformer import ApplicationFeatures
@@ -134,6 +135,12 @@ class ScorecardSettings:
         Keep at most this many features, the highest IV first (after ``min_iv``).
     max_n_prebins
         Most pre-bins (CART) per numeric feature before the optimal merge.
+    overrides
+        Feature -> the analyst's :class:`~scoring.models.scorecard_bins.BinOverride` (fixed cut
+        points or category groups, a trend, exclude, keep), applied through optbinning's own
+        user splits, monotonic trend and fixed variables. A trend here replaces
+        ``monotonic_trends``; fixed bins are taken as given (no trend, bin-size or bin-count
+        constraint on them).
     """
 
     pdo: float = 20.0
@@ -146,6 +153,7 @@ class ScorecardSettings:
     C: float = 1.0
     max_features: int | None = None
     max_n_prebins: int = 20
+    overrides: Mapping[str, BinOverride] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, Any, bool, str]] = [
@@ -183,6 +191,11 @@ class ScorecardSettings:
                     f"scorecard setting monotonic_trends[{feature!r}]={trend!r}: expected one of "
                     f"{list(MONOTONIC_TRENDS)}"
                 )
+        for feature, override in self.overrides.items():
+            if not isinstance(override, BinOverride) or override.variable != feature:
+                raise ScorecardError(
+                    f"scorecard setting overrides[{feature!r}]: expected that feature's BinOverride"
+                )
 
     @property
     def factor(self) -> float:
@@ -193,7 +206,7 @@ class ScorecardSettings:
         return self.base_score - self.factor * math.log(self.base_odds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "pdo": float(self.pdo),
             "base_score": float(self.base_score),
             "base_odds": float(self.base_odds),
@@ -205,6 +218,9 @@ class ScorecardSettings:
             "max_features": None if self.max_features is None else int(self.max_features),
             "max_n_prebins": int(self.max_n_prebins),
         }
+        if self.overrides:  # absent without overrides: the files of a scorecard without them keep their bytes
+            out["overrides"] = [self.overrides[name].to_dict() for name in sorted(self.overrides)]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScorecardSettings:
@@ -213,6 +229,14 @@ class ScorecardSettings:
         if unknown:
             raise ScorecardError(f"unknown scorecard settings {unknown}; allowed: {sorted(allowed)}")
         values: dict[str, Any] = {k: dict(v) if k == "monotonic_trends" else v for k, v in d.items()}
+        if "overrides" in values:
+            try:
+                parsed = [
+                    BinOverride.from_dict(o, "scorecard settings overrides") for o in values["overrides"]
+                ]
+            except BinOverrideError as error:
+                raise ScorecardError(str(error)) from error
+            values["overrides"] = {o.variable: o for o in parsed}
         return cls(**values)
 
 
@@ -872,8 +896,115 @@ def _trend_params(
         fit: dict[str, Any] = {"solver": "cp", "time_limit": _SOLVER_TIME_LIMIT_S}
         if name not in categorical:
             fit["monotonic_trend"] = declared.get(name, DEFAULT_NUMERIC_TREND)
+        override = settings.overrides.get(str(name))
+        if override is not None:
+            fit.update(_override_params(override, name in categorical))
         params[name] = fit
     return params
+
+
+def _override_params(override: BinOverride, categorical: bool) -> dict[str, Any]:
+    """optbinning's fit parameters for an analyst's override of one variable."""
+    if override.trend is not None:
+        if categorical:
+            raise ScorecardError(
+                f"bin override of {override.variable!r}: a trend applies to numeric variables only"
+            )
+        return {"monotonic_trend": override.trend}
+    bins = override.splits if override.splits is not None else override.groups
+    if bins is None:
+        return {}
+    if (override.splits is not None) == categorical:
+        expected = "groups of levels" if categorical else "cut points"
+        raise ScorecardError(f"bin override of {override.variable!r}: expected {expected} for this variable")
+    # Fixed user splits are the bins: no trend, size or count constraint may merge or refuse them.
+    user_splits: list[Any] = (
+        [list(group) for group in override.groups or ()] if categorical else list(override.splits or ())
+    )
+    return {
+        "user_splits": user_splits,
+        "user_splits_fixed": [True] * len(bins),
+        "monotonic_trend": None,
+        "max_n_bins": None,
+        "min_bin_size": None,
+    }
+
+
+def _check_fixed_bins(process: Any, overrides: Mapping[str, BinOverride]) -> None:
+    """The fitted bins of every variable with fixed cut points or groups are exactly those given."""
+    for name, override in overrides.items():
+        if not override.fixes_bins or name not in process.variable_names:
+            continue
+        optb = process.get_binned_variable(name)
+        if override.splits is not None:
+            fitted: Any = tuple(float(s) for s in np.asarray(optb.splits, dtype=np.float64))
+            wanted: Any = override.splits
+        else:
+            fitted = sorted(sorted(str(level) for level in group) for group in optb.splits)
+            wanted = sorted(sorted(group) for group in override.groups or ())
+        if fitted != wanted:
+            raise ScorecardError(
+                f"bin override of {name!r}: optbinning fitted bins {fitted}, not the fixed {wanted} "
+                f"(status {optb.status}); check that every bin holds training rows"
+            )
+
+
+def _fit_frame(X: pd.DataFrame, settings: ScorecardSettings) -> tuple[pd.DataFrame, list[str]]:
+    """The frame the binning fits on: features missing on every row and excluded ones left out."""
+    frame, categorical = _binning_frame(X)
+    empty = [c for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        logger.warning("scorecard: features %s are missing on every row and are left out", empty)
+        frame = frame.drop(columns=empty)
+        categorical = [c for c in categorical if c not in empty]
+    unknown = sorted(set(settings.overrides) - set(frame.columns) - set(empty))
+    if unknown:
+        raise ScorecardError(
+            f"bin overrides name {unknown}, which are not among the features {list(frame.columns)}"
+        )
+    excluded = [name for name, o in settings.overrides.items() if o.exclude and name in frame.columns]
+    if excluded:
+        frame = frame.drop(columns=excluded)
+        categorical = [c for c in categorical if c not in excluded]
+    if frame.shape[1] == 0:
+        raise ScorecardError("every feature is missing on every row or excluded")
+    return frame, categorical
+
+
+def _binning_process(frame: pd.DataFrame, categorical: list[str], settings: ScorecardSettings) -> Any:
+    """optbinning's BinningProcess (unfitted) of the frame's features under ``settings``."""
+    from optbinning import BinningProcess
+
+    criteria: dict[str, Any] = {"min": settings.min_iv}
+    if settings.max_features is not None:
+        criteria.update({"strategy": "highest", "top": settings.max_features})
+    return BinningProcess(
+        variable_names=list(frame.columns),
+        max_n_prebins=settings.max_n_prebins,
+        max_n_bins=settings.max_n_bins,
+        min_bin_size=settings.min_bin_size,
+        selection_criteria={"iv": criteria},
+        categorical_variables=categorical,
+        binning_fit_params=_trend_params(frame, categorical, settings),
+        fixed_variables=[name for name, o in settings.overrides.items() if o.keep and name in frame.columns]
+        or None,
+        n_jobs=1,
+    )
+
+
+def fit_binning_process(
+    X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings
+) -> tuple[Any, pd.DataFrame]:
+    """optbinning's BinningProcess of the features of ``X`` under ``settings`` (the scorecard's
+    own binning and IV selection, without the regression), fitted; and the frame it was fitted
+    on (:func:`optbinning_frame` less the features missing on every row or excluded)."""
+    labels = _labels(y, len(X))
+    frame, categorical = _fit_frame(X, settings)
+    process = _binning_process(frame, categorical, settings)
+    with _quiet_optbinning():
+        process.fit(frame, labels)
+    _check_fixed_bins(process, settings.overrides)
+    return process, frame
 
 
 def fit_optbinning_scorecard(
@@ -892,7 +1023,7 @@ def fit_optbinning_scorecard(
     """
     # Imported here: scoring with ScorecardModel needs numpy and pandas only, and optbinning
     # takes seconds to import.
-    from optbinning import BinningProcess, Scorecard
+    from optbinning import Scorecard
     from sklearn.linear_model import LogisticRegression
 
     if not isinstance(X, pd.DataFrame):
@@ -902,28 +1033,8 @@ def fit_optbinning_scorecard(
     if isinstance(y, pd.Series) and not y.index.equals(X.index):
         raise ScorecardError("target and feature rows carry different indexes; align them before fitting")
     labels = _labels(y, len(X))
-    frame, categorical = _binning_frame(X)
-    empty = [c for c in frame.columns if frame[c].isna().all()]
-    if empty:
-        logger.warning("scorecard: features %s are missing on every row and are left out", empty)
-        frame = frame.drop(columns=empty)
-        categorical = [c for c in categorical if c not in empty]
-    if frame.shape[1] == 0:
-        raise ScorecardError("every feature is missing on every row")
-
-    criteria: dict[str, Any] = {"min": settings.min_iv}
-    if settings.max_features is not None:
-        criteria.update({"strategy": "highest", "top": settings.max_features})
-    process = BinningProcess(
-        variable_names=list(frame.columns),
-        max_n_prebins=settings.max_n_prebins,
-        max_n_bins=settings.max_n_bins,
-        min_bin_size=settings.min_bin_size,
-        selection_criteria={"iv": criteria},
-        categorical_variables=categorical,
-        binning_fit_params=_trend_params(frame, categorical, settings),
-        n_jobs=1,
-    )
+    frame, categorical = _fit_frame(X, settings)
+    process = _binning_process(frame, categorical, settings)
     # lbfgs is deterministic; the seed is passed for estimators that are not.
     estimator = LogisticRegression(C=settings.C, max_iter=1000, tol=1e-8, random_state=seed)
     scorecard = Scorecard(
@@ -956,6 +1067,7 @@ def fit_optbinning_scorecard(
             ) from error
         raise
     process = scorecard.binning_process_
+    _check_fixed_bins(process, settings.overrides)
     unsolved = {
         str(name): process.get_binned_variable(name).status
         for name in process.variable_names
