@@ -575,6 +575,106 @@ def collect(
     )
 
 
+bins_app = typer.Typer(
+    no_args_is_help=True,
+    help="The scorecard's bins: show a variable's bin table, or suggest the optimiser's bins as an override.",
+)
+app.add_typer(bins_app, name="bins")
+
+_SELECTION = Path("reports/scorecard/selection.json")
+# a bad entry, variable or file (BinOverrideError and ScorecardError are ValueErrors)
+_BINS_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError, KeyError, OSError)
+
+
+def _selection(path: Path) -> dict[str, object]:
+    from scoring.core.io import read_json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no selection evidence; run the train stage first (dvc repro train)")
+    evidence = read_json(path)
+    if not evidence.get("computed"):
+        raise ValueError(f"{path}: the selection evidence was not computed ({evidence.get('why')})")
+    return dict(evidence)
+
+
+@bins_app.command("show")
+def bins_show(
+    variable: Annotated[str, typer.Option(help="a scorecard candidate variable (a feature matrix column)")],
+    model_dir: Annotated[Path, typer.Option(help="the train stage's model folder")] = Path("models"),
+    selection: Annotated[Path, typer.Option(help="the train stage's selection evidence")] = _SELECTION,
+) -> None:
+    """The bin table of one variable: count, event rate, WoE, IV and points of each bin (the
+    scorecard's, or the optimiser's with the reason it was dropped when it is not in the card)."""
+    from scoring.models.scorecard_selection import variable_bins
+
+    try:
+        from scoring.core.io import read_json
+        from scoring.models.scorecard import SCORECARD_FILE, ScorecardModel
+        from scoring.serving.bundle import ModelBundle
+
+        folder = ModelBundle(model_dir).candidate_dir("scorecard")
+        scorecard = ScorecardModel.from_dict(read_json(folder / SCORECARD_FILE))
+        shown = variable_bins(scorecard, _selection(selection), variable)
+    except _BINS_ERRORS as exc:
+        raise _fail(exc) from None
+    table = Table(title=shown.title)
+    for column in shown.table.columns:
+        table.add_column(column, justify="left" if column == "bin" else "right")
+    for row in shown.table.itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    Console().print(table)
+    for line in shown.notes:
+        console.print(line)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.4f}"  # NaN: an empty bin has no rate
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+@bins_app.command("suggest")
+def bins_suggest(
+    variable: Annotated[str, typer.Option(help="a scorecard candidate variable (a feature matrix column)")],
+    file: Annotated[Path, typer.Option(help="the overrides file (train.scorecard.bins_file)")] = Path(
+        "scorecard_bins.yaml"
+    ),
+    source: Annotated[
+        str | None, typer.Option(help="its section: synthetic or file [default: data.source of params.yaml]")
+    ] = None,
+    selection: Annotated[Path, typer.Option(help="the train stage's selection evidence")] = _SELECTION,
+    force: Annotated[bool, typer.Option(help="replace an entry the variable already has")] = False,
+) -> None:
+    """Write the optimiser's bins of one variable into the overrides file, to edit from there."""
+    import datetime
+
+    import yaml
+
+    from scoring.models.scorecard_bins import suggested_entry, write_entry
+
+    try:
+        if source is None:
+            params = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8")) or {}
+            source = str((params.get("data") or {}).get("source", "synthetic"))
+        evidence = _selection(selection)
+        reason = (
+            f"the optimiser's bins (scoring bins suggest, {datetime.date.today().isoformat()}): "
+            "edit them and say why"
+        )
+        optimiser = evidence.get("optimiser_bins")
+        assert isinstance(optimiser, dict)
+        entry = suggested_entry(optimiser, variable, reason)
+        write_entry(file, source, variable, entry, force)
+    except _BINS_ERRORS as exc:
+        raise _fail(exc) from None
+    bins = entry.get("splits", entry.get("groups"))
+    console.print(
+        f"{file}: {source}.{variable} = {bins}; edit the bins and the reason, then `dvc repro` retrains"
+    )
+
+
 def _application_scores(
     applications: pd.DataFrame, scores: Path | None, pd_model: str, needed: list[str]
 ) -> tuple[pd.DataFrame | None, list[str] | None]:
