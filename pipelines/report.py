@@ -1,22 +1,44 @@
-"""DVC stage `report`: the reviewer report, one self-contained HTML file, logged to the MLflow run.
+"""DVC stage `report`: the reviewer report, one self-contained HTML file, and the scorecard
+workbook, both logged to the MLflow run.
 
 Reads what the earlier stages wrote (validation, split, train, calibrate, explain, evaluate),
 scores test and out-of-time with every trained model for the confidence intervals and the
 paired comparison, and renders the page: scoring.reporting.report.review_report builds it,
-render_html writes it out.
+render_html writes it out. The scorecard candidate and the train stage's selection evidence
+(--scorecard-selection) give the page's Scorecard section
+(scoring.reporting.scorecard_section) and the workbook --workbook
+(scoring.reporting.workbook.scorecard_workbook).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from scoring.core.io import read_json, read_parquet, write_text
+from scoring.core.io import atomic_path, read_json, read_parquet, write_text
+from scoring.decision.grades import MasterScale
 from scoring.models.calibration import Calibrator
+from scoring.models.scorecard import ScorecardModel
 from scoring.reporting.evaluation import PLOTTED_PARTS
 from scoring.reporting.report import render_html, review_report
-from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE
+from scoring.reporting.scorecard_section import scorecard_review
+from scoring.reporting.workbook import scorecard_workbook
+from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, MASTER_SCALE_FILE, ModelBundle
 from scoring.serving.integrity import model_digest
 from scoring.stages import Stage, run
+
+SCORECARD = "scorecard"  # the scorecard candidate's name (scoring.models.candidates.scorecard)
+
+
+def _scorecard(bundle: ModelBundle) -> ScorecardModel | None:
+    """The trained scorecard candidate, or None when train.candidates has none."""
+    if SCORECARD not in bundle.candidate_names():
+        return None
+    model = bundle.load_candidate(SCORECARD)
+    if not isinstance(model, ScorecardModel):
+        raise TypeError(
+            f"candidate {SCORECARD!r} loaded as {type(model).__name__}, expected a ScorecardModel"
+        )
+    return model
 
 
 def main(stage: Stage) -> None:
@@ -27,12 +49,16 @@ def main(stage: Stage) -> None:
         stage.path("explanations_dir"),
     )
     metrics = read_json(stage.path("metrics"))
+    champion = bundle.read(CHAMPION_FILE)
+    calibrator = Calibrator.from_dict(bundle.read(CALIBRATOR_FILE))
+    scorecard = _scorecard(bundle)
+    selection = read_json(stage.path("scorecard_selection"))
     grade_files = {name: grades_dir / f"grades_{name}.csv" for name in PLOTTED_PARTS}
     report = review_report(
         spec=stage.spec,
-        champion=bundle.read(CHAMPION_FILE),
+        champion=champion,
         models={kind: bundle.load_model(kind) for kind in metrics["models"]},
-        calibrator=Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
+        calibrator=calibrator,
         # samples of params sample_rows rows of larger data (every row of the default data)
         splits={name: stage.read_sample(split_dir / f"{name}.parquet") for name in PLOTTED_PARTS},
         train=stage.read_sample(split_dir / "train.parquet"),
@@ -56,13 +82,27 @@ def main(stage: Stage) -> None:
         whatif_curve_png=curve.read_bytes()
         if (curve := stage.path("whatif_dir") / "cutoff_curve.png").is_file()
         else None,
+        scorecard=scorecard_review(scorecard, selection, champion["champion"]),
     )
     write_text(stage.path("out"), render_html(report))
+    is_champion = champion["champion"] == SCORECARD
+    workbook = scorecard_workbook(
+        scorecard,
+        selection,
+        master_scale=MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),
+        # the calibrator is the champion's: it applies to the scorecard's PD only when that is it
+        calibrator=calibrator if is_champion else None,
+        champion=champion["champion"],
+    )
+    with atomic_path(stage.path("workbook")) as tmp:
+        tmp.write_bytes(workbook)
 
     with stage.mlflow_run():
         import mlflow
 
         mlflow.log_artifact(str(stage.path("out")), artifact_path="report")
+        # beside the train stage's scorecard table (artifact path "scorecard")
+        mlflow.log_artifact(str(stage.path("workbook")), artifact_path="scorecard")
 
 
 if __name__ == "__main__":
@@ -86,5 +126,7 @@ if __name__ == "__main__":
         "scores",
         "whatif_dir",
         "fairness",
+        "scorecard_selection",
         "out",
+        "workbook",
     )

@@ -318,7 +318,7 @@ def _parse(page: str) -> _Page:
 def test_report_has_every_section_once_in_order(small_report: ReviewReport) -> None:
     page = render_html(small_report)
     assert _parse(page).sections == list(SECTION_IDS)
-    assert len(SECTION_IDS) == 15
+    assert len(SECTION_IDS) == 16
     for text in (
         "Credit bureau score too low",
         "KO_INCOME_PROOF",
@@ -737,8 +737,11 @@ def test_pipeline_report_renders_and_is_logged(pipeline: Path, tmp_path: Path) -
     assert parsed.sections == list(SECTION_IDS)
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     explained = sorted(p.name for p in (pipeline / "reports" / "explanations").glob("*.png"))
-    # curves (3) + global importance + the cut-off curve + every explanation plot
-    assert len(parsed.images) == 5 + len(explained)
+    scorecard = pipeline / "models" / "candidates" / "scorecard" / "scorecard.json"
+    binned = json.loads(scorecard.read_text())["selected_features"] if scorecard.is_file() else []
+    # curves (3) + global importance + the cut-off curve + every explanation plot + a binning
+    # plot per scorecard variable
+    assert len(parsed.images) == 5 + len(explained) + len(binned)
     assert "Explanations are not available" not in page
     _check_rendered(render_in_chromium(page, tmp_path), n_images=len(parsed.images))
 

@@ -2,8 +2,9 @@
 
 Everything a model-risk reviewer needs in one file that opens offline: the data gate, the
 split, discrimination with confidence intervals, calibration per grade with its tests,
-stability over time, the champion against the scorecard, SHAP explanations and reason
-codes, decisions and limits. Plots are PNGs embedded as ``data:`` URIs; the style sheet is
+stability over time, the champion against the scorecard, the scorecard itself (bins, points,
+overrides and selection evidence: :mod:`scoring.reporting.scorecard_section`), SHAP explanations
+and reason codes, decisions and limits. Plots are PNGs embedded as ``data:`` URIs; the style sheet is
 inline; the page references nothing outside itself.
 
 This module is pure: the stage (``pipelines/report.py``) reads the files, :func:`review_report`
@@ -46,6 +47,7 @@ from scoring.reporting.metrics import (
 if TYPE_CHECKING:
     from scoring.models.calibration import Calibrator
     from scoring.models.model import PDModel
+    from scoring.reporting.scorecard_section import ScorecardReview
 
 # Stable ids: the browser test and any link into the report rely on them.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -55,6 +57,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("performance", "Performance with confidence intervals"),
     ("curves", "ROC, KS and calibration"),
     ("champion", "Champion against scorecard"),
+    ("scorecard", "Scorecard"),
     ("grades", "Grades and their tests"),
     ("stability", "Stability: train against out-of-time"),
     ("shap-global", "SHAP: global"),
@@ -373,6 +376,8 @@ class ReviewReport:
     whatif_curve: Image | None = None
     fairness: Mapping[str, Any] = field(default_factory=dict)
     """The fairness stage's reports/fairness.json; empty when there is none."""
+    scorecard: ScorecardReview | None = None
+    """The scorecard, its selection evidence and plots (:mod:`scoring.reporting.scorecard_section`)."""
 
 
 def data_scope(
@@ -430,6 +435,7 @@ def review_report(
     whatif: Mapping[str, Any] | None = None,
     whatif_curve_png: bytes | None = None,
     fairness: Mapping[str, Any] | None = None,
+    scorecard: ScorecardReview | None = None,
 ) -> ReviewReport:
     """The reviewer report from what the earlier stages wrote, and the models they trained.
 
@@ -442,7 +448,8 @@ def review_report(
     ``train_summary``, ``validation_summary``, ``drift``, ``split_summary``, ``features_summary``,
     ``calibration_report``, ``explanation_summary`` (explain's summary.json, with its PNGs by
     file name in ``explanation_images``); ``grade_tables`` by split (calibrate's grade CSVs);
-    ``predictions`` is evaluate's scored output.
+    ``predictions`` is evaluate's scored output. ``scorecard`` is the Scorecard section's
+    content (:func:`scoring.reporting.scorecard_section.scorecard_review`).
     """
     name = champion["champion"]
     outcomes: dict[str, np.ndarray] = {}
@@ -500,6 +507,7 @@ def review_report(
         if whatif_curve_png is None
         else Image("cutoff_curve", "Approval cut-off grade: bad rate and profit", whatif_curve_png),
         fairness=fairness or {},
+        scorecard=scorecard,
     )
 
 
@@ -1292,6 +1300,12 @@ def _whatif_section(r: ReviewReport) -> str:
     return "".join(out)
 
 
+def _scorecard_section(r: ReviewReport) -> str:
+    if r.scorecard is None:
+        return _missing("No scorecard review for this run.")
+    return r.scorecard.html()
+
+
 def _fairness_section(r: ReviewReport) -> str:
     f = r.fairness
     if not f:
@@ -1377,6 +1391,7 @@ _RENDERERS = {
     "performance": _performance_section,
     "curves": _curves_section,
     "champion": _champion_section,
+    "scorecard": _scorecard_section,
     "grades": _grades_section,
     "stability": _stability_section,
     "shap-global": _shap_global_section,
@@ -1414,6 +1429,7 @@ table.scroll{display:block;max-height:420px;overflow-y:auto}
 figure{margin:6px 0}figure img{max-width:100%;border:1px solid #eef1f4}
 figcaption{font-size:.82em;color:#555}
 .missing{color:#8c1d18;font-style:italic}
+h4{margin:14px 0 4px;font-size:.95em}
 ul.notes{color:#555;font-size:.9em}
 """
 
