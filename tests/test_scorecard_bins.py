@@ -226,6 +226,24 @@ def test_the_selection_evidence_ranks_explains_and_costs(data: tuple[pd.DataFram
     assert cost["driver"]["auc_override"] == cost["partial"]["auc_override"]
 
 
+def test_the_correlation_filter_drops_the_weaker_of_a_pair(data: tuple[pd.DataFrame, pd.Series]) -> None:
+    X, y = data
+    rng = np.random.default_rng(5)
+    X = X.assign(driver_echo=X["driver"] + rng.normal(scale=0.3, size=len(X)))
+    kept_both = fit_scorecard(X, y, ScorecardSettings(), SEED)
+    assert {"driver", "driver_echo"} <= set(kept_both.selected_features)
+    settings = ScorecardSettings(max_correlation=0.8)
+    model = fit_scorecard(X, y, settings, SEED)
+    assert "driver" in model.selected_features and "driver_echo" not in model.selected_features
+    assert ScorecardModel.from_dict(model.to_dict()).settings.max_correlation == 0.8
+    evidence = selection_evidence(model, X, y.to_numpy(), SEED)
+    echo = next(v for v in evidence["variables"] if v["variable"] == "driver_echo")
+    assert echo["reason"] == "high_correlation" and "with driver" in echo["detail"]
+    assert echo["iv"] < next(v["iv"] for v in evidence["variables"] if v["variable"] == "driver")
+    with pytest.raises(ScorecardError, match="max_correlation"):
+        ScorecardSettings(max_correlation=1.5)
+
+
 def test_stepwise_removes_a_variable_that_adds_nothing() -> None:
     rng = np.random.default_rng(0)
     n = 4000

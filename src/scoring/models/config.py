@@ -94,6 +94,13 @@ class ScorecardConfig(StrictModel):
     min_bin_size: float = Field(0.05, gt=0.0, lt=0.5)
     max_n_prebins: int = Field(20, ge=2)
     C: float = Field(1.0, gt=0.0, description="inverse regularisation of the logistic regression")
+    max_correlation: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="null: no correlation filter; else, going down the IV ranking, a feature whose WoE "
+        "correlates with a stronger kept one's beyond this (|r|) is dropped",
+    )
     exclude_features: list[str] = Field(
         default_factory=lambda: ["thin_file"],
         description="features the scorecard leaves out (thin_file repeats bureau_score's missing bin)",

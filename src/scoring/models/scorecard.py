@@ -135,6 +135,10 @@ class ScorecardSettings:
         Keep at most this many features, the highest IV first (after ``min_iv``).
     max_n_prebins
         Most pre-bins (CART) per numeric feature before the optimal merge.
+    max_correlation
+        None: no correlation filter. Else, of the features the IV rule keeps, in falling IV order,
+        each whose WoE correlates with a stronger kept one's beyond this (|r| >, on the fit rows)
+        is dropped before the regression (:func:`correlation_drops`).
     overrides
         Feature -> the analyst's :class:`~scoring.models.scorecard_bins.BinOverride` (fixed cut
         points or category groups, a trend, exclude, keep), applied through optbinning's own
@@ -153,6 +157,7 @@ class ScorecardSettings:
     C: float = 1.0
     max_features: int | None = None
     max_n_prebins: int = 20
+    max_correlation: float | None = None
     overrides: Mapping[str, BinOverride] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -180,6 +185,13 @@ class ScorecardSettings:
                 self.max_n_prebins,
                 _int(self.max_n_prebins) and self.max_n_prebins >= 2,
                 "an int >= 2",
+            ),
+            (
+                "max_correlation",
+                self.max_correlation,
+                self.max_correlation is None
+                or (_finite(self.max_correlation) and 0 < self.max_correlation <= 1),
+                "None or in (0, 1]",
             ),
         ]
         for name, value, ok, expected in checks:
@@ -218,7 +230,10 @@ class ScorecardSettings:
             "max_features": None if self.max_features is None else int(self.max_features),
             "max_n_prebins": int(self.max_n_prebins),
         }
-        if self.overrides:  # absent without overrides: the files of a scorecard without them keep their bytes
+        # absent when unused: the files of a scorecard without them keep their bytes
+        if self.max_correlation is not None:
+            out["max_correlation"] = float(self.max_correlation)
+        if self.overrides:
             out["overrides"] = [self.overrides[name].to_dict() for name in sorted(self.overrides)]
         return out
 
@@ -992,6 +1007,67 @@ def _binning_process(frame: pd.DataFrame, categorical: list[str], settings: Scor
     )
 
 
+def correlation_drops(
+    woe: pd.DataFrame, information_value: Mapping[str, float], threshold: float
+) -> dict[str, tuple[str, float]]:
+    """The features a correlation filter drops: going down the IV ranking, each feature whose WoE
+    correlates with an already kept (stronger) one's beyond ``threshold`` (|r| >) goes; maps it to
+    that stronger feature and r (the first such in IV order)."""
+    order = sorted(woe.columns, key=lambda name: (-information_value.get(str(name), 0.0), str(name)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(woe[order].corr().to_numpy(dtype=np.float64))
+    position = {str(name): i for i, name in enumerate(order)}
+    kept: list[str] = []
+    dropped: dict[str, tuple[str, float]] = {}
+    for name in map(str, order):
+        row = corr[position[name]]
+        stronger = next((k for k in kept if abs(row[position[k]]) > threshold), None)
+        if stronger is None:
+            kept.append(name)
+        else:
+            dropped[name] = (stronger, float(row[position[stronger]]))
+    return dropped
+
+
+def _woe_of_kept(process: Any, frame: pd.DataFrame, kept: list[str]) -> pd.DataFrame:
+    """The WoE of the kept features on the rows of ``frame`` (optbinning's transform)."""
+    values = process.transform(frame, metric="woe", metric_special="empirical", metric_missing="empirical")
+    woe = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values, columns=kept)
+    return woe[kept]
+
+
+def correlation_woe(process: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The WoE of the features a fitted BinningProcess keeps (its IV rule) on ``frame``."""
+    kept = [str(name) for name in process.get_support(names=True)]
+    with _quiet_optbinning():
+        return _woe_of_kept(process, frame, kept)
+
+
+def _correlated_features(
+    frame: pd.DataFrame,
+    categorical: list[str],
+    labels: npt.NDArray[np.int64],
+    settings: ScorecardSettings,
+    sample_weight: npt.NDArray[np.float64] | None,
+) -> dict[str, tuple[str, float]]:
+    """:func:`correlation_drops` among the features the binning and the IV rule keep."""
+    assert settings.max_correlation is not None
+    process = _binning_process(frame, categorical, settings)
+    with _quiet_optbinning():
+        process.fit(frame, labels, sample_weight=sample_weight)
+        kept = [str(name) for name in process.get_support(names=True)]
+        woe = _woe_of_kept(process, frame, kept)
+    dropped = correlation_drops(woe, _information_values(process), settings.max_correlation)
+    if dropped:
+        logger.info(
+            "scorecard: %d features dropped for |r| > %s with a stronger one: %s",
+            len(dropped),
+            settings.max_correlation,
+            {name: f"{other} ({r:+.2f})" for name, (other, r) in dropped.items()},
+        )
+    return dropped
+
+
 def fit_binning_process(
     X: pd.DataFrame, y: pd.Series | npt.ArrayLike, settings: ScorecardSettings
 ) -> tuple[Any, pd.DataFrame]:
@@ -1034,6 +1110,11 @@ def fit_optbinning_scorecard(
         raise ScorecardError("target and feature rows carry different indexes; align them before fitting")
     labels = _labels(y, len(X))
     frame, categorical = _fit_frame(X, settings)
+    sample_weight = None if weight is None else _weights(weight, len(frame))
+    if settings.max_correlation is not None:
+        dropped = _correlated_features(frame, categorical, labels, settings, sample_weight)
+        frame = frame.drop(columns=list(dropped))
+        categorical = [c for c in categorical if c not in dropped]
     process = _binning_process(frame, categorical, settings)
     # lbfgs is deterministic; the seed is passed for estimators that are not.
     estimator = LogisticRegression(C=settings.C, max_iter=1000, tol=1e-8, random_state=seed)
@@ -1054,7 +1135,7 @@ def fit_optbinning_scorecard(
             scorecard.fit(
                 frame,
                 labels,
-                sample_weight=None if weight is None else _weights(weight, len(frame)),
+                sample_weight=sample_weight,
                 metric_special="empirical",
                 metric_missing="empirical",
             )

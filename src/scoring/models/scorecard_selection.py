@@ -7,6 +7,7 @@ candidate variable (no override), once as the scorecard did (with the overrides)
 
 - the IV ranking of every candidate variable, each with its status and, when dropped, the reason:
   ``low_iv`` (below ``min_iv``), ``max_features`` (not among the highest IVs kept),
+  ``high_correlation`` (``max_correlation``: its WoE correlates with a stronger kept one's),
   ``override_exclude`` (an analyst's entry, with its reason), ``config_exclude``
   (``train.scorecard.exclude_features``), ``all_missing``, ``leakage`` (a post-application column
   the validate stage drops, never a feature); each variable's single-feature AUC, for the
@@ -40,6 +41,8 @@ from scoring.models.scorecard import (
     MISSING_BIN,
     ScorecardModel,
     ScorecardSettings,
+    correlation_drops,
+    correlation_woe,
     fit_binning_process,
     fit_scorecard,
 )
@@ -271,8 +274,14 @@ def selection_evidence(
     optimiser_process, optimiser_frame = fit_binning_process(X, labels, plain)
     optimiser = binning_tables(optimiser_process)
     usable = X.drop(columns=[c for c in config_excluded if c in X.columns])
-    actual_process, _ = fit_binning_process(usable, labels.loc[usable.index], settings)
+    actual_process, actual_frame = fit_binning_process(usable, labels.loc[usable.index], settings)
     actual = binning_tables(actual_process)
+    correlated: dict[str, tuple[str, float]] = {}
+    if settings.max_correlation is not None:  # the fit's own filter, on the same rows
+        ivs = {name: float(table["iv"]) for name, table in actual.items()}
+        correlated = correlation_drops(
+            correlation_woe(actual_process, actual_frame), ivs, settings.max_correlation
+        )
     aucs = single_feature_auc(X, labels.to_numpy(dtype=np.float64))
 
     selected = set(model.selected_features)
@@ -290,6 +299,13 @@ def selection_evidence(
                 reason, detail = "override_exclude", override.reason
             elif name not in optimiser_frame.columns:
                 reason, detail = "all_missing", "missing on every fit row"
+            elif name in correlated:
+                other, r = correlated[name]
+                detail = (
+                    f"|r| {abs(r):.2f} > max_correlation {settings.max_correlation:g} with {other} "
+                    f"(IV {actual[other]['iv']:.4f})"
+                )
+                reason = "high_correlation"
             elif iv is not None and iv < settings.min_iv:
                 reason, detail = "low_iv", f"IV {iv:.4f} < min_iv {settings.min_iv:g}"
             else:
@@ -344,6 +360,7 @@ def selection_evidence(
         "settings": {
             "min_iv": settings.min_iv,
             "max_features": settings.max_features,
+            "max_correlation": settings.max_correlation,
             **dict(context or {}),
         },
         "variables": variables,

@@ -45,6 +45,7 @@ def train_scorecard(
         C=config.C,
         max_features=config.max_features,
         max_n_prebins=config.max_n_prebins,
+        max_correlation=config.max_correlation,
         overrides=dict(config.overrides),
     )
     labels = pd.Series(binary_labels(y_train, "train"), index=candidates.index)
