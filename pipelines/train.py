@@ -103,13 +103,13 @@ def _with_bin_overrides(stage: Stage, features: ApplicationFeatures, train: pd.D
     against the scorecard's candidate variables on the training rows."""
     params = stage.params
     scorecard = params.train.scorecard
-    bins = load_bin_overrides(scorecard.bins_file, params.data.source)
-    if bins and "scorecard" in params.train.candidates:
-        where = f"{scorecard.bins_file} {params.data.source}"
-        try:
+    try:
+        bins = load_bin_overrides(scorecard.bins_file, params.data.source)
+        if bins and "scorecard" in params.train.candidates:
+            where = f"{scorecard.bins_file} {params.data.source}"
             check_against_features(bins, features.transform(train), scorecard.exclude_features, where)
-        except BinOverrideError as error:
-            raise ConfigError(str(error)) from error
+    except BinOverrideError as error:
+        raise ConfigError(str(error)) from error
     return params.train.with_bin_overrides(bins)
 
 

@@ -459,6 +459,88 @@ def test_a_forced_full_repro_gives_the_same_bytes(pipeline: Path) -> None:
     assert ran_stages(dvc(pipeline, "repro")) == []
 
 
+def test_the_age_override_is_trained_exported_reported_and_in_the_workbook(pipeline: Path) -> None:
+    """Issue 20 on the pipeline: scorecard_bins.yaml's age entry (the optimiser's [23.5, 25.5) and
+    [25.5, 28.5) merged) is the trained and the exported scorecard's age bins, the exported model
+    scores two ages of the merged bin alike, the report shows the entry with its reason and its
+    IV and AUC cost, and the workbook's points reproduce the exported scorecard's score of the
+    golden applications. (The forced full repro above reran every stage with the file in place
+    and gave the same bytes: the override survives retraining.)"""
+    import openpyxl
+
+    from scoring.models.scorecard import ScorecardModel
+    from scoring.reporting.workbook import BINS_SHEET
+    from scoring.serving.registry import load_verified_scorer
+    from test_scorecard_report import score_by_hand
+
+    entry = yaml.safe_load((pipeline / "scorecard_bins.yaml").read_text())["synthetic"]["age"]
+    splits = tuple(entry["splits"])
+    trained = json.loads((pipeline / "models/candidates/scorecard/scorecard.json").read_text())
+    age = next(f for f in trained["features"] if f["name"] == "age")
+    assert tuple(age["splits"]) == splits
+    assert {o["variable"]: o["reason"] for o in trained["settings"]["overrides"]} == {"age": entry["reason"]}
+
+    scorer, _ = load_verified_scorer(pipeline / "models/pd_model")  # the files' hashes are checked
+    estimator = scorer.model.estimator
+    exported = estimator if isinstance(estimator, ScorecardModel) else estimator.parts["scorecard"]
+    assert isinstance(exported, ScorecardModel)
+    assert next(f for f in exported.features if f.name == "age").splits == splits
+    golden = pd.read_csv(REPO / "tests/data/golden_applications.csv")
+    two = pd.concat([golden.head(1)] * 3, ignore_index=True).assign(age=[24, 27, 23])
+    points = exported.points(scorer.model.feature_matrix(two))["age"].to_numpy()
+    assert points[0] == points[1] != points[2]  # 24 and 27 share the merged bin; 23 is below it
+
+    selection = json.loads((pipeline / "reports/scorecard/selection.json").read_text())
+    (cost,) = selection["overrides"]
+    assert cost["variable"] == "age" and cost["kind"] == "splits" and cost["reason"] == entry["reason"]
+    assert cost["bins_override"][1] == "[23.5, 28.5)"
+    for figure in ("iv_optimiser", "iv_override", "iv_cost", "auc_optimiser", "auc_override", "auc_cost"):
+        assert isinstance(cost[figure], float), figure
+    page = (pipeline / "reports/review.html").read_text()
+    assert 'id="scorecard"' in page
+    assert "a two-year band cannot be defended" in page
+    assert f"(cost {cost['iv_cost']:.4f})" in page and f"(cost {cost['auc_cost']:.4f})" in page
+
+    book = openpyxl.load_workbook(pipeline / "reports/scorecard/scorecard.xlsx", data_only=True)
+    rows = list(book[BINS_SHEET].iter_rows(values_only=True))
+    header = [str(h) for h in rows[0]]
+    bins = [dict(zip(header, r, strict=False)) for r in rows[1:] if any(v is not None for v in r)]
+    X = scorer.model.feature_matrix(golden)
+    np.testing.assert_allclose(score_by_hand(bins, X), exported.score(X), rtol=0, atol=1e-6)
+
+
+def test_a_bad_override_stops_train_before_any_fit(pipeline: Path) -> None:
+    """An entry that does not fit the data stops `dvc repro` at train with the variable and the
+    entry named, before anything is fitted or written; the pipeline is untouched."""
+    bins = pipeline / "scorecard_bins.yaml"
+    original = bins.read_text()
+    before = (pipeline / "models/candidates/scorecard/scorecard.json").read_bytes()
+    cases = [
+        ("agee: {splits: [30], reason: typo}", "variable 'agee', entry splits: no such variable"),
+        ("age: {splits: [30, 25], reason: r}", "cut points [30, 25] are not in increasing order"),
+        ("age: {splits: [25, 150], reason: r}", "cut point 150 is out of range"),
+        ("housing_status: {groups: [[own, rent], [rent]], reason: r}", "level 'rent' is already in group 1"),
+        ("age: {trend: upwards, reason: r}", "'upwards' is not a trend"),
+    ]
+    dvc_bin = str(Path(sys.executable).parent / "dvc")
+    try:
+        for entry, message in cases:
+            bins.write_text(f"synthetic:\n  {entry}\n")
+            proc = subprocess.run(
+                [dvc_bin, "repro", "train"], cwd=pipeline, env=stage_env(pipeline),
+                capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+            output = proc.stdout + proc.stderr
+            assert proc.returncode != 0, output[-3000:]
+            assert "error: scorecard_bins.yaml synthetic: " in output, output[-3000:]
+            assert message in output, output[-3000:]
+            assert "scorecard: " not in output  # no scorecard was fitted (its fit logs this line)
+        assert (pipeline / "models/candidates/scorecard/scorecard.json").read_bytes() == before
+    finally:
+        bins.write_text(original)
+    assert ran_stages(dvc(pipeline, "repro")) == []
+
+
 def test_grades_decisions_and_tests_are_produced(pipeline: Path) -> None:
     metrics = json.loads((pipeline / "reports/calibration.json").read_text())
     report = json.loads((pipeline / "reports/calibration_report.json").read_text())
