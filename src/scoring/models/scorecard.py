@@ -62,7 +62,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.core.io import write_json
-from scoring.models.scorecard_bins import BinOverride, BinOverrideError
+from scoring.models.scorecard_bins import TRENDS, BinOverride, BinOverrideError
 
 if TYPE_CHECKING:
     from scoring.features.transformer import ApplicationFeatures
@@ -74,19 +74,7 @@ SCORECARD_FILE = "scorecard.json"
 MISSING_BIN = "Missing"
 UNSEEN_BIN = "Unseen"
 UNSEEN_CATEGORY_RULE = "overall_event_rate_woe"
-MONOTONIC_TRENDS = (
-    "auto",
-    "auto_heuristic",
-    "auto_asc_desc",
-    "ascending",
-    "descending",
-    "convex",
-    "concave",
-    "peak",
-    "valley",
-    "peak_heuristic",
-    "valley_heuristic",
-)
+MONOTONIC_TRENDS = TRENDS  # optbinning's monotonic_trend values
 DEFAULT_NUMERIC_TREND = "auto_asc_desc"
 # The JSON scorer must reproduce optbinning's probabilities to this precision; checked at fit.
 PD_TOLERANCE = 1e-9

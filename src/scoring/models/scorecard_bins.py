@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 SOURCES = ("synthetic", "file")
+# optbinning's monotonic_trend values (OptimalBinning)
 TRENDS = (
     "auto",
     "auto_heuristic",
