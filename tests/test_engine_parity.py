@@ -211,6 +211,7 @@ def test_the_train_stage_runs_on_the_dask_engine(runs: dict[str, Path], tmp_path
         "validation_summary": root / "validation_summary.json",
         "unlabelled": split / "unlabelled.parquet",
         "reference_dir": tmp_path / "accepts_only",
+        "selection": tmp_path / "selection.json",
     }
     args = [sys.executable, str(REPO / "pipelines" / "train.py"), "--params", str(tmp_path / "params.yaml")]
     for key, value in paths.items():
@@ -222,3 +223,5 @@ def test_the_train_stage_runs_on_the_dask_engine(runs: dict[str, Path], tmp_path
     assert champion["champion"] in ("scorecard", "xgboost") and "reject_inference" not in champion
     assert not json.loads((tmp_path / "accepts_only" / "reference.json").read_text())["fitted"]
     assert (tmp_path / "models" / "candidates" / "xgboost").is_dir()
+    selection = json.loads((tmp_path / "selection.json").read_text())
+    assert selection["computed"] is False and "dask engine" in selection["why"]

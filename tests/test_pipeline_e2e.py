@@ -482,7 +482,7 @@ def test_the_age_override_is_trained_exported_reported_and_in_the_workbook(pipel
 
     scorer, _ = load_verified_scorer(pipeline / "models/pd_model")  # the files' hashes are checked
     estimator = scorer.model.estimator
-    exported = estimator if isinstance(estimator, ScorecardModel) else estimator.parts["scorecard"]
+    exported = estimator if isinstance(estimator, ScorecardModel) else estimator.parts()["scorecard"]
     assert isinstance(exported, ScorecardModel)
     assert next(f for f in exported.features if f.name == "age").splits == splits
     golden = pd.read_csv(REPO / "tests/data/golden_applications.csv")
@@ -509,12 +509,23 @@ def test_the_age_override_is_trained_exported_reported_and_in_the_workbook(pipel
     np.testing.assert_allclose(score_by_hand(bins, X), exported.score(X), rtol=0, atol=1e-6)
 
 
-def test_a_bad_override_stops_train_before_any_fit(pipeline: Path) -> None:
-    """An entry that does not fit the data stops `dvc repro` at train with the variable and the
-    entry named, before anything is fitted or written; the pipeline is untouched."""
-    bins = pipeline / "scorecard_bins.yaml"
-    original = bins.read_text()
-    before = (pipeline / "models/candidates/scorecard/scorecard.json").read_bytes()
+def test_a_bad_override_stops_train_before_any_fit(pipeline: Path, tmp_path: Path) -> None:
+    """An entry that does not fit the data stops the train stage with the variable and the entry
+    named, before anything is fitted or written. The stage runs as dvc.yaml runs it, on the
+    pipeline's inputs, with params pointing at a bad bins file and its outputs in tmp_path (dvc
+    repro would delete the pipeline's own outputs before the stage failed)."""
+    command = yaml.safe_load((pipeline / "dvc.yaml").read_text())["stages"]["train"]["cmd"].split()
+    outputs = {"--model-dir", "--scorecard-table", "--run-info", "--summary", "--calibration-set"}
+    outputs |= {"--reference-dir", "--selection"}
+    for i, arg in enumerate(command[:-1]):
+        if arg in outputs:
+            command[i + 1] = str(tmp_path / "out" / arg.removeprefix("--"))
+    shutil.copy(pipeline / "models/features.json", tmp_path / "features.json")
+    command[command.index("--features") + 1] = str(tmp_path / "features.json")
+    bins = tmp_path / "bins.yaml"
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["train"]["scorecard"]["bins_file"] = str(bins)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     cases = [
         ("agee: {splits: [30], reason: typo}", "variable 'agee', entry splits: no such variable"),
         ("age: {splits: [30, 25], reason: r}", "cut points [30, 25] are not in increasing order"),
@@ -522,22 +533,17 @@ def test_a_bad_override_stops_train_before_any_fit(pipeline: Path) -> None:
         ("housing_status: {groups: [[own, rent], [rent]], reason: r}", "level 'rent' is already in group 1"),
         ("age: {trend: upwards, reason: r}", "'upwards' is not a trend"),
     ]
-    dvc_bin = str(Path(sys.executable).parent / "dvc")
-    try:
-        for entry, message in cases:
-            bins.write_text(f"synthetic:\n  {entry}\n")
-            proc = subprocess.run(
-                [dvc_bin, "repro", "train"], cwd=pipeline, env=stage_env(pipeline),
-                capture_output=True, text=True, timeout=600, check=False,
-            )  # fmt: skip
-            output = proc.stdout + proc.stderr
-            assert proc.returncode != 0, output[-3000:]
-            assert "error: scorecard_bins.yaml synthetic: " in output, output[-3000:]
-            assert message in output, output[-3000:]
-            assert "scorecard: " not in output  # no scorecard was fitted (its fit logs this line)
-        assert (pipeline / "models/candidates/scorecard/scorecard.json").read_bytes() == before
-    finally:
-        bins.write_text(original)
+    for entry, message in cases:
+        bins.write_text(f"synthetic:\n  {entry}\n")
+        proc = subprocess.run(
+            [*command[:2], "--params", str(tmp_path / "params.yaml"), *command[2:]],
+            cwd=pipeline, env=stage_env(pipeline), capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1, output[-3000:]
+        assert f"error: {bins} synthetic: " in output and message in output, output[-3000:]
+        assert "scorecard: " not in output  # no scorecard was fitted (its fit logs this line)
+        assert not (tmp_path / "out").exists()  # nothing written
     assert ran_stages(dvc(pipeline, "repro")) == []
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline_support import stage_env
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
 from scoring.decision.whatif import (
@@ -167,13 +168,14 @@ def test_the_stage_replays_the_pipelines_applications_at_a_higher_rate(
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
     params["whatif"]["scenario"]["rate_shift"] = 0.02
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run(
+    done = subprocess.run(
         ["pipelines/stage", "whatif", "--params", str(tmp_path / "params.yaml"), "--model-dir", "models",
          "--split-dir", "data/split", "--dataset", "data/validated/dataset.json",
          "--run-info", "models/run.json",
          "--metrics", str(tmp_path / "whatif.json"), "--out-dir", str(tmp_path / "whatif")],
-        cwd=pipeline, check=True, capture_output=True, text=True,
+        cwd=pipeline, env=stage_env(pipeline), check=False, capture_output=True, text=True,
     )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     raised = json.loads((tmp_path / "whatif.json").read_text())
     assert raised["current"] == current["current"]
     # a dearer loan: larger payments, so the model sees more risk and approves no more
