@@ -4,11 +4,20 @@ dask engine and, where it fits, the pandas engine.
 For each size in ``--sizes`` (default 100k, 1M and 10M synthetic applications) the repository is
 copied to a fresh folder and ``dvc repro`` runs every stage with params.yaml changed only in:
 
-- ``data.synthetic.n_applications`` (blocks of ``block_rows``, one part each);
+- ``data.synthetic.n_applications``, and ``block_rows`` = the size / ``--parts`` (default 10), so
+  every size has the same number of part files and the same parallelism: 10x the rows means
+  10x the rows per part, nothing else (with the default block_rows of 1M, a 1M run would be one
+  part on one worker, and its growth to 10M would look better than it is);
 - ``data.synthetic.performance_history: false``: the monthly history has about 20 rows per loan
   (200M rows at 10M applications), out of this benchmark's reach; the history stages
   (performance, monitor's performance part, collect) then run on an empty history;
 - ``train.fit_on: train`` on both engines (the dask engine's protocol: no fold refits);
+- the model held fixed across sizes (``--model fixed``, the default): ``tune.enabled: false`` and
+  the challenger with params' settings for exactly ``--rounds`` boosting rounds (default 1000;
+  ``early_stopping_rounds: null``). With early stopping and tuning (``--model tuned``, params as
+  shipped) the model grows with the data (84 trees at 100k, 961 at 10M) and every stage that
+  scores pays for each tree: that growth is the model's, not the engine's, and it is measured
+  apart (docs/scale.md). Tuning reads ``tune.max_rows`` rows at any size;
 - ``engine``: ``dask`` joins a LocalCluster of ``--workers`` processes x 1 thread that this
   script starts (``dask.scheduler`` set to its address, as for an existing cluster, so the
   workers persist between stages and their memory can be followed); ``pandas`` runs in the
@@ -23,6 +32,7 @@ Growth: each stage's wall time at one size over the previous size (10x more rows
 benchmarks/results/scale.json and scale.md, the cost curve to benchmarks/results/scale.png.
 
     python benchmarks/bench_scale.py [--sizes 100000 1000000 10000000] [--pandas-max 1000000] [--workers 2]
+        [--parts 10] [--model fixed|tuned] [--rounds 1000]
 """
 
 from __future__ import annotations
@@ -114,22 +124,36 @@ class Sampler:
         self._thread.join()
 
 
-def _params(workspace: Path, size: int, engine: str, scheduler: str) -> None:
+def protocol(args: argparse.Namespace) -> dict[str, Any]:
+    """What the runs hold fixed besides the params' defaults (recorded with every run)."""
+    fixed = args.model == "fixed"
+    return {"parts": args.parts, "model": args.model, "rounds": args.rounds if fixed else None}
+
+
+def _params(workspace: Path, size: int, engine: str, scheduler: str, setup: dict[str, Any]) -> None:
     path = workspace / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["engine"] = engine
     params["dask"]["scheduler"] = scheduler
-    params["data"]["synthetic"]["n_applications"] = size
-    params["data"]["synthetic"]["performance_history"] = False
+    synthetic = params["data"]["synthetic"]
+    synthetic["n_applications"] = size
+    synthetic["block_rows"] = max(-(-size // setup["parts"]), 1_000)
+    synthetic["performance_history"] = False
     params["train"]["fit_on"] = "train"
+    if setup["model"] == "fixed":
+        params["tune"]["enabled"] = False
+        params["train"]["xgboost"]["n_estimators"] = setup["rounds"]
+        params["train"]["xgboost"]["early_stopping_rounds"] = None
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int]) -> dict[str, Any]:
+def run_pipeline(
+    size: int, engine: str, scheduler: str, worker_pids: list[int], setup: dict[str, Any]
+) -> dict[str, Any]:
     workspace = Path(tempfile.mkdtemp(prefix=f"bench-scale-{engine}-{size}-"))
     try:
         _copy_repo(workspace)
-        _params(workspace, size, engine, scheduler)
+        _params(workspace, size, engine, scheduler, setup)
         env = dict(os.environ)  # the copy's own MLflow store, as `make run` uses it
         env.pop("VIRTUAL_ENV", None)
         starts: list[tuple[str, float]] = []
@@ -180,6 +204,7 @@ def run_pipeline(size: int, engine: str, scheduler: str, worker_pids: list[int])
             "test_true_pd_auc": test.get("true_pd_auc"),
             "test_auc_gap_to_truth": test.get("auc_gap_to_truth"),
             "champion": metrics.get("champion"),
+            "protocol": setup,
             "validation": json.loads((workspace / "reports" / "validation" / "summary.json").read_text()),
             "dask_phases": phases[-100:],
         }
@@ -264,13 +289,24 @@ def acceptance_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def protocol_line(setup: dict[str, Any] | None) -> str:
+    if not setup:
+        return "block_rows 1M, tuning and early stopping as shipped"
+    model = (
+        f"the model fixed: no tuning, {setup['rounds']} boosting rounds"
+        if setup["model"] == "fixed"
+        else "tuning and early stopping as shipped"
+    )
+    return f"{setup['parts']} part files at every size, {model}"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     lines = [
         "# The pipeline by size (benchmarks/bench_scale.py)",
         "",
         f"{doc['date']}, {doc['machine']['cpus']} cores, {doc['machine']['memory_gib']} GiB; dask: "
-        f"LocalCluster {doc['workers']} workers x 1 thread; performance history off, train.fit_on: train "
-        "(see the script).",
+        f"LocalCluster {doc['workers']} workers x 1 thread; performance history off, train.fit_on: train; "
+        f"{protocol_line(doc.get('protocol'))} (see the script).",
         "",
         "| engine | applications | wall s | peak machine memory MiB | test AUC | ceiling | gap |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -312,6 +348,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 1_000_000, 100_000])
     parser.add_argument("--pandas-max", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--parts", type=int, default=10, help="part files per size (block_rows: size / parts)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=["fixed", "tuned"],
+        default="fixed",
+        help="fixed: no tuning, exactly --rounds boosting rounds at every size; tuned: params as shipped",
+    )
+    parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md and .png from the --output JSON"
@@ -333,6 +379,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "workers": args.workers,
+        "protocol": protocol(args),
         "runs": [],
     }
     with (
@@ -348,7 +395,8 @@ def main() -> None:
             engines = ["dask", "pandas"] if size <= args.pandas_max else ["dask"]
             for engine in engines:
                 scheduler = cluster.scheduler_address if engine == "dask" else ""
-                run = run_pipeline(size, engine, scheduler, worker_pids if engine == "dask" else [])
+                pids = worker_pids if engine == "dask" else []
+                run = run_pipeline(size, engine, scheduler, pids, doc["protocol"])
                 print(json.dumps(run)[:400], file=sys.stderr, flush=True)
                 doc["runs"] = sorted([*doc["runs"], run], key=lambda r: (r["size"], r["engine"]))
             doc["growth"] = {engine: growth(doc["runs"], engine) for engine in ("dask", "pandas")}
