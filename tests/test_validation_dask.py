@@ -23,6 +23,7 @@ from scoring.core.contract import SYNTHETIC_SPEC
 from scoring.data.config import ValidateConfig
 from scoring.data.synthetic import generate_portfolio
 from scoring.data.validation import (
+    MAX_EXAMPLES,
     QUARANTINE_REASONS,
     DataValidationError,
     ValidationReport,
@@ -101,12 +102,14 @@ def test_clean_portfolio_gives_the_pandas_report_gate_and_data_docs(
     theirs = validate_frame(rows, SYNTHETIC_SPEC, config)
     assert_same_report(ours, theirs)
     assert ours.success and not ours.failures() and ours.n_rows == N_ROWS
-    # the nullable columns' null-share rules pass with offending rows in every partition: their
-    # positions are global (the offsets added) and complete
+    # the nullable columns' null-share rules pass with offending rows in every partition: counted
+    # over all of them; no positions kept (no quarantine rule: the gate reads none, and the second,
+    # COMPLETE pass that lists them all is not run), the examples the frame's first null rows
     success, count, positions = rule(ours, "bureau_score_too_many_nulls")
-    assert success and count == len(positions) == int(rows["bureau_score"].isna().sum())
-    assert positions == tuple(np.flatnonzero(rows["bureau_score"].isna().to_numpy()))
-    assert max(positions) > 4 * PART
+    nulls = np.flatnonzero(rows["bureau_score"].isna().to_numpy())
+    assert success and count == len(nulls) and nulls.max() > 4 * PART and positions == ()
+    (outcome,) = [o for o in ours.outcomes if o.rule == "bureau_score_too_many_nulls"]
+    assert outcome.unexpected_examples == [str(v) for v in rows["application_id"].iloc[nulls[:MAX_EXAMPLES]]]
 
     gate = apply_gate_dask(frame, ours, config)
     passed, quarantine = dask.compute(gate.passed, gate.quarantine)
@@ -154,6 +157,9 @@ def test_bad_rows_over_all_partitions_are_quarantined_as_on_pandas(
     assert rule(ours, "duplicate_id")[2] == (SPREAD[0] + 1, SPREAD[4] + 1)  # both rows, across partitions
     assert rule(ours, "age_out_of_range")[2] == tuple(SPREAD[2:])
     assert rule(ours, "bureau_score_too_many_nulls")[0]
+    # a warning keeps its SUMMARY result: its first offending rows, in later partitions, named
+    (unseen,) = [o for o in ours.outcomes if o.rule == "vehicle_segment_unseen_level"]
+    assert unseen.unexpected_examples == [str(rows.loc[i, "application_id"]) for i in (SPREAD[1], SPREAD[3])]
 
     gate = apply_gate_dask(frame, ours, config)
     passed, quarantine = dask.compute(gate.passed, gate.quarantine)
@@ -191,7 +197,10 @@ def test_critical_failures_seen_only_on_the_whole_frame_stop_both_paths_alike(
         "default_rate_out_of_bounds",
         "bureau_score_too_many_nulls",
     ]
-    assert rule(ours, "duplicate_id")[2] == (SPREAD[1], SPREAD[3])
+    # critical here (no quarantine rule): its count and examples, no positions (nothing reads them)
+    assert rule(ours, "duplicate_id")[1:] == (2, ())
+    (duplicate,) = [o for o in ours.outcomes if o.rule == "duplicate_id"]
+    assert duplicate.unexpected_examples == [str(rows.loc[SPREAD[1], "application_id"])]
     with pytest.raises(DataValidationError) as pandas_error:
         apply_gate(rows, theirs, config)
     with pytest.raises(DataValidationError) as dask_error:

@@ -9,11 +9,13 @@ GE's result into a :class:`ValidationReport`. :mod:`scoring.data.validation_dask
 suite on the partitions of a Dask DataFrame and merges their results into the same report.
 
 The suite runs in two passes (:func:`run_suite`): all of it with result format SUMMARY, then only
-the expectations that failed or found offending rows again with COMPLETE, whose results replace
-the first ones. Every outcome is the one a single COMPLETE run gives (the positions of every
-offending row, examples and counted values from the first 200) at a fraction of the cost:
-COMPLETE collects every offending row of every expectation (on a clean million rows, the four
-nullable columns' null rows alone are a third of a million positions). The merged result is
+the quarantine rules that failed or found offending rows again with COMPLETE, whose results
+replace the first ones: the gate holds back every row such a rule names, so it needs all their
+positions. Every other rule's report reads what SUMMARY already has: the counts, the first 20
+offending rows (examples) and the values among them. COMPLETE on the whole suite costs about
+twice as much on a million rows: it collects every offending row of every expectation, and the
+null-share rules that pass (a column may be up to a share null) name every null row: on the
+benchmark's million rows, 800 thousand positions that nothing reads. The merged result is
 stored and rendered to the Data Docs site by :func:`write_data_docs`, as a checkpoint's
 ``UpdateDataDocsAction`` would. Neither pass asks for GE's ``unexpected_index_query`` (a
 ``df.filter(items=[...])`` text listing every offending row, about a sixth of the run on a
@@ -111,6 +113,7 @@ from great_expectations.expectations.core.expect_table_row_count_to_be_between i
     ExpectTableRowCountToBeBetween,
 )
 from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.v1_validator import Validator
 from great_expectations.validator.validation_statistics import calc_validation_statistics
 
@@ -694,12 +697,25 @@ def severity_of(kind: str, rule: str, config: ValidateConfig) -> Severity:
     return config.severity.get(rule, config.severity.get(kind, default))
 
 
+def _kind_and_rule(expectation: ExpectationConfiguration) -> tuple[str, str]:
+    """The rule's kind and code, from the meta :func:`build_suite` gives each expectation."""
+    meta = expectation.meta or {}
+    return str(meta.get("kind", "")), str(meta.get("rule", expectation.type))
+
+
+def rule_severity(evr: ExpectationValidationResult, config: ValidateConfig) -> Severity:
+    """The severity of the rule ``evr`` is a result of."""
+    expectation = evr.expectation_config
+    assert expectation is not None  # always set on results of a suite run
+    return severity_of(*_kind_and_rule(expectation), config)
+
+
 def _outcome(evr: ExpectationValidationResult, ids: IdLookup, config: ValidateConfig) -> ExpectationOutcome:
     expectation = evr.expectation_config
     assert expectation is not None  # always set on results of a suite run
     column = expectation.kwargs.get("column", expectation.kwargs.get("column_A"))
     meta = expectation.meta or {}
-    kind, rule = str(meta.get("kind", "")), str(meta.get("rule", expectation.type))
+    kind, rule = _kind_and_rule(expectation)
     result: Mapping[str, Any] = evr.result or {}
     errored = error_message(evr.exception_info) is not None
     positions = result.get("unexpected_index_list") or []
@@ -775,15 +791,19 @@ def _in_suite_order(
     )
 
 
-def needs_complete(evr: ExpectationValidationResult) -> bool:
-    """Whether the SUMMARY result may differ from the COMPLETE one in what a report reads.
+def needs_complete(evr: ExpectationValidationResult, config: ValidateConfig) -> bool:
+    """Whether the report needs the COMPLETE result where ``evr`` is the SUMMARY one.
 
-    A result that succeeded with no offending row is the same in both formats (no positions, no
-    values); any other can differ: COMPLETE lists every offending row's position, and counts the
-    values of the first 200 offending rows where SUMMARY counts those of the first 20.
+    Only a quarantine rule that failed or found offending rows does: the gate holds back every row
+    it names, and only COMPLETE lists every offending row's position (a quarantine rule that
+    passes with offending rows has a ``mostly``: on Dask its partitions' positions may still add up
+    to a failure). Every other result reads the same either way in what the report shows, the
+    counts and the first 20 offending rows (SUMMARY's examples and counted values).
     """
     result = evr.result or {}
-    return not evr.success or bool(result.get("unexpected_count"))
+    if evr.success and not result.get("unexpected_count"):
+        return False
+    return rule_severity(evr, config) == "quarantine"
 
 
 def copy_suite(suite: gx.ExpectationSuite, which: Sequence[int]) -> gx.ExpectationSuite:
@@ -813,17 +833,20 @@ def frame_validator(definition: BatchDefinition[Any], df: pd.DataFrame) -> Valid
     )
 
 
-def run_suite(validator: Validator, suite: gx.ExpectationSuite) -> ExpectationSuiteValidationResult:
-    """Validate in two passes; the results, in suite order, are those of one COMPLETE run.
+def run_suite(
+    validator: Validator, suite: gx.ExpectationSuite, config: ValidateConfig
+) -> ExpectationSuiteValidationResult:
+    """Validate in two passes; the results, in suite order.
 
     The whole suite runs with SUMMARY (COMPLETE costs about twice as much on a million rows: it
-    collects every offending row of every expectation); then only the expectations that failed or
-    found any offending row run again with COMPLETE, and their results replace the first ones.
+    collects every offending row of every expectation); then the results that
+    :func:`needs_complete` names (the quarantine rules with offending rows) run again with
+    COMPLETE, and replace the first ones: theirs are those of one COMPLETE run.
     """
     validator.result_format = SUMMARY_FORMAT
     first = validator.validate_expectation_suite(suite)
     results = _in_suite_order(suite, first.results)
-    again = [i for i, r in enumerate(results) if needs_complete(r)]
+    again = [i for i, r in enumerate(results) if needs_complete(r, config)]
     if again:
         subset = copy_suite(suite, again)
         validator.result_format = COMPLETE_FORMAT
@@ -931,7 +954,7 @@ def validate_frame(
         df = df.reset_index(drop=True)
     ids = df[spec.id_column] if spec.id_column in columns else None
     context = ephemeral_context(docs_path)
-    result = run_suite(frame_validator(frame_batch_definition(context), df), suite)
+    result = run_suite(frame_validator(frame_batch_definition(context), df), suite, config)
     report = report_from_results(result.results, len(df), ids, config)
     if docs_path is not None:
         write_data_docs(context, suite, result)

@@ -178,7 +178,7 @@ def _validate_partition(
         )
     suite = numbered_suite(columns, spec, config)
     local = copy_suite(suite, _partition_indexes(suite))
-    result = run_suite(frame_validator(frame_batch_definition(ephemeral_context(None)), df), local)
+    result = run_suite(frame_validator(frame_batch_definition(ephemeral_context(None)), df), local, config)
     results: list[_Result] = [
         (bool(r.success), dict(r.result or {}), r.exception_info) for r in result.results
     ]
@@ -252,11 +252,13 @@ def _partitions(frame: Any) -> list[Any]:
 # --------------------------------------------------------------------------- merging
 
 
-def _evaluate(expectation: Expectation, metrics: dict[str, Any]) -> ExpectationValidationResult:
+def _evaluate(
+    expectation: Expectation, metrics: dict[str, Any], config: ValidateConfig
+) -> ExpectationValidationResult:
     """GE's own verdict and result on metrics computed here, in the format the pandas path keeps.
 
-    As :func:`~scoring.data.validation.run_suite` does, a result is built with SUMMARY and, unless it
-    is a clean success, again with COMPLETE.
+    As :func:`~scoring.data.validation.run_suite` does, a result is built with SUMMARY and, where
+    :func:`~scoring.data.validation.needs_complete` says so, again with COMPLETE.
     """
 
     def validate(runtime_configuration: dict[str, Any]) -> Any:
@@ -272,7 +274,7 @@ def _evaluate(expectation: Expectation, metrics: dict[str, Any]) -> ExpectationV
         return expectation._build_evr(raw_response=raw)
 
     evr = run(SUMMARY_FORMAT)
-    return run(COMPLETE_FORMAT) if needs_complete(evr) else evr
+    return run(COMPLETE_FORMAT) if needs_complete(evr, config) else evr
 
 
 def _as_evr(expectation: Expectation, part: _Result) -> ExpectationValidationResult:
@@ -323,16 +325,25 @@ def _merge_rows(
     expectation: Expectation,
     parts: Sequence[_Result],
     offsets: Sequence[int],
+    config: ValidateConfig,
 ) -> ExpectationValidationResult:
-    """A row-level rule: counts summed, positions shifted, GE's verdict on the totals."""
+    """A row-level rule: counts summed, positions shifted, GE's verdict on the totals.
+
+    A partition's COMPLETE result (a quarantine rule with offending rows) gives every offending
+    position and the first 200 values; a SUMMARY one its first 20 of each, and, the partitions
+    being in row order, their concatenation starts with the whole frame's first 20: all that the
+    SUMMARY result of the merged rule shows.
+    """
     results = [p[1] for p in parts]
     missing = [r.get("missing_count") for r in results]
     values: list[Any] = []
     positions: list[int] = []
     for result, offset in zip(results, offsets, strict=True):
+        complete = "unexpected_index_list" in result
         if len(values) < MAX_RESULT_RECORDS:
-            values += list(result.get("unexpected_list") or [])
-        positions += [offset + int(p) for p in result.get("unexpected_index_list") or []]
+            values += list(result.get("unexpected_list" if complete else "partial_unexpected_list") or [])
+        listed = result.get("unexpected_index_list" if complete else "partial_unexpected_index_list")
+        positions += [offset + int(p) for p in listed or []]
     metrics = _map_metrics(
         expectation,
         n_rows=sum(int(r["element_count"]) for r in results),
@@ -341,7 +352,7 @@ def _merge_rows(
         values=values,
         positions=positions,
     )
-    return _evaluate(expectation, metrics)
+    return _evaluate(expectation, metrics, config)
 
 
 def _merge_schema(expectation: Expectation, parts: Sequence[_Result]) -> ExpectationValidationResult:
@@ -351,7 +362,7 @@ def _merge_schema(expectation: Expectation, parts: Sequence[_Result]) -> Expecta
 
 
 def _distinct_result(
-    expectation: ExpectColumnDistinctValuesToContainSet, stats: _ColumnStats
+    expectation: ExpectColumnDistinctValuesToContainSet, stats: _ColumnStats, config: ValidateConfig
 ) -> ExpectationValidationResult:
     # GE's pandas metrics column.distinct_values.missing_from_column(.count), on the union
     value_set = list(expectation.value_set or [])
@@ -363,14 +374,15 @@ def _distinct_result(
             "column.distinct_values.missing_from_column.count": len(missing),
             "column.distinct_values.missing_from_column": list(missing)[:MAX_DISTINCT_VALUES],
         },
+        config,
     )
 
 
 def _mean_result(
-    expectation: ExpectColumnMeanToBeBetween, stats: _ColumnStats
+    expectation: ExpectColumnMeanToBeBetween, stats: _ColumnStats, config: ValidateConfig
 ) -> ExpectationValidationResult:
     mean = np.float64(stats.total) / stats.count if stats.count else np.float64("nan")
-    return _evaluate(expectation, {"column.mean": mean})
+    return _evaluate(expectation, {"column.mean": mean}, config)
 
 
 def _union_stats(parts: Sequence[_Part], column: str) -> _ColumnStats:
@@ -449,31 +461,33 @@ def validate_dask(
     results: list[ExpectationValidationResult] = []
     for i, expectation in enumerate(suite.expectations):
         if isinstance(expectation, ExpectTableRowCountToBeBetween):
-            results.append(_evaluate(expectation, {"table.row_count": n_rows}))
+            results.append(_evaluate(expectation, {"table.row_count": n_rows}, config))
             continue
         if isinstance(expectation, ExpectColumnValuesToBeUnique):
             positions, values = duplicates
             metrics = _map_metrics(
                 expectation, n_rows, sum(p.id_nulls for p in parts), len(positions), values, positions
             )
-            results.append(_evaluate(expectation, metrics))
+            results.append(_evaluate(expectation, metrics, config))
             continue
         of_parts = [p.results[local[i]] for p in parts]
         error = _first_error(expectation, of_parts)
         if error is not None:
             results.append(error)
         elif isinstance(expectation, ExpectColumnDistinctValuesToContainSet):
-            results.append(_distinct_result(expectation, _union_stats(parts, str(expectation.column))))
+            results.append(
+                _distinct_result(expectation, _union_stats(parts, str(expectation.column)), config)
+            )
         elif isinstance(expectation, ExpectColumnMeanToBeBetween):
             stats = _union_stats(parts, str(expectation.column))
             # a column GE can average but not sum here (dates): the first partition's verdict
             results.append(
-                _mean_result(expectation, stats)
+                _mean_result(expectation, stats, config)
                 if stats.total is not None
                 else _merge_schema(expectation, of_parts)
             )
         elif all(_is_map_result(p[1]) for p in of_parts):
-            results.append(_merge_rows(expectation, of_parts, offsets))
+            results.append(_merge_rows(expectation, of_parts, offsets, config))
         else:
             results.append(_merge_schema(expectation, of_parts))
 
