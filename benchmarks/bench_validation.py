@@ -733,6 +733,7 @@ def main() -> None:
             args.bad_share,
             args.dask_partitions[0],
             args.unset_malloc_trim,
+            args.repeat,
         )
         args.child_out.write_text(json.dumps(result))
         return
