@@ -127,7 +127,22 @@ class Sampler:
 def protocol(args: argparse.Namespace) -> dict[str, Any]:
     """What the runs hold fixed besides the params' defaults (recorded with every run)."""
     fixed = args.model == "fixed"
-    return {"parts": args.parts, "model": args.model, "rounds": args.rounds if fixed else None}
+    return {
+        "parts": args.parts,
+        "model": args.model,
+        "rounds": args.rounds if fixed else None,
+        "worker_malloc_trim_threshold": malloc_trim_threshold(args),
+    }
+
+
+def malloc_trim_threshold(args: argparse.Namespace) -> int | None:
+    """The workers' MALLOC_TRIM_THRESHOLD_ (None: unset, glibc's adaptive default)."""
+    if args.malloc_trim_threshold == "params":
+        from scoring.core.cluster import DaskConfig
+
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        return DaskConfig.model_validate(params.get("dask") or {}).malloc_trim_threshold
+    return None if args.malloc_trim_threshold == "unset" else int(args.malloc_trim_threshold)
 
 
 def _params(workspace: Path, size: int, engine: str, scheduler: str, setup: dict[str, Any]) -> None:
@@ -297,7 +312,9 @@ def protocol_line(setup: dict[str, Any] | None) -> str:
         if setup["model"] == "fixed"
         else "tuning and early stopping as shipped"
     )
-    return f"{setup['parts']} part files at every size, {model}"
+    trim = setup.get("worker_malloc_trim_threshold", 65536)  # runs before it was recorded: distributed's
+    workers = "unset" if trim is None else f"{trim}"
+    return f"{setup['parts']} part files at every size, {model}, workers' MALLOC_TRIM_THRESHOLD_ {workers}"
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -358,6 +375,12 @@ def main() -> None:
         help="fixed: no tuning, exactly --rounds boosting rounds at every size; tuned: params as shipped",
     )
     parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument(
+        "--malloc-trim-threshold",
+        default="params",
+        help="the workers' MALLOC_TRIM_THRESHOLD_: params (dask.malloc_trim_threshold in the "
+        "repository's params.yaml, what the pipeline's LocalCluster uses), unset, or bytes",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md and .png from the --output JSON"
@@ -369,7 +392,9 @@ def main() -> None:
         plot(doc, args.output.with_suffix(".png"))
         return
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from scoring.core.cluster import DaskConfig, local_cluster
 
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
@@ -383,8 +408,12 @@ def main() -> None:
         "runs": [],
     }
     with (
-        LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        local_cluster(
+            DaskConfig(
+                n_workers=args.workers,
+                memory_limit="auto",
+                malloc_trim_threshold=malloc_trim_threshold(args),
+            )
         ) as cluster,
         Client(cluster) as client,
     ):

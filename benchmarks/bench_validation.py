@@ -5,9 +5,11 @@ What is measured, for each of three variants, in its own fresh process:
 - ``ge``: the real gate, ``scoring.data.validation.validate_frame`` (the great-expectations 1.24 suite
   built by ``build_suite``, run in two passes: SUMMARY, then COMPLETE for the expectations that failed
   or found offending rows; no Data Docs) followed by ``apply_gate``;
-- ``dask``: ``scoring.data.validation_dask.validate_dask`` and ``apply_gate_dask`` on a LocalCluster of
-  2 worker processes x 1 thread, the frame cut into ``--dask-partitions`` partitions (4: 250,000
-  rows each, then again with 2: 500,000 rows each) and already in the workers' memory
+- ``dask``: ``scoring.data.validation_dask.validate_dask`` and ``apply_gate_dask`` on the pipeline's
+  LocalCluster (``scoring.core.cluster.local_cluster``) of 2 worker processes x 1 thread, the
+  workers' ``MALLOC_TRIM_THRESHOLD_`` from params (``--malloc-trim-threshold``), the frame cut
+  into ``--dask-partitions`` partitions (2 by default, one per worker: 500,000 rows each on a
+  million, then again with 4: 250,000 rows each) and already in the workers' memory
   (``from_pandas`` then ``persist``; neither that nor the cluster's start is timed); the gate's
   passed and quarantined rows are persisted on the workers inside the timing. The import of
   great-expectations (this process and the workers) is timed apart, as for ``ge``. The workers'
@@ -42,7 +44,8 @@ script exits with status 1: it is a bug in one of them.
 Results go to benchmarks/results/validation.json and validation.md (and are printed).
 
     python benchmarks/bench_validation.py [--rows 1000000] [--seed 20261128] [--bad-share 0.005]
-        [--dask-partitions 4 2] [--before-two-pass-seconds S]
+        [--dask-partitions 2 4] [--malloc-trim-threshold params|unset|BYTES] [--repeat 3]
+        [--before-two-pass-seconds S]
 """
 
 from __future__ import annotations
@@ -501,7 +504,7 @@ def run_variant(
     seed: int,
     bad_share: float,
     dask_partitions: int = 4,
-    unset_malloc_trim: bool = False,
+    malloc_trim_threshold: str = "params",
     repeat: int = 3,
 ) -> dict[str, Any]:
     logging.getLogger("scoring").setLevel(logging.ERROR)  # the failures are the point, not news
@@ -517,18 +520,16 @@ def run_variant(
         # variants validate the very same values.
         import dask
         import dask.dataframe as dd
-        from distributed import Client, LocalCluster, wait
+        from distributed import Client, wait
+
+        from scoring.core.cluster import DaskConfig, local_cluster
 
         dask.config.set({"dataframe.convert-string": False})
-        if unset_malloc_trim:  # distributed sets MALLOC_TRIM_THRESHOLD_=65536 in its workers by default
-            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
-        extra["worker_malloc_trim_threshold"] = (
-            None
-            if unset_malloc_trim
-            else dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
-        )
+        trim = _malloc_trim_threshold(malloc_trim_threshold)
+        extra["worker_malloc_trim_threshold"] = trim
         started = time.perf_counter()
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        # the pipeline's LocalCluster (scoring.core.cluster), of 2 workers x 1 thread
+        cluster = local_cluster(DaskConfig(n_workers=2, threads_per_worker=1, malloc_trim_threshold=trim))
         client = Client(cluster)
         extra["cluster_start_seconds"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
@@ -643,13 +644,25 @@ def run_variant(
 # --------------------------------------------------------------------------- parent
 
 
+def _malloc_trim_threshold(choice: str) -> int | None:
+    """The workers' MALLOC_TRIM_THRESHOLD_ for ``--malloc-trim-threshold`` (None: unset)."""
+    if choice == "params":
+        import yaml
+
+        from scoring.core.cluster import DaskConfig
+
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        return DaskConfig.model_validate(params.get("dask") or {}).malloc_trim_threshold
+    return None if choice == "unset" else int(choice)
+
+
 def _run_child(variant: str, args: argparse.Namespace, dask_partitions: int = 4) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-validation-") as tmp:
         out = Path(tmp) / f"{variant}.json"
         cmd = [sys.executable, __file__, "--variant", variant, "--child-out", str(out)]
         cmd += ["--rows", str(args.rows), "--seed", str(args.seed), "--bad-share", str(args.bad_share)]
         cmd += ["--dask-partitions", str(dask_partitions)]
-        cmd += ["--unset-malloc-trim"] if args.unset_malloc_trim else []
+        cmd += ["--malloc-trim-threshold", args.malloc_trim_threshold]
         cmd += ["--repeat", str(args.repeat)]
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         started = time.perf_counter()
@@ -700,9 +713,9 @@ def main() -> None:
         "--dask-partitions",
         type=int,
         nargs="+",
-        default=[4, 2],
-        help="partitions of the dask variant, one run each (default 4 then 2: 250,000 and 500,000 "
-        "rows); the first is the main figure",
+        default=[2, 4],
+        help="partitions of the dask variant, one run each (default 2, one per worker, then 4); "
+        "the first is the main figure",
     )
     parser.add_argument(
         "--repeat",
@@ -711,9 +724,11 @@ def main() -> None:
         help="timed runs per variant; the run of median wall time is reported",
     )
     parser.add_argument(
-        "--unset-malloc-trim",
-        action="store_true",
-        help="start the dask workers without distributed's MALLOC_TRIM_THRESHOLD_=65536 (glibc's default)",
+        "--malloc-trim-threshold",
+        default="params",
+        help="the dask workers' MALLOC_TRIM_THRESHOLD_: params (dask.malloc_trim_threshold in the "
+        "repository's params.yaml, what the pipeline's LocalCluster uses), unset, or bytes "
+        "(distributed's own default is 65536)",
     )
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
@@ -732,7 +747,7 @@ def main() -> None:
             args.seed,
             args.bad_share,
             args.dask_partitions[0],
-            args.unset_malloc_trim,
+            args.malloc_trim_threshold,
             args.repeat,
         )
         args.child_out.write_text(json.dumps(result))
@@ -903,7 +918,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     met = "met" if results["acceptance"]["dask_gate_at_most_4x_plain_pandas"] else "not met"
     trim = dsk["worker_malloc_trim_threshold"]
-    trim = "unset, glibc's default" if trim is None else f"{trim}, distributed's default"
+    trim = "unset, glibc's adaptive default" if trim is None else f"{trim}"
     lines = [
         "# Validation benchmark: the gate on great-expectations, plain pandas and Dask "
         "(benchmarks/bench_validation.py)",

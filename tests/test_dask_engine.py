@@ -4,6 +4,7 @@ a scheduler that does not answer is one clear error."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -112,6 +113,23 @@ def test_scoring_score_engine_dask_on_the_command_line(exported, tmp_path: Path)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert from_params.is_dir() and len(pd.read_parquet(from_params)) == n - 4
+
+
+def _malloc_trim_threshold() -> str | None:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_cluster_workers_start_with_the_configured_malloc_trim_threshold(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another module's plain LocalCluster may have left distributed's setting in this environment
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert set(client.run(_malloc_trim_threshold).values()) == {"65536"}  # distributed's, by default
+    with dask_client(DaskConfig(n_workers=1, malloc_trim_threshold=None)) as other:
+        assert list(other.run(_malloc_trim_threshold).values()) == [None]  # unset: glibc's own
+    with dask_client(DaskConfig(n_workers=1, malloc_trim_threshold=1 << 20)) as other:
+        assert list(other.run(_malloc_trim_threshold).values()) == [str(1 << 20)]
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # this process's environment is left as it was
 
 
 def test_a_scheduler_that_does_not_answer_is_one_clear_error() -> None:

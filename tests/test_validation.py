@@ -23,8 +23,15 @@ from scoring.data.validation import (
     DataValidationError,
     ExpectationOutcome,
     ValidationReport,
+    add_check_columns,
     build_suite,
+    ephemeral_context,
+    frame_batch_definition,
+    frame_validator,
+    ge_frame,
+    numbered_suite,
     raise_for_failures,
+    run_suite,
     validate_frame,
 )
 
@@ -199,6 +206,41 @@ def test_wrong_dtype_fails_type_check() -> None:
     type_check, range_check = report.failures()
     assert (type_check.expected, type_check.observed) == ("a numeric dtype", "dtype str")
     assert str(range_check.observed).startswith("error: ")
+
+
+def test_ge_validates_text_columns_encoded_and_reports_exactly_what_it_reports_on_the_text() -> None:
+    df = contract_frame(200)
+    df = df.astype({c: "str" for c in df.columns if pd.api.types.is_object_dtype(df[c].dtype)})
+    df.loc[[3, 150], "employment_type"] = "freelancer"  # an unseen level (a warning)
+    df.loc[7, "housing_status"] = None  # a null in a text column
+    df.loc[[10, 11], "application_id"] = "APP00009"  # duplicated ids
+    df.loc[[20], "channel"] = None
+    df["age"] = df["age"].astype(str)  # a number column arriving as text: its type rule reads the dtype
+    df = add_check_columns(df, SYNTHETIC_SPEC, CONFIG)
+    suite = numbered_suite([str(c) for c in df.columns], SYNTHETIC_SPEC, CONFIG)
+
+    view = ge_frame(df, suite)
+    encoded = {str(c) for c in view.columns if isinstance(view[c].dtype, pd.CategoricalDtype)}
+    text = {str(c) for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype)}
+    assert encoded == text - {"age"} and {"application_id", "employment_type", "channel"} <= encoded
+    assert not isinstance(df["employment_type"].dtype, pd.CategoricalDtype)  # the input is untouched
+
+    def results(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        validator = frame_validator(frame_batch_definition(ephemeral_context(None)), frame)
+        return [r.to_json_dict() for r in run_suite(validator, suite, CONFIG).results]
+
+    on_text, on_view = results(df), results(view)
+    assert on_view == on_text
+    failed = {
+        (r["expectation_config"]["type"], r["expectation_config"]["kwargs"].get("column"))
+        for r in on_view
+        if not r["success"]
+    }
+    assert {
+        ("expect_column_values_to_be_in_set", "employment_type"),
+        ("expect_column_values_to_be_unique", "application_id"),
+        ("expect_column_values_to_be_in_type_list", "age"),
+    } <= failed
 
 
 def test_bring_your_own_dataset_passes_without_contract() -> None:

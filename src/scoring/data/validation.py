@@ -822,6 +822,54 @@ def copy_suite(suite: gx.ExpectationSuite, which: Sequence[int]) -> gx.Expectati
     return copied
 
 
+# The rules whose verdict and reported values are the same whatever the dtype holding a text
+# column's values (isnull, isin, duplicated and the column list read values, not the dtype).
+_DTYPE_BLIND_RULES = (
+    ExpectColumnToExist,
+    ExpectColumnValuesToNotBeNull,
+    ExpectColumnValuesToBeInSet,
+    ExpectColumnValuesToBeUnique,
+)
+
+
+def _rule_columns(expectation: Expectation) -> list[str]:
+    names = [getattr(expectation, key, None) for key in ("column", "column_A", "column_B")]
+    names += list(getattr(expectation, "column_list", None) or [])
+    return [str(name) for name in names if name is not None]
+
+
+def ge_frame(df: pd.DataFrame, suite: gx.ExpectationSuite) -> pd.DataFrame:
+    """The frame GE validates: ``df`` with its text columns dictionary-encoded where no rule can tell.
+
+    GE's pandas engine filters the *whole* frame once per column metric (``df[df[c].notnull()]``:
+    about 60 times per run of this suite), and hashes the whole frame when it loads the batch.
+    Taking rows of an Arrow string column copies its characters; taking rows of a categorical
+    takes its integer codes. On the synthetic portfolio this cuts GE's time by about a third. Only
+    text columns (pandas' string dtype) that no rule but those in ``_DTYPE_BLIND_RULES`` reads are
+    encoded: a type check or a range on a text column sees the column as it came. Rows, their
+    order and the index are unchanged, so positions GE reports are positions in ``df``.
+    """
+    dtype_read = {
+        name
+        for expectation in suite.expectations
+        if not isinstance(expectation, _DTYPE_BLIND_RULES)
+        for name in _rule_columns(expectation)
+    }
+    encode = [
+        name
+        for name in df.columns
+        if str(name) not in dtype_read
+        and pd.api.types.is_string_dtype(df[name].dtype)
+        and not pd.api.types.is_object_dtype(df[name].dtype)
+    ]
+    if not encode:
+        return df
+    view = df.copy(deep=False)
+    for name in encode:
+        view[name] = df[name].astype("category")
+    return view
+
+
 def frame_validator(definition: BatchDefinition[Any], df: pd.DataFrame) -> Validator:
     """A validator of ``df`` through ``definition`` (see :func:`frame_batch_definition`).
 
@@ -954,7 +1002,7 @@ def validate_frame(
         df = df.reset_index(drop=True)
     ids = df[spec.id_column] if spec.id_column in columns else None
     context = ephemeral_context(docs_path)
-    result = run_suite(frame_validator(frame_batch_definition(context), df), suite, config)
+    result = run_suite(frame_validator(frame_batch_definition(context), ge_frame(df, suite)), suite, config)
     report = report_from_results(result.results, len(df), ids, config)
     if docs_path is not None:
         write_data_docs(context, suite, result)

@@ -89,6 +89,7 @@ from scoring.data.validation import (
     error_message,
     frame_batch_definition,
     frame_validator,
+    ge_frame,
     log_report,
     needs_complete,
     numbered_suite,
@@ -178,7 +179,8 @@ def _validate_partition(
         )
     suite = numbered_suite(columns, spec, config)
     local = copy_suite(suite, _partition_indexes(suite))
-    result = run_suite(frame_validator(frame_batch_definition(ephemeral_context(None)), df), local, config)
+    validator = frame_validator(frame_batch_definition(ephemeral_context(None)), ge_frame(df, local))
+    result = run_suite(validator, local, config)
     results: list[_Result] = [
         (bool(r.success), dict(r.result or {}), r.exception_info) for r in result.results
     ]
