@@ -21,7 +21,10 @@ copied to a fresh folder and ``dvc repro`` runs every stage with params.yaml cha
 - ``engine``: ``dask`` joins a LocalCluster of ``--workers`` processes x 1 thread that this
   script starts (``dask.scheduler`` set to its address, as for an existing cluster, so the
   workers persist between stages and their memory can be followed); ``pandas`` runs in the
-  stage process. The pandas engine runs up to ``--pandas-max`` rows.
+  stage process. The pandas engine runs up to ``--pandas-max`` rows. The cluster is the
+  pipeline's own (``scoring.core.cluster.local_cluster``), its workers' ``MALLOC_TRIM_THRESHOLD_``
+  from params (``dask.malloc_trim_threshold``) unless ``--malloc-trim-threshold`` says otherwise
+  (``unset``, or bytes); recorded in the protocol.
 
 A sampler reads every 0.2 s: the machine's used memory (MemTotal - MemAvailable, less what was
 used before the run), the resident memory of the stage's process tree, and of each dask worker;
@@ -32,7 +35,7 @@ Growth: each stage's wall time at one size over the previous size (10x more rows
 benchmarks/results/scale.json and scale.md, the cost curve to benchmarks/results/scale.png.
 
     python benchmarks/bench_scale.py [--sizes 100000 1000000 10000000] [--pandas-max 1000000] [--workers 2]
-        [--parts 10] [--model fixed|tuned] [--rounds 1000]
+        [--parts 10] [--model fixed|tuned] [--rounds 1000] [--malloc-trim-threshold params|unset|BYTES]
 """
 
 from __future__ import annotations
