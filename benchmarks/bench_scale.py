@@ -134,18 +134,18 @@ def protocol(args: argparse.Namespace) -> dict[str, Any]:
         "parts": args.parts,
         "model": args.model,
         "rounds": args.rounds if fixed else None,
-        "worker_malloc_trim_threshold": malloc_trim_threshold(args),
+        "worker_malloc_trim_threshold": malloc_trim_threshold(args.malloc_trim_threshold),
     }
 
 
-def malloc_trim_threshold(args: argparse.Namespace) -> int | None:
-    """The workers' MALLOC_TRIM_THRESHOLD_ (None: unset, glibc's adaptive default)."""
-    if args.malloc_trim_threshold == "params":
-        from scoring.core.cluster import DaskConfig
+def malloc_trim_threshold(choice: str) -> int | None:
+    """The workers' MALLOC_TRIM_THRESHOLD_ for ``--malloc-trim-threshold`` (params, unset or bytes;
+    None: unset, glibc's adaptive default). Shared with bench_validation.py."""
+    if choice == "params":
+        from scoring.config import load_params
 
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
-        return DaskConfig.model_validate(params.get("dask") or {}).malloc_trim_threshold
-    return None if args.malloc_trim_threshold == "unset" else int(args.malloc_trim_threshold)
+        return load_params(REPO / "params.yaml").dask.malloc_trim_threshold
+    return None if choice == "unset" else int(choice)
 
 
 def _params(workspace: Path, size: int, engine: str, scheduler: str, setup: dict[str, Any]) -> None:
@@ -414,8 +414,7 @@ def main() -> None:
         local_cluster(
             DaskConfig(
                 n_workers=args.workers,
-                memory_limit="auto",
-                malloc_trim_threshold=malloc_trim_threshold(args),
+                malloc_trim_threshold=malloc_trim_threshold(args.malloc_trim_threshold),
             )
         ) as cluster,
         Client(cluster) as client,

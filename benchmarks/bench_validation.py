@@ -522,10 +522,11 @@ def run_variant(
         import dask.dataframe as dd
         from distributed import Client, wait
 
+        from bench_scale import malloc_trim_threshold as resolve_trim
         from scoring.core.cluster import DaskConfig, local_cluster
 
         dask.config.set({"dataframe.convert-string": False})
-        trim = _malloc_trim_threshold(malloc_trim_threshold)
+        trim = resolve_trim(malloc_trim_threshold)
         extra["worker_malloc_trim_threshold"] = trim
         started = time.perf_counter()
         # the pipeline's LocalCluster (scoring.core.cluster), of 2 workers x 1 thread
@@ -642,18 +643,6 @@ def run_variant(
 
 
 # --------------------------------------------------------------------------- parent
-
-
-def _malloc_trim_threshold(choice: str) -> int | None:
-    """The workers' MALLOC_TRIM_THRESHOLD_ for ``--malloc-trim-threshold`` (None: unset)."""
-    if choice == "params":
-        import yaml
-
-        from scoring.core.cluster import DaskConfig
-
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
-        return DaskConfig.model_validate(params.get("dask") or {}).malloc_trim_threshold
-    return None if choice == "unset" else int(choice)
 
 
 def _run_child(variant: str, args: argparse.Namespace, dask_partitions: int = 4) -> dict[str, Any]:
