@@ -6,7 +6,8 @@ order the README lists them:
 1. the README's command as a user types it (`dvc exp run -n NAME -S data.source=file -S ...`),
    with each stage's wall time;
 2. `scoring score` of the exported model on the raw file: rows in, scored, rejected (they must
-   reconcile), and its wall time;
+   reconcile), the scored rows flagged with a value training did not show, and its wall time;
+   beside it the evaluate stage's own account of the splits (``reports/metrics.json`` ``scoring``);
 3. test AUC of every pipeline model (uncalibrated PD) and of the exported champion, beside
    three peers fitted in this same run on the same train+valid rows and scored on the same
    test rows (the baseline): logistic regression on one-hot and standardised inputs,
@@ -112,6 +113,7 @@ def score_raw_file(copy: Path, path: Path) -> dict[str, Any]:
         raise RuntimeError(f"scoring score failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     n_scored = pq.ParquetFile(out).metadata.num_rows
     n_rejected = pq.ParquetFile(rejected).metadata.num_rows
+    flags = pq.read_table(out, columns=["input_flags"]).column("input_flags").to_pylist()
     with path.open("rb") as handle:
         n_input = sum(1 for _ in handle) - 1
     return {
@@ -119,6 +121,7 @@ def score_raw_file(copy: Path, path: Path) -> dict[str, Any]:
         "n_scored": n_scored,
         "n_rejected": n_rejected,
         "reconciles": n_scored + n_rejected == n_input,
+        "n_flagged": sum(1 for f in flags if f),
         "seconds": round(seconds, 1),
     }
 
@@ -177,6 +180,8 @@ def run_dataset(copy: Path, command: Command, data_dir: Path) -> dict[str, Any]:
         "review_html": (copy / "reports" / "review.html").is_file(),
         "exported_model": (copy / "models" / "pd_model" / "MLmodel").is_file(),
         "score_raw_file": score_raw_file(copy, path),
+        # the evaluate stage's account of the splits: n_input = n_scored + n_rejected, flags
+        "pipeline_scoring": {k: v for k, v in metrics["scoring"].items() if k != "rejected_examples"},
     }
 
 
@@ -189,8 +194,8 @@ def markdown(results: dict[str, Any]) -> str:
         "run on the same train+valid rows and scored on the same test rows.",
         "",
         "| dataset | pipeline s | tune s | train s | champion | test AUC | logistic | XGBClassifier() "
-        "| HGB() | best peer | scored + rejected = input |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "| HGB() | best peer | scored + rejected = input | flagged |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, r in results["datasets"].items():
         p, s = r["peers_test_auc"], r["score_raw_file"]
@@ -200,7 +205,23 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['stage_seconds'].get('train', '-')} | {r['champion']} | {r['champion_test_auc']:.4f} | "
             f"{p['logistic']:.4f} | {p['xgboost_default']:.4f} | {p['hgb_default']:.4f} | "
             f"{r['champion_test_auc'] - best:+.4f} | {s['n_scored']:,} + {s['n_rejected']:,} = "
-            f"{s['n_input']:,} {'(reconciled)' if s['reconciles'] else '(NOT reconciled)'} |"
+            f"{s['n_input']:,} {'(reconciled)' if s['reconciles'] else '(NOT reconciled)'} | "
+            f"{s['n_flagged']:,} |"
+        )
+    lines += [
+        "",
+        "flagged: rows of the raw file scored with a value training did not show (`input_flags`: "
+        "out of the training range, null where training had none), scored all the same.",
+        "",
+        "The evaluate stage's account of the splits (`reports/metrics.json` `scoring`):",
+        "",
+    ]
+    for name, r in results["datasets"].items():
+        a = r["pipeline_scoring"]
+        flags = ", ".join(f"{k} {v}" for k, v in a["flags"].items()) or "none"
+        lines.append(
+            f"- {name}: {a['n_input']:,} = scored {a['n_scored']:,} + rejected {a['n_rejected']:,}; "
+            f"flagged {a['n_flagged']:,} ({flags})"
         )
     lines += ["", "Stage seconds per dataset:", ""]
     for name, r in results["datasets"].items():

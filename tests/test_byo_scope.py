@@ -286,21 +286,70 @@ def test_the_raw_file_scores_under_its_own_names_with_numbered_ids(
     pd.testing.assert_series_equal(scores["pd"], expected["pd"], check_exact=True, check_names=False)
 
 
-def test_learnt_and_declared_rules_reject_impossible_values_by_field(
+def test_what_training_did_not_show_is_scored_and_flagged_and_declared_bounds_reject(
     byo_scorer: tuple[Scorer, pd.DataFrame, Path],
 ) -> None:
     scorer, raw, _ = byo_scorer
-    rows = raw.drop(columns="BAD").head(4).reset_index(drop=True).astype({"Late90": float})
-    rows.loc[0, "Late90"] = -1.0  # a count training never saw negative
-    rows.loc[1, "Late90"] = 1.5  # an integer column
-    rows.loc[2, "Utilisation"] = 60.0  # above the declared maximum
-    rows.loc[3, "Score"] = -5.0  # negative values were seen in training: fine
-    _, rejected = scorer.score_batch(rows)
-    reasons = dict(zip(rejected["row"], rejected["reject_reasons"], strict=True))
-    assert set(reasons) == {0, 1, 2}
-    assert reasons[0] == "Late90: got -1, expected a whole number >= 0"
-    assert reasons[1] == "Late90: got 1.5, expected a whole number >= 0"
-    assert reasons[2] == "Utilisation: got 60, expected a number in 0..50"
+    rows = raw.drop(columns="BAD").head(6).reset_index(drop=True).astype({"Late90": object})
+    rows.loc[0, "Late90"] = -1.0  # a count training never saw negative: scored, flagged
+    rows.loc[1, "Late90"] = 1.5  # a fraction in a column of whole numbers: scored, flagged
+    rows.loc[2, "Utilisation"] = 60.0  # above the declared maximum: rejected
+    rows.loc[3, "Score"] = 1e6  # far beyond training's maximum: scored, flagged
+    rows.loc[4, "Late90"] = "two"  # text in a number: rejected
+    scored = scorer.score_rows(rows)
+    reasons = dict(zip(scored.rejected["row"], scored.rejected["reject_reasons"], strict=True))
+    assert reasons == {
+        2: "Utilisation: got 60, expected a number in 0..50 or null",
+        4: "Late90: got 'two', expected a number or null",
+    }
+    assert scored.scored.tolist() == [True, True, False, True, False, True]
+    flags = dict(zip(scored.scores["application_id"], scored.scores["input_flags"], strict=True))
+    ids = row_ids(6)
+    assert flags == {
+        ids[0]: "Late90:out_of_range",
+        ids[1]: "Late90:not_whole",
+        ids[3]: "Score:out_of_range",
+        ids[5]: "",
+    }
+    counts = scored.counts()
+    assert (counts["n_input"], counts["n_scored"], counts["n_rejected"], counts["n_flagged"]) == (6, 4, 2, 3)
+    assert counts["flags"] == {"Late90:not_whole": 1, "Late90:out_of_range": 1, "Score:out_of_range": 1}
+    # a flagged row's score is the model's on its value: the same as scoring it alone
+    alone = scorer.score(rows.iloc[[0]])
+    assert (
+        alone["pd"].iloc[0] == scored.scores["pd"].iloc[0] and alone["input_flags"].iloc[0] == flags[ids[0]]
+    )
+    # beyond the range the booster saw, its answer is that of the range's edge
+    edge = rows.iloc[[0]].assign(Late90=float(raw["Late90"].min()))
+    assert scorer.score(edge)["pd"].iloc[0] == alone["pd"].iloc[0]
+    assert scorer.score(edge)["input_flags"].iloc[0] == ""
+
+
+def test_monitoring_counts_the_values_training_did_not_show(
+    byo_scorer: tuple[Scorer, pd.DataFrame, Path],
+) -> None:
+    from scoring.monitoring.monitor import score_for_monitoring
+
+    scorer, raw, _ = byo_scorer
+    batch = raw.drop(columns="BAD").head(5).reset_index(drop=True).astype({"Late90": float})
+    batch.loc[1, "Late90"] = -3.0
+    batch.loc[2, "Late90"] = np.nan
+    batch.loc[2, "Score"] = 1e9
+    scored = score_for_monitoring(scorer, batch)
+    assert scored.flag_counts() == {
+        "batch_flagged": 2,
+        "batch_flags": {"Late90:null_unseen": 1, "Late90:out_of_range": 1, "Score:out_of_range": 1},
+    }
+    # a batch that came scored keeps its own flags; one scored without them has none to count
+    again = score_for_monitoring(
+        scorer,
+        scorer.model_input(batch).join(
+            scorer.score(batch)[["pd", "score", "grade", "decision", "input_flags"]]
+        ),
+    )
+    assert again.flag_counts() == scored.flag_counts()
+    bare = batch.assign(pd=0.1, score=600.0, grade=1, decision="approve")
+    assert score_for_monitoring(scorer, bare).flag_counts() == {"batch_flagged": None, "batch_flags": {}}
 
 
 def test_only_mapped_roles_count_outside_the_contract() -> None:
@@ -350,7 +399,7 @@ def test_a_contract_layout_file_with_extra_and_unused_columns_gets_reason_codes(
         ReasonCoder.fit(model, frame, typo)
 
 
-def test_fields_training_always_saw_filled_are_required(
+def test_fields_training_always_saw_filled_must_be_columns_and_a_null_is_flagged(
     byo_scorer: tuple[Scorer, pd.DataFrame, Path],
 ) -> None:
     from scoring.serving.inputs import InputSchemaError
@@ -360,8 +409,8 @@ def test_fields_training_always_saw_filled_are_required(
     with pytest.raises(InputSchemaError, match=r"missing required fields \['Late90'\]"):
         scorer.score(rows.drop(columns="Late90"))  # another file's columns fail by name
     rows = rows.astype({"Late90": float, "MonthlyIncome": float})
-    rows.loc[0, "Late90"] = np.nan  # never empty in training: rejected
+    rows.loc[0, "Late90"] = np.nan  # never empty in training: scored as missing, flagged
     rows.loc[1, "MonthlyIncome"] = np.nan  # empty in training too: scored as missing
     scores, rejected = scorer.score_batch(rows)
-    assert rejected["row"].tolist() == [0] and "Late90: got null" in rejected["reject_reasons"].iloc[0]
-    assert scores["application_id"].tolist() == row_ids(3)[1:]
+    assert rejected.empty and scores["application_id"].tolist() == row_ids(3)
+    assert scores["input_flags"].tolist() == ["Late90:null_unseen", "", ""]

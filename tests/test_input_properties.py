@@ -4,7 +4,7 @@ rejected with a message naming its field, never an unexpected exception.
 The rules are those a :class:`~scoring.serving.scorer.Scorer` builds (``InputRules.for_model``)
 from a fitted feature transformer and the dataset spec; no model is trained. Two rule sets: the
 auto-loan contract's (kinds and bounds from the data contract) and a bring-your-own dataset's
-(kinds, lower bounds and required fields learnt from the training frame, and a declared range).
+(kinds learnt from the training frame, what it showed flagged beyond, and a declared range).
 
 Each value is judged by :func:`accepted`, a plain reading of the module's documented rules, and
 the layer must agree with it row by row: the rejection, the reason text, and the cleaned value
@@ -97,14 +97,20 @@ def test_the_rule_sets_are_the_documented_ones() -> None:
     assert kinds == {"int", "float", "bool", "category"}
     byo, frame = rule_sets()["byo"]
     assert byo.check(frame).n_rejected == 0
-    assert {r.name: (r.kind, r.required, r.min, r.max) for r in byo.fields} == {
-        "n_cards": ("int", True, 0.0, None),
-        "balance": ("float", False, None, None),
-        "has_phone": ("bool", True, None, None),
-        "amount": ("float", True, 0.0, None),
-        "utilisation": ("float", True, 0.0, 1.5),
-        "segment": ("category", False, None, None),
+    # nothing undeclared rejects: a field training always saw filled must be a column (present)
+    # and a null in it is flagged; the training range flags, the declared range rejects
+    base = byo_base()
+    assert {r.name: (r.kind, r.required, r.present, r.min, r.max, r.seen_nulls) for r in byo.fields} == {
+        "n_cards": ("int", False, True, None, None, False),
+        "balance": ("float", False, False, None, None, True),
+        "has_phone": ("bool", False, True, None, None, False),
+        "amount": ("float", False, True, None, None, False),
+        "utilisation": ("float", False, True, 0.0, 1.5, False),
+        "segment": ("category", False, False, None, None, True),
     }
+    for rule in byo.fields:
+        if rule.kind in ("int", "float"):
+            assert (rule.seen_min, rule.seen_max) == (base[rule.name].min(), base[rule.name].max())
 
 
 # --------------------------------------------------------------------------- the reading of the docs
@@ -138,11 +144,30 @@ def accepted(rule: FieldRule, value: Any) -> bool:
     if not is_number(value) or not math.isfinite(float(value)):
         return False
     number = float(value)
-    if rule.kind == "int" and not number.is_integer():
+    if rule.kind == "int" and not rule.inferred and not number.is_integer():
         return False
     if rule.min is not None and (number <= rule.min if rule.strict_min else number < rule.min):
         return False
     return rule.max is None or number <= rule.max
+
+
+def flags(rule: FieldRule, value: Any) -> list[str]:
+    """What an accepted value of an inferred field is flagged with: a null where training saw
+    none, a number outside the range training saw or a fraction in a column of whole numbers."""
+    if not rule.inferred or rule.kind == "category":
+        return []
+    if is_null(value):
+        return [] if rule.seen_nulls else ["null_unseen"]
+    if rule.kind == "bool":
+        return []
+    number = float(value)
+    out = []
+    low, high = rule.seen_min, rule.seen_max
+    if (low is not None and number < low) or (high is not None and number > high):
+        out.append("out_of_range")
+    if rule.kind == "int" and not number.is_integer():
+        out.append("not_whole")
+    return out
 
 
 def id_accepted(value: Any) -> bool:
@@ -267,11 +292,20 @@ def test_random_values_are_accepted_or_rejected_by_field(case: tuple[str, list[s
         if not bad:
             assert reasons == ""
             continue
-        describe = rules.describe()
+        expected = {rules.id_column: "a non-empty id", **{f.name: f.expectation() for f in rules.fields}}
         pattern = re.escape(REJECT_SEPARATOR).join(
-            re.escape(f"{field}: got ") + ".+" + re.escape(f", expected {describe[field]}") for field in bad
+            re.escape(f"{field}: got ") + ".+" + re.escape(f", expected {expected[field]}") for field in bad
         )
         assert re.fullmatch(pattern, reasons, flags=re.DOTALL), reasons
+    for row in range(len(frame)):  # the flags of the accepted rows, in field order
+        if checked.rejected[row]:
+            continue
+        want_flags = [
+            f"{field}:{code}"
+            for field in order[1:]
+            for code in flags(by_name[field], elements(frame[field])[row])
+        ]
+        assert checked.flags_of()[row] == ";".join(want_flags), (row, checked.flags_of()[row])
     for field in fields:  # what the scorer reads of the accepted rows
         if field == rules.id_column:
             continue

@@ -592,6 +592,45 @@ def test_report_lists_what_the_dataset_switched_off(small_report: ReviewReport) 
     section = _section(render_html(replace(small_report, scope=contract)), "scope")
     assert "Nothing: every derived feature, knock-out rule and limit constraint is in force." in section
     assert "follows the auto-loan data contract" in section and "switched off" not in section
+    assert "Scoring the splits" not in section  # no account given, none shown
+
+
+def test_report_accounts_for_every_row_scored_rejected_and_flagged(small_report: ReviewReport) -> None:
+    from dataclasses import replace
+
+    from scoring.core.contract import DatasetSpec
+    from scoring.serving.scorer import scoring_counts
+
+    predictions = pd.DataFrame(
+        {
+            "split": ["train", "test", "test"],
+            "input_flags": ["", "LOAN:out_of_range", "LOAN:null_unseen;X:not_whole"],
+        }
+    )
+    rejected = pd.DataFrame(
+        {"split": ["test"], "row": [7], "application_id": ["R00000008"],
+         "reject_reasons": ["DEBTINC: got 'n/a', expected a number or null"]}
+    )  # fmt: skip
+    scoring = scoring_counts(predictions, rejected)
+    assert (scoring["n_input"], scoring["n_scored"], scoring["n_rejected"], scoring["n_flagged"]) == (
+        4,
+        3,
+        1,
+        2,
+    )
+    assert scoring["flags"] == {"LOAN:null_unseen": 1, "LOAN:out_of_range": 1, "X:not_whole": 1}
+    spec = DatasetSpec(id_column="row_id", target_column="BAD", source="hmeq.csv")
+    scope = data_scope(spec, {}, {}, {}, scoring)
+    section = _section(render_html(replace(small_report, scope=scope)), "scope")
+    for text in (
+        "Rows 4 = scored 3 + rejected 1",
+        "flagged in <code>input_flags</code>): 2.",
+        "<td>LOAN</td><td>out_of_range</td><td>1</td>",
+        "<td>X</td><td>not_whole</td><td>1</td>",
+        "<td>test</td><td>7</td><td>R00000008</td>"
+        "<td>DEBTINC: got &#x27;n/a&#x27;, expected a number or null</td>",
+    ):
+        assert text in section, text
 
 
 def test_explanations_contract_is_checked() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.core.contract import SYNTHETIC_SPEC
+from scoring.core.contract import STRICTLY_POSITIVE_COLUMNS, SYNTHETIC_SPEC
 from scoring.core.io import read_json
 from scoring.decision.grades import MasterScale
 from scoring.decision.risk import RiskLayer, decide_and_limit
@@ -201,24 +201,53 @@ def test_batch_rejects_rows_and_counts_reconcile(scorer: Scorer, built: tuple[Pa
     pd.testing.assert_frame_equal(scores, scorer.score(good), check_exact=True)
 
 
-def test_strictly_positive_fields_match_the_validation_gate() -> None:
-    from scoring.data.validation import STRICTLY_POSITIVE_COLUMNS
+@pytest.mark.parametrize(
+    "ranges", [{}, {"age": {"min": 21.0, "max": 70.0}, "dependents": {"min": None, "max": None}}]
+)
+def test_the_gate_and_the_value_layer_read_one_rule_set_of_bounds(
+    scorer: Scorer, ranges: dict[str, dict[str, float | None]]
+) -> None:
+    """Every bound the exported model rejects by is a bound of the gate's suite, with the same
+    limits and the same exclusive minimum (the contract's, or validate.ranges in their place)."""
+    from dataclasses import replace
+
+    from scoring.data.config import ValidateConfig
+    from scoring.data.validation import build_suite
+    from scoring.serving.inputs import InputRules
 
     assert STRICTLY_POSITIVE == STRICTLY_POSITIVE_COLUMNS
+    spec = replace(SYNTHETIC_SPEC, value_ranges=ranges)
+    rules = InputRules.for_model(scorer.model.features, spec)
+    config = ValidateConfig.model_validate({"ranges": ranges})
+    suite = build_suite([*rules.describe()], spec, config)
+    gate = {
+        e.column: (e.min_value, e.max_value, bool(e.strict_min))
+        for e in suite.expectations
+        if e.expectation_type == "expect_column_values_to_be_between" and e.column in rules.describe()
+    }
+    model = {
+        f.name: (f.min, f.max, f.strict_min) for f in rules.fields if f.min is not None or f.max is not None
+    }
+    assert model == gate
+    if ranges:
+        assert model["age"] == (21.0, 70.0, False) and "dependents" not in model
+    else:
+        assert model["monthly_income"] == (0, 10_000_000, True) and model["age"] == (18, 80, False)
 
 
 def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
     scorer: Scorer, built: tuple[Path, pd.DataFrame]
 ) -> None:
     from scoring.reporting.evaluation import evaluate_model
-    from scoring.serving.scorer import scored_predictions
+    from scoring.serving.scorer import NothingScored, scored_predictions, scoring_counts
 
     raw = built[1].head(60).copy()
     raw["default_12m"] = np.arange(60) % 7 == 0
     raw["default_12m"] = raw["default_12m"].astype(int)
     parts = {"train": raw.iloc[:20], "valid": raw.iloc[:0], "test": raw.iloc[20:60]}
     result = evaluate_model(scorer.model, parts, SYNTHETIC_SPEC)
-    out = scored_predictions(scorer, parts, SYNTHETIC_SPEC, result.scores)
+    out, rejected = scored_predictions(scorer, parts, SYNTHETIC_SPEC, result.scores)
+    assert rejected.empty
     assert list(out.columns) == ["application_id", "split", "default_12m", "pd_raw", *OUTPUT_COLUMNS[1:]]
     assert out["split"].tolist() == ["train"] * 20 + ["test"] * 40
     assert out["default_12m"].tolist() == raw["default_12m"].astype(float).tolist()
@@ -226,6 +255,30 @@ def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
     pd.testing.assert_frame_equal(
         out[list(OUTPUT_COLUMNS)], scorer.score(raw.reset_index(drop=True)), check_exact=True
     )
+
+    # a row the value layer refuses is reported with its split and reason, not raised; the rest
+    # keep their own targets and raw PDs
+    bad = raw.copy()
+    bad.loc[bad.index[25], "age"] = 12
+    parts = {"train": bad.iloc[:20], "valid": bad.iloc[:0], "test": bad.iloc[20:60]}
+    result = evaluate_model(scorer.model, parts, SYNTHETIC_SPEC)
+    kept, rejected = scored_predictions(scorer, parts, SYNTHETIC_SPEC, result.scores)
+    assert rejected[["split", "row"]].values.tolist() == [["test", 5]]
+    assert rejected["reject_reasons"].iloc[0] == "age: got 12, expected a whole number in 18..80"
+    pd.testing.assert_frame_equal(kept, out.drop(index=25).reset_index(drop=True), check_exact=True)
+    counts = scoring_counts(kept, rejected)
+    assert (counts["n_input"], counts["n_scored"], counts["n_rejected"]) == (60, 59, 1)
+    assert counts["by_split"] == {
+        "train": {"n_scored": 20, "n_rejected": 0},
+        "test": {"n_scored": 39, "n_rejected": 1},
+    }
+
+    # nothing to score: one line that says so
+    every = {"test": bad.iloc[25:26]}
+    with pytest.raises(NothingScored, match=r"none of the 1 rows .* age: got 12"):
+        scored_predictions(
+            scorer, every, SYNTHETIC_SPEC, evaluate_model(scorer.model, every, SYNTHETIC_SPEC).scores
+        )
 
 
 # ---------------------------------------------------------- the array path against the frame functions
@@ -261,6 +314,7 @@ def _through_frame_functions(scorer: Scorer, applications: pd.DataFrame) -> pd.D
         "suggested_limit": risk["suggested_limit"].to_numpy(dtype=np.float64),
         "limit_constraint": risk["binding_constraint"].to_numpy(dtype=object),
         **{c: reasons[c].to_numpy(dtype=object) for c in reasons.columns},
+        "input_flags": checked.flags_of(~checked.rejected),
         "model_version": np.full(len(valid), scorer.model_version, dtype=object),
     }
     return pd.DataFrame(

@@ -257,6 +257,7 @@ def score(
             raise _fail(exc) from None
         console.print(
             f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
+            f"{_flagged_text(counts)}"
             f"scores in {output}/, rejected rows in {rejected}/ (Parquet, one file per partition); "
             f"model digest {digest}"
         )
@@ -280,8 +281,16 @@ def score(
         raise _fail(exc) from None
     console.print(
         f"input {counts.n_input:,} = scored {counts.n_scored:,} + rejected {counts.n_rejected:,}; "
+        f"{_flagged_text(counts)}"
         f"scores in {output}, rejected rows in {rejected}; model digest {digest}"
     )
+
+
+def _flagged_text(counts: BatchCounts) -> str:
+    """The scored rows with a value training did not show, where there are any."""
+    if not counts.n_flagged:
+        return ""
+    return f"{counts.n_flagged:,} scored rows flagged (input_flags: values outside what training saw); "
 
 
 def _engine_settings(

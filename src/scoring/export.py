@@ -21,7 +21,7 @@ from scoring.serving.bundle import (
     ModelBundle,
 )
 from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_manifest
-from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
+from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer, log_scoring_counts
 
 if TYPE_CHECKING:
     from scoring.collections.scorer import BehaviourScorer
@@ -42,7 +42,8 @@ def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
     ``Any``: MLflow's own enforcement refuses int64 for a double and 45.0 for a long, and casts
     ``"false"`` to true for a boolean over HTTP, so their types are checked by the value layer
     (:mod:`scoring.serving.inputs`), which accepts 45 and 45.0 for an int field, rejects 45.5
-    and names the field. A field is required unless the contract lets it be null.
+    and names the field. A field is required unless the contract lets it be null, or, outside
+    the contract, training saw it empty.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -55,10 +56,12 @@ def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
     inputs = [ColSpec(id_type, rules.id_column, required=not scorer.spec.generated_id)]
     for rule in rules.fields:
         name = scorer.raw_name(rule.name)
+        # a column every input must have (a null in it may still be scored, see inputs.FieldRule)
+        needed = rule.required or rule.present
         if rule.kind == "category":
-            inputs.append(ColSpec("string", name, required=rule.required))
+            inputs.append(ColSpec("string", name, required=needed))
         else:
-            inputs.append(ColSpec(AnyType(), name, required=rule.required))  # type: ignore[no-untyped-call]
+            inputs.append(ColSpec(AnyType(), name, required=needed))  # type: ignore[no-untyped-call]
     outputs = Schema([ColSpec(OUTPUT_TYPES[name], name) for name in OUTPUT_COLUMNS])
     return ModelSignature(inputs=Schema(inputs), outputs=outputs)  # type: ignore[arg-type]
 
@@ -93,14 +96,19 @@ def reference_profile(
     from scoring.monitoring.profile import build_profile
 
     columns = list(scorer.model.features.input_columns_)
-    scored = scorer.score(reference, with_reasons=False)
+    # Rows the model's input rules refuse are left out of the profile (and logged), never fatal.
+    rows = scorer.score_rows(reference, with_reasons=False)
+    rows.raise_if_nothing_scored("export: the monitoring reference")
+    log_scoring_counts("export: the monitoring reference", rows.counts())
+    scored, reference = rows.scores, reference[rows.scored]
     auc = None
     target = spec.target_column
     if target in holdout.columns:
         labelled = holdout[holdout[target].notna()]
-        y = labelled[target].astype(int)
+        held = scorer.score_rows(labelled, with_reasons=False)
+        y = labelled[target].astype(int)[held.scored]
         if y.nunique() == 2:
-            auc = float(roc_auc_score(y, scorer.score(labelled, with_reasons=False)["pd"]))
+            auc = float(roc_auc_score(y, held.scores["pd"]))
     dates = [spec.date_column] if spec.date_column and spec.date_column in reference.columns else []
     raw = (
         scorer.model_input(reference)[columns].join(reference[dates])
@@ -169,7 +177,9 @@ def export_model(
         # What the artifact will load must score exactly like the scorer built from models/.
         loaded = artifact.load_scorer(files)
         columns = [spec.id_column, *scorer.model.features.input_columns_]
-        raw = example[columns].head(3).reset_index(drop=True)
+        # three rows the model accepts (a rejected one cannot be the signature's example)
+        accepted = example[~scorer.check(example).rejected] if len(example) else example
+        raw = (accepted if len(accepted) else example)[columns].head(3).reset_index(drop=True)
         # as a caller sends it: the file's own column names, not the contract roles
         raw = raw.rename(columns={role: column for role, column in spec.roles.items()})
         input_example = _as_signature_types(raw)

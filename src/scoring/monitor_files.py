@@ -57,6 +57,7 @@ def monitor_model(
         "batch_rows": scored.n_input,
         "batch_scored": len(scored.frame),
         "batch_rejected": len(scored.rejected),
+        **scored.flag_counts(),
         "scored_here": scored.scored_here,
     }
     gated = None

@@ -8,7 +8,7 @@ date and customer columns; every other column is a candidate feature.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -169,6 +169,36 @@ SYNTHETIC_SPEC = DatasetSpec(
 
 STRICTLY_POSITIVE_COLUMNS: frozenset[str] = frozenset({"monthly_income", "vehicle_price", "loan_amount"})
 """Contract columns whose lower bound (0) is exclusive: the gate and the serving checks share it."""
+
+
+@dataclass(frozen=True)
+class DeclaredBounds:
+    """A column's declared value bounds: values outside them are data errors."""
+
+    min: float | None
+    max: float | None
+    strict_min: bool = False
+    source: Literal["contract", "params"] = "params"
+
+
+def declared_bounds(
+    name: str, spec: DatasetSpec, ranges: Mapping[str, Mapping[str, float | None]] | None = None
+) -> DeclaredBounds | None:
+    """The one rule set of a column's bounds, read by the validation gate and the exported
+    model's value layer alike: ``ranges`` (params ``validate.ranges``; by default the dataset's
+    own :attr:`DatasetSpec.value_ranges`, which the gate writes from them) where declared, else
+    the data contract's where the dataset follows it, else None: a bring-your-own column nobody
+    declared has no bounds that reject (the model flags values outside what training saw).
+    """
+    declared = (spec.value_ranges if ranges is None else ranges).get(name)
+    if declared is not None:  # replaces the contract's, {min: null, max: null} included
+        low, high = declared.get("min"), declared.get("max")
+        return None if low is None and high is None else DeclaredBounds(low, high, False, "params")
+    column = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
+    if column is not None and (column.min is not None or column.max is not None):
+        return DeclaredBounds(column.min, column.max, name in STRICTLY_POSITIVE_COLUMNS, "contract")
+    return None
+
 
 TRUE_PD_COLUMN = "true_pd"
 """Column of the ground-truth file; only evaluation may read it."""

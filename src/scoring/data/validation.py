@@ -117,7 +117,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 from great_expectations.validator.v1_validator import Validator
 from great_expectations.validator.validation_statistics import calc_validation_statistics
 
-from scoring.core.contract import AUTO_LOAN_COLUMNS, STRICTLY_POSITIVE_COLUMNS, ColumnSpec, DatasetSpec
+from scoring.core.contract import AUTO_LOAN_COLUMNS, ColumnSpec, DatasetSpec, declared_bounds
 from scoring.data.config import Severity, ValidateConfig
 
 logger = logging.getLogger(__name__)
@@ -417,10 +417,15 @@ def _contract_rules(spec: ColumnSpec, dataset: DatasetSpec, config: ValidateConf
         mostly = 1.0 - config.max_unseen_level_share
         if mostly < 1.0:
             out.append(_in_set(spec.name, spec.levels, kind="unseen_levels", mostly=mostly))
-    bounded = spec.min is not None or spec.max is not None
-    if bounded and spec.name not in config.ranges:
-        out.append(_between(spec.name, spec.min, spec.max, spec.name in STRICTLY_POSITIVE_COLUMNS))
+    bounds = declared_bounds(spec.name, dataset, declared_ranges(config))
+    if bounds is not None and bounds.source == "contract":  # declared ranges are added below
+        out.append(_between(spec.name, bounds.min, bounds.max, bounds.strict_min))
     return out
+
+
+def declared_ranges(config: ValidateConfig) -> dict[str, dict[str, float | None]]:
+    """``validate.ranges`` as :func:`scoring.core.contract.declared_bounds` reads them."""
+    return {column: {"min": rule.min, "max": rule.max} for column, rule in config.ranges.items()}
 
 
 def build_suite(columns: Sequence[str], spec: DatasetSpec, config: ValidateConfig) -> gx.ExpectationSuite:
@@ -502,9 +507,11 @@ def build_suite(columns: Sequence[str], spec: DatasetSpec, config: ValidateConfi
         ):
             share = config.max_null_share.get(column, config.default_max_null_share)
             rules.add(_not_null(column, kind="too_many_nulls", mostly=max(1.0 - share, 1e-9)))
-    for column, rule in config.ranges.items():
-        if column in present and (rule.min is not None or rule.max is not None):
-            rules.add(_between(column, rule.min, rule.max))
+    ranges = declared_ranges(config)
+    for column in config.ranges:
+        declared = declared_bounds(column, spec, ranges)
+        if column in present and declared is not None:
+            rules.add(_between(column, declared.min, declared.max, declared.strict_min))
     if {"vehicle_price", "down_payment"} <= present:
         rules.add(
             ExpectColumnPairValuesAToBeGreaterThanB(

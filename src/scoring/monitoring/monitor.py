@@ -375,6 +375,21 @@ class ScoredBatch:
     rejected: pd.DataFrame
     n_input: int
     scored_here: bool
+    flags: pd.Series | None = None
+    """Per scored row: what training did not show of an inferred field (the scorer's
+    ``input_flags``); None where the batch came scored without them."""
+
+    def flag_counts(self) -> dict[str, Any]:
+        """Scored rows that carry a flag, and the rows per ``field:code``: the monitoring count of
+        values outside what the model was trained on."""
+        if self.flags is None:
+            return {"batch_flagged": None, "batch_flags": {}}
+        flags = self.flags.fillna("").astype(str)
+        codes = flags[flags != ""].str.split(";").explode().value_counts()
+        return {
+            "batch_flagged": int((flags != "").sum()),
+            "batch_flags": {str(k): int(v) for k, v in sorted(codes.items())},
+        }
 
 
 def score_for_monitoring(scorer: Any, batch: pd.DataFrame) -> ScoredBatch:
@@ -382,7 +397,9 @@ def score_for_monitoring(scorer: Any, batch: pd.DataFrame) -> ScoredBatch:
     ``scoring score`` joined to its inputs), else scored by ``scorer`` (rows failing the input
     checks are returned as rejected with their reasons: input = scored + rejected)."""
     if all(c in batch.columns for c in SCORED_COLUMNS):
-        return ScoredBatch(batch.reset_index(drop=True), batch.iloc[0:0], len(batch), scored_here=False)
+        frame = batch.reset_index(drop=True)
+        flags = frame["input_flags"] if "input_flags" in frame.columns else None
+        return ScoredBatch(frame, batch.iloc[0:0], len(batch), scored_here=False, flags=flags)
     id_column = scorer.spec.id_column
     scores, rejected = scorer.score_batch(batch, with_reasons=False)
     inputs = scorer.model_input(batch)
@@ -396,4 +413,4 @@ def score_for_monitoring(scorer: Any, batch: pd.DataFrame) -> ScoredBatch:
         raise AssertionError(
             f"monitoring lost rows: {len(batch)} in, {len(joined)} scored, {len(rejected)} rejected"
         )
-    return ScoredBatch(joined, rejected, len(batch), scored_here=True)
+    return ScoredBatch(joined, rejected, len(batch), scored_here=True, flags=scores["input_flags"])

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from scoring.core.contract import DatasetSpec
-from scoring.core.io import parquet_parts, write_dataset
+from scoring.core.io import parquet_parts, read_parquet, write_dataset
 from scoring.data.split import LABELLED_PARTS
 from scoring.reporting.evaluation import (
     EvaluationResult,
@@ -58,7 +58,13 @@ from scoring.serving.bundle import (
     ModelBundle,
     sha256_of,
 )
-from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer, scored_predictions
+from scoring.serving.scorer import (
+    OUTPUT_COLUMNS,
+    OUTPUT_TYPES,
+    Scorer,
+    scored_predictions,
+    scoring_counts,
+)
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -234,11 +240,39 @@ def _candidate_meta(source: WorkerBundle) -> pd.DataFrame:
 
 
 def _predictions_partition(part: pd.DataFrame, name: str, source: WorkerBundle) -> pd.DataFrame:
-    """One partition's rows of the predictions file, as the pandas engine makes them."""
+    """One partition's rows of the predictions file, as the pandas engine makes them; rows the
+    model's input rules reject are left out and logged (:func:`dask_scoring_counts` counts them)."""
     scorer = worker_scorer(source)
     part = part.reset_index(drop=True)
     raw = split_scores(scorer.model, name, part, source.spec)
-    return scored_predictions(scorer, {name: part}, source.spec, raw)
+    predictions, rejected = scored_predictions(scorer, {name: part}, source.spec, raw)
+    if len(rejected):
+        logger.warning(
+            "%s: %d of %d rows of a partition rejected by the model's input rules; the first: %s",
+            name,
+            len(rejected),
+            len(part),
+            rejected["reject_reasons"].iloc[0],
+        )
+    return predictions
+
+
+def dask_scoring_counts(splits: Mapping[str, Path], predictions_path: str | Path) -> dict[str, Any]:
+    """:func:`scoring.serving.scorer.scoring_counts` of the Dask engine, the pandas engine's
+    figures: the split files' rows against the predictions written, whose ``split`` and
+    ``input_flags`` columns are read back (the rejected rows' reasons are in the workers' log)."""
+    rows = {name: sum(_part_rows(Path(path))) for name, path in splits.items()}
+    written = read_parquet(predictions_path, columns=["split", "input_flags"])
+    empty = pd.DataFrame({"split": pd.Series(dtype=object), "row": pd.Series(dtype=np.int64)})
+    counts = scoring_counts(written, empty)
+    scored = written["split"].value_counts()
+    counts.update(n_input=sum(rows.values()), n_rejected=sum(rows.values()) - len(written))
+    counts["by_split"] = {
+        name: {"n_scored": int(scored.get(name, 0)), "n_rejected": n - int(scored.get(name, 0))}
+        for name, n in rows.items()
+        if n
+    }
+    return counts
 
 
 def predictions_meta(spec: DatasetSpec) -> pd.DataFrame:

@@ -385,11 +385,14 @@ def data_scope(
     features: Mapping[str, Any],
     calibration_report: Mapping[str, Any],
     explanation_summary: Mapping[str, Any],
+    scoring: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the dataset's columns support and what they switched off, from the stages' outputs.
 
     ``features`` is the feature stage's summary (reports/features.json); the rule scope comes
-    from the calibrate report, the reason map's origin from the explanations summary.
+    from the calibrate report, the reason map's origin from the explanations summary; ``scoring``
+    is the evaluate stage's account of scoring the splits (metrics ``scoring``: rows scored,
+    rejected with reasons, flagged where training did not show a value).
     """
     return {
         "source": spec.source,
@@ -401,6 +404,7 @@ def data_scope(
         "derived_not_computed": dict(features.get("derived_not_computed", {})),
         "rules": dict(calibration_report.get("rule_scope", {})),
         "reason_map": dict(explanation_summary.get("reason_map", {})),
+        "scoring": dict(scoring or {}),
     }
 
 
@@ -500,7 +504,9 @@ def review_report(
         explanations=explanations_from(explanation_summary, explanation_images),
         decisions=decision_summary(predictions),
         notes=_notes(spec, metrics),
-        scope=data_scope(spec, features_summary, calibration_report, explanation_summary),
+        scope=data_scope(
+            spec, features_summary, calibration_report, explanation_summary, metrics.get("scoring")
+        ),
         through_the_door=metrics.get("through_the_door", {}),
         whatif=whatif or {},
         whatif_curve=None
@@ -585,6 +591,41 @@ def _scope_section(r: ReviewReport) -> str:
     unused = s.get("unused_columns") or []
     if unused:
         out.append(f"<p>Columns with no usable values, not model inputs: {_esc(', '.join(unused))}.</p>")
+    out.append(_scoring_accounts(s.get("scoring") or {}))
+    return "".join(out)
+
+
+def _scoring_accounts(scoring: Mapping[str, Any]) -> str:
+    """The evaluate stage's scoring of the splits through the exported model's input rules."""
+    if not scoring:
+        return ""
+    out = [
+        "<h3>Scoring the splits</h3>",
+        f"<p>Rows {_num(scoring.get('n_input'))} = scored {_num(scoring.get('n_scored'))} + "
+        f"rejected {_num(scoring.get('n_rejected'))} by the exported model's input rules. "
+        f"Scored rows with a value training did not show (scored all the same, flagged in "
+        f"<code>input_flags</code>): {_num(scoring.get('n_flagged'))}.</p>",
+    ]
+    flags = scoring.get("flags") or {}
+    if flags:
+        rows = [
+            [_esc(flag.rpartition(":")[0]), _esc(flag.rpartition(":")[2]), _num(n)]
+            for flag, n in flags.items()
+        ]
+        out.append(_table(["field", "flag", "rows"], rows))
+    examples = scoring.get("rejected_examples") or []
+    if examples:
+        rows = [
+            [
+                _esc(e.get("split", "")),
+                _num(e.get("row")),
+                _esc(e.get("application_id", "")),
+                _esc(e.get("reject_reasons", e.get("reasons", ""))),
+            ]
+            for e in examples
+        ]
+        out.append("<p>Rejected rows (the first ones) with their reasons:</p>")
+        out.append(_table(["split", "row", "id", "reasons"], rows))
     return "".join(out)
 
 

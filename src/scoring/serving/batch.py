@@ -34,6 +34,8 @@ class BatchCounts:
     n_input: int
     n_scored: int
     n_rejected: int
+    n_flagged: int = 0
+    """Scored rows with an ``input_flags`` entry (a value training did not show, scored)."""
 
     @property
     def reconciles(self) -> bool:
@@ -156,7 +158,7 @@ def score_file(
     rejected_schema = pa.schema(
         [("row", pa.int64()), (id_column, pa.string()), ("reject_reasons", pa.string())]
     )
-    n_input = n_scored = n_rejected = 0
+    n_input = n_scored = n_rejected = n_flagged = 0
     with atomic_path(output_path) as out_tmp, atomic_path(rejected_path) as rej_tmp:
         with (
             pq.ParquetWriter(out_tmp, OUTPUT_SCHEMA, compression="zstd") as out_writer,
@@ -178,9 +180,10 @@ def score_file(
                 n_input += len(chunk)
                 n_scored += len(scores)
                 n_rejected += len(rejected)
+                n_flagged += int((scores["input_flags"] != "").sum())
                 if progress is not None:
                     progress(len(chunk))
-        counts = BatchCounts(n_input, n_scored, n_rejected)
+        counts = BatchCounts(n_input, n_scored, n_rejected, n_flagged)
         if not counts.reconciles:
             raise RuntimeError(
                 f"counts do not reconcile: {n_scored} scored + {n_rejected} rejected != {n_input} input rows"

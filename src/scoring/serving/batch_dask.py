@@ -64,8 +64,9 @@ def _score_partition(
     scores_dir: str,
     rejected_dir: str,
     with_reasons: bool,
-) -> tuple[int, int, int]:
-    """Score one partition on a worker and write its two part files; (input, scored, rejected)."""
+) -> tuple[int, int, int, int]:
+    """Score one partition on a worker and write its two part files; (input, scored, rejected,
+    scored rows flagged)."""
     scorer = _worker_scorer(model_dir, digest)
     chunk = csv_values(part.reset_index(drop=True), kinds) if kinds else part.reset_index(drop=True)
     scores, rejected = scorer.score_batch(chunk, with_reasons=with_reasons, row_offset=offset)
@@ -78,7 +79,7 @@ def _score_partition(
         pa.Table.from_pandas(rejected, schema=_rejected_schema(scorer.spec.id_column), preserve_index=False),
         Path(rejected_dir) / name,
     )
-    return len(chunk), len(scores), len(rejected)
+    return len(chunk), len(scores), len(rejected), int((scores["input_flags"] != "").sum())
 
 
 def _read_row_groups(piece: tuple[str, list[int]]) -> pd.DataFrame:
@@ -166,7 +167,9 @@ def score_file_dask(
         ]
         results = client.gather(client.compute(tasks))
         n_input = sum(r[0] for r in results)
-        counts = BatchCounts(n_input, sum(r[1] for r in results), sum(r[2] for r in results))
+        counts = BatchCounts(
+            n_input, sum(r[1] for r in results), sum(r[2] for r in results), sum(r[3] for r in results)
+        )
         if not counts.reconciles or n_input != sum(lengths):
             raise RuntimeError(f"counts do not reconcile: {counts} over {sum(lengths)} input rows")
         for source, target in zip(staging, (output_dir, rejected_dir), strict=True):

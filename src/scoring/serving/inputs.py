@@ -36,7 +36,7 @@ means (the batch command writes them to a side file, the pyfunc model refuses th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring.core.contract import AUTO_LOAN_BY_NAME, STRICTLY_POSITIVE_COLUMNS, DatasetSpec
+from scoring.core.contract import AUTO_LOAN_BY_NAME, STRICTLY_POSITIVE_COLUMNS, DatasetSpec, declared_bounds
 from scoring.features.transformer import ApplicationFeatures
 
 FieldKind = Literal["id", "int", "float", "bool", "category"]
@@ -53,7 +53,15 @@ FieldKind = Literal["id", "int", "float", "bool", "category"]
 STRICTLY_POSITIVE = STRICTLY_POSITIVE_COLUMNS
 
 REJECT_SEPARATOR = "; "
+FLAG_SEPARATOR = ";"
 _EXAMPLES = 5
+
+FLAG_CODES: dict[str, str] = {
+    "out_of_range": "a value outside the range training saw (scored as it is)",
+    "null_unseen": "a null where training saw none (scored as missing)",
+    "not_whole": "a fraction in a column that held whole numbers in training (scored as it is)",
+}
+"""The flags of an inferred field: what training did not show, scored all the same."""
 
 
 class InputSchemaError(ValueError):
@@ -74,12 +82,29 @@ def _number_text(value: float) -> str:
 
 @dataclass(frozen=True)
 class FieldRule:
+    """One input field's rule.
+
+    ``kind``, ``required`` and the bounds reject: they are declared (the data contract, the
+    dataset's ``validate.ranges``) or a kind no model can score (text in a number). A field
+    *inferred* from training (a bring-your-own column nobody declared) rejects only what cannot
+    be scored; what training did not show is scored and flagged (:data:`FLAG_CODES`): a value
+    outside ``seen_min..seen_max``, a null where ``seen_nulls`` is false, a fraction in a
+    column that held whole numbers.
+    """
+
     name: str
     kind: FieldKind
     required: bool
     min: float | None = None
     max: float | None = None
     strict_min: bool = False
+    present: bool = False
+    """The column must be in the input (an inferred field training always saw filled: another
+    file's columns then fail by name), though a null in it is scored as missing."""
+    inferred: bool = False
+    seen_min: float | None = None
+    seen_max: float | None = None
+    seen_nulls: bool = True
 
     def expectation(self) -> str:
         what = {
@@ -88,7 +113,7 @@ class FieldRule:
             "float": "a number",
             "bool": "true or false",
             "category": "a category (text)",
-        }[self.kind]
+        }["float" if self.inferred and self.kind == "int" else self.kind]  # a fraction is flagged
         if self.min is not None or self.max is not None:
             low = "" if self.min is None else _number_text(self.min)
             high = "" if self.max is None else _number_text(self.max)
@@ -104,6 +129,17 @@ class FieldRule:
         if self.kind != "id":
             what += "" if self.required else " or null"
         return what
+
+    def seen(self) -> str:
+        """What training showed of an inferred field (scored beyond it, flagged): '' otherwise."""
+        if not self.inferred:
+            return ""
+        parts = []
+        if self.seen_min is not None and self.seen_max is not None:
+            parts.append(f"{_number_text(self.seen_min)}..{_number_text(self.seen_max)}")
+        if not self.seen_nulls:
+            parts.append("never null")
+        return "training saw " + ", ".join(parts) if parts else ""
 
 
 def _shown(value: Any) -> str:
@@ -132,10 +168,27 @@ class InputCheck:
     rejected: npt.NDArray[np.bool_]
     reasons: pd.Series  # per row: '' or the field messages joined with '; '
     id_is_text: bool  # the id column holds text (object or string dtype)
+    flags: npt.NDArray[np.object_] | None = None
+    """Per row: '' or what training did not show, as ``field:code`` joined with ';' (codes in
+    :data:`FLAG_CODES`); None when no row has a flag."""
 
     @property
     def n_rejected(self) -> int:
         return int(self.rejected.sum())
+
+    @property
+    def flagged(self) -> npt.NDArray[np.bool_]:
+        """Rows with at least one flag (scored all the same, unless rejected for another reason)."""
+        if self.flags is None:
+            return np.zeros(len(self.rejected), dtype=bool)
+        return np.asarray(self.flags != "", dtype=bool)
+
+    def flags_of(self, rows: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.object_]:
+        """The flags of the rows where ``rows`` is true (every row when None), '' where none."""
+        n = len(self.rejected) if rows is None else int(np.count_nonzero(rows))
+        if self.flags is None:
+            return np.full(n, "", dtype=object)
+        return self.flags if rows is None else self.flags[rows]
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -206,45 +259,45 @@ class InputRules:
 
     @classmethod
     def for_model(cls, features: ApplicationFeatures, spec: DatasetSpec) -> InputRules:
+        """The rules of a fitted model's inputs: the contract's kinds and nullability where the
+        dataset follows it, what training showed of any other field (:func:`_learnt_rule`), and
+        the bounds of :func:`scoring.core.contract.declared_bounds`, the gate's own."""
         rules: list[FieldRule] = []
         categorical = set(features.categories_)
         profiles = features.input_profile_
         for name in features.input_columns_:
             contract = AUTO_LOAN_BY_NAME.get(name) if spec.follows_auto_loan_contract else None
-            declared = spec.value_ranges.get(name)
             if contract is not None:
                 kind: FieldKind = {"int": "int", "float": "float", "bool": "bool"}.get(
                     contract.kind, "category"
                 )  # type: ignore[assignment]
-                rule = FieldRule(
-                    name,
-                    kind,
-                    required=not contract.nullable,
-                    min=contract.min,
-                    max=contract.max,
-                    strict_min=name in STRICTLY_POSITIVE,
-                )
+                rule = FieldRule(name, kind, required=not contract.nullable)
             elif name in categorical:
                 rule = FieldRule(name, "category", required=False)
             else:
                 rule = _learnt_rule(name, profiles.get(name))
-            if declared is not None and rule.kind in ("int", "float"):
-                # declared bounds replace the contract's or the learnt ones, as in the gate
-                rule = FieldRule(
-                    rule.name, rule.kind, rule.required, declared.get("min"), declared.get("max")
+            bounds = declared_bounds(name, spec)
+            if rule.kind in ("int", "float"):
+                rule = replace(
+                    rule,
+                    min=None if bounds is None else bounds.min,
+                    max=None if bounds is None else bounds.max,
+                    strict_min=bounds is not None and bounds.strict_min,
                 )
             rules.append(rule)
         return cls(spec.id_column, tuple(rules))
 
     @property
     def required_fields(self) -> list[str]:
-        return [self.id_column, *(f.name for f in self.fields if f.required)]
+        """The fields every input must have as columns (a null is refused only where ``required``)."""
+        return [self.id_column, *(f.name for f in self.fields if f.required or f.present)]
 
     def describe(self) -> dict[str, str]:
-        """Field -> what it must hold; for documentation and error pages."""
+        """Field -> what it must hold (and, for an inferred one, what training saw); for
+        documentation and error pages."""
         return {
             self.id_column: "a non-empty id",
-            **{f.name: f.expectation() for f in self.fields},
+            **{f.name: f.expectation() + (f" ({f.seen()})" if f.seen() else "") for f in self.fields},
         }
 
     def check(self, applications: pd.DataFrame) -> InputCheck:
@@ -258,6 +311,7 @@ class InputRules:
         n = len(applications)
         values: dict[str, npt.NDArray[Any]] = {}
         messages: list[tuple[npt.NDArray[np.bool_], str, pd.Series, str]] = []
+        flagged: list[tuple[npt.NDArray[np.bool_], str]] = []
 
         ids = applications[self.id_column]
         raw_ids = ids.to_numpy(dtype=object)
@@ -278,6 +332,9 @@ class InputRules:
             bad, values[rule.name] = _check_field(rule, series)
             if bad.any():
                 messages.append((bad, rule.name, series, rule.expectation()))
+            if rule.inferred:
+                for code, rows in _flags(rule, values[rule.name], bad):
+                    flagged.append((rows, f"{rule.name}:{code}"))
 
         rejected = np.zeros(n, dtype=bool)
         for bad, *_ in messages:
@@ -288,6 +345,12 @@ class InputRules:
                 for i in np.flatnonzero(bad):
                     text = f"{name}: got {_shown(series.iloc[i])}, expected {expectation}"
                     reasons[i] = text if not reasons[i] else reasons[i] + REJECT_SEPARATOR + text
+        flags = None
+        if flagged:
+            flags = np.full(n, "", dtype=object)
+            for rows, flag in flagged:
+                for i in np.flatnonzero(rows):
+                    flags[i] = flag if not flags[i] else flags[i] + FLAG_SEPARATOR + flag
         return InputCheck(
             applications,
             self,
@@ -295,6 +358,7 @@ class InputRules:
             rejected,
             pd.Series(reasons, index=applications.index, dtype=object),
             is_text(ids),
+            flags,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,7 +372,13 @@ class InputRules:
                     "min": f.min,
                     "max": f.max,
                     "strict_min": f.strict_min,
+                    "present": f.present,
+                    "inferred": f.inferred,
+                    "seen_min": f.seen_min,
+                    "seen_max": f.seen_max,
+                    "seen_nulls": f.seen_nulls,
                     "expected": f.expectation(),
+                    "seen": f.seen(),
                 }
                 for f in self.fields
             ],
@@ -327,6 +397,11 @@ class InputRules:
                     f.get("min"),
                     f.get("max"),
                     bool(f.get("strict_min", False)),
+                    bool(f.get("present", False)),
+                    bool(f.get("inferred", False)),
+                    f.get("seen_min"),
+                    f.get("seen_max"),
+                    bool(f.get("seen_nulls", True)),
                 )
                 for f in fields
             ),
@@ -334,21 +409,58 @@ class InputRules:
 
 
 def _learnt_rule(name: str, profile: Mapping[str, Any] | None) -> FieldRule:
-    """The rule of a numeric field outside the contract, from what training showed of it.
+    """The rule of a numeric field nobody declared, from what training showed of it.
 
-    Its kind (an integer column takes whole numbers, a boolean true/false) and a lower bound of
-    0 where training never saw a negative value (an amount, a count, an age: a negative one is
-    a data error). No upper bound: a new maximum of a heavy-tailed amount is not an error.
-    A field training always saw filled is required, as a contract field that is not nullable
-    (so an input without the column, another file's, fails by name); one training saw empty
-    may be null or absent, scored as missing.
+    Only what the model cannot score is rejected: text or a boolean in a number, a non-boolean
+    in a boolean field. What training did not show is scored and flagged: a value outside the
+    range it saw (a ratio that is rarely negative, a new maximum of an amount), a null where it
+    saw none (the booster's default branch, the scorecard's Missing bin), a fraction in a column
+    that held whole numbers. A field training always saw filled must be present as a column,
+    so an input with another file's columns fails by name. Bounds that should reject are
+    declared (``validate.ranges``), and the gate checks the same ones.
     """
     if profile is None:
-        return FieldRule(name, "float", required=False)
+        return FieldRule(name, "float", required=False, inferred=True)
     kind: FieldKind = profile.get("kind", "float")
-    low = profile.get("min")
-    minimum = 0.0 if kind != "bool" and low is not None and low >= 0 else None
-    return FieldRule(name, kind, required=profile.get("has_nulls") is False, min=minimum)
+    filled = profile.get("has_nulls") is False
+    if kind == "bool":
+        return FieldRule(name, kind, required=False, present=filled, inferred=True, seen_nulls=not filled)
+    low, high = profile.get("min"), profile.get("max")
+    return FieldRule(
+        name,
+        kind,
+        required=False,
+        present=filled,
+        inferred=True,
+        seen_min=None if low is None else float(low),
+        seen_max=None if high is None else float(high),
+        seen_nulls=not filled,
+    )
+
+
+def _flags(
+    rule: FieldRule, values: npt.NDArray[Any], bad: npt.NDArray[np.bool_]
+) -> list[tuple[str, npt.NDArray[np.bool_]]]:
+    """What training did not show of an inferred field, per code: the rows (not rejected) with it."""
+    out: list[tuple[str, npt.NDArray[np.bool_]]] = []
+    if rule.kind == "category":
+        return out
+    numbers = np.asarray(values, dtype=np.float64)
+    null = np.isnan(numbers)
+    if not rule.seen_nulls:
+        out.append(("null_unseen", null & ~bad))
+    if rule.kind == "bool":
+        return [(code, rows) for code, rows in out if rows.any()]
+    with np.errstate(invalid="ignore"):
+        outside = np.zeros(len(numbers), dtype=bool)
+        if rule.seen_min is not None:
+            outside |= numbers < rule.seen_min
+        if rule.seen_max is not None:
+            outside |= numbers > rule.seen_max
+        out.append(("out_of_range", outside & ~bad))
+        if rule.kind == "int":
+            out.append(("not_whole", np.isfinite(numbers) & (numbers != np.round(numbers)) & ~bad))
+    return [(code, rows) for code, rows in out if rows.any()]
 
 
 def is_text(series: pd.Series) -> bool:
@@ -448,7 +560,7 @@ def _check_field(rule: FieldRule, series: pd.Series) -> tuple[npt.NDArray[np.boo
     values, not_number, null = _as_numbers(series)
     with np.errstate(invalid="ignore"):
         bad = not_number | (~null & ~np.isfinite(values) & ~not_number)
-        if rule.kind == "int":
+        if rule.kind == "int" and not rule.inferred:  # an inferred one is flagged (not_whole)
             bad |= np.isfinite(values) & (values != np.round(values))
         if rule.min is not None:
             bad |= (values <= rule.min) if rule.strict_min else (values < rule.min)

@@ -23,6 +23,9 @@ limit_constraint   the bound that set it: dti, ltv, grade_cap, declined, no_capa
                    no_data (the dataset has neither the DTI nor the LTV columns: no limit, NaN)
 reason_code_1..4   adverse-action reason codes from :mod:`scoring.explain` ('' where fewer,
 reason_text_1..4   or where the model has no reason coder or reasons were not asked for)
+input_flags        what training did not show of an inferred (undeclared) field, scored all the
+                   same: ``field:code`` joined with ';' (``out_of_range``, ``null_unseen``,
+                   ``not_whole``; :data:`scoring.serving.inputs.FLAG_CODES`), '' where none
 model_version      the training run's id (first 12 characters)
 =================  ====================================================================
 
@@ -64,7 +67,7 @@ from scoring.serving.bundle import (
     SCALING_FILE,
     ModelBundle,
 )
-from scoring.serving.inputs import InputCheck, InputRejected, InputRules, id_text
+from scoring.serving.inputs import FLAG_SEPARATOR, InputCheck, InputRejected, InputRules, id_text
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -85,6 +88,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "limit_constraint",
     *REASON_CODE_COLUMNS,
     *REASON_TEXT_COLUMNS,
+    "input_flags",
     "model_version",
 )
 OUTPUT_TYPES: dict[str, str] = {
@@ -97,6 +101,7 @@ OUTPUT_TYPES: dict[str, str] = {
     "suggested_limit": "double",
     "limit_constraint": "string",
     **{c: "string" for c in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS)},
+    "input_flags": "string",
     "model_version": "string",
 }
 """MLflow type of each output column, for the exported model's signature."""
@@ -162,6 +167,41 @@ def _load_reason_coder(bundle: ModelBundle) -> Any | None:
     from scoring.explain.reasons import ReasonCoder
 
     return ReasonCoder.from_dict(bundle.read(REASONS_FILE))
+
+
+class NothingScored(ValueError):
+    """Every row of a non-empty input was rejected: nothing a stage could go on with."""
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """:meth:`Scorer.score_rows`: every input row scored or rejected with its reasons.
+
+    ``scored`` marks the input rows (in order) that ``scores`` holds, so a caller keeps what it
+    has beside the scores (targets, splits) aligned.
+    """
+
+    scores: pd.DataFrame
+    rejected: pd.DataFrame  # row (position in the input), the id, reject_reasons
+    scored: npt.NDArray[np.bool_]
+
+    @property
+    def n_input(self) -> int:
+        return len(self.scored)
+
+    def counts(self, examples: int = 5) -> dict[str, Any]:
+        """:func:`scoring_counts` of these rows."""
+        return scoring_counts(self.scores, self.rejected, examples)
+
+    def raise_if_nothing_scored(self, what: str) -> None:
+        """Stop with one line when a non-empty input had no row the model could score."""
+        if self.n_input and not len(self.scores):
+            first = self.rejected["reject_reasons"].iloc[0]
+            raise NothingScored(
+                f"{what}: none of the {self.n_input} rows could be scored (every one rejected by the "
+                f"model's input rules; the first: {first}); expected rows that pass the rules of "
+                "`scoring.serving.inputs`"
+            )
 
 
 @dataclass
@@ -288,11 +328,12 @@ class Scorer:
         return self.rules.check(self.model_input(applications, row_offset))
 
     def score(self, applications: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
-        """Score every row, refusing the whole frame (:class:`InputRejected`) if any row fails the checks."""
+        """Score every row, refusing the whole frame (:class:`InputRejected`) if any row fails the
+        checks: a request's answer is all of it or a 400. Stages use :meth:`score_rows`."""
         checked = self.check(applications)
         if checked.n_rejected:
             raise InputRejected(checked)
-        return self._score_values(checked.values, checked.id_is_text, with_reasons)
+        return self._score_values(checked.values, checked.id_is_text, with_reasons, checked.flags_of())
 
     def score_batch(
         self, applications: pd.DataFrame, with_reasons: bool = True, row_offset: int = 0
@@ -301,11 +342,21 @@ class Scorer:
 
         ``len(scores) + len(rejected) == len(applications)``. ``row_offset``: see :meth:`model_input`.
         """
+        scored = self.score_rows(applications, with_reasons, row_offset)
+        return scored.scores, scored.rejected
+
+    def score_rows(
+        self, applications: pd.DataFrame, with_reasons: bool = True, row_offset: int = 0
+    ) -> ScoredRows:
+        """Every row accounted for: the scores of those that pass the checks, the rejected ones
+        with their reasons, which input rows were scored, and the flag counts."""
         checked = self.check(applications, row_offset)
         keep = ~checked.rejected
-        values = checked.values if keep.all() else checked.take(keep)
-        scores = self._score_values(values, checked.id_is_text, with_reasons)
-        return scores, checked.rejected_rows(self.spec.id_column)
+        every = bool(keep.all())
+        values = checked.values if every else checked.take(keep)
+        flags = checked.flags_of(None if every else keep)
+        scores = self._score_values(values, checked.id_is_text, with_reasons, flags)
+        return ScoredRows(scores, checked.rejected_rows(self.spec.id_column), keep)
 
     def assess(self, applications: pd.DataFrame) -> list[dict[str, Any]]:
         """What a credit committee reads of each application, from the same code as :meth:`score`.
@@ -325,7 +376,7 @@ class Scorer:
             raise InputRejected(checked)
         values = checked.values
         n = len(values[self.spec.id_column])
-        output = self._score_values(values, checked.id_is_text, with_reasons=True)
+        output = self._score_values(values, checked.id_is_text, True, checked.flags_of())
         matrix = self.model.features.feature_values(values)
         pd_raw = np.empty(0, dtype=np.float64) if n == 0 else self.path.predict_pd(matrix)
         risk = risk_values(
@@ -376,7 +427,11 @@ class Scorer:
         return records
 
     def _score_values(
-        self, values: dict[str, npt.NDArray[Any]], id_is_text: bool, with_reasons: bool
+        self,
+        values: dict[str, npt.NDArray[Any]],
+        id_is_text: bool,
+        with_reasons: bool,
+        flags: npt.NDArray[np.object_] | None = None,
     ) -> pd.DataFrame:
         """The output for checked rows, from :attr:`InputCheck.values`: NumPy arrays throughout,
         one DataFrame at the end (pandas costs more per call than the arithmetic on one row)."""
@@ -409,6 +464,7 @@ class Scorer:
             blank = np.full(n, "", dtype=object)
             for column in (*REASON_CODE_COLUMNS, *REASON_TEXT_COLUMNS):
                 out[column] = blank
+        out["input_flags"] = np.full(n, "", dtype=object) if flags is None else flags
         out["model_version"] = np.full(n, self.model_version, dtype=object)
         return _output_frame(out, n)
 
@@ -465,38 +521,120 @@ def _output_frame(out: dict[str, Any], n: int) -> pd.DataFrame:
 
 def scored_predictions(
     scorer: Scorer, parts: dict[str, pd.DataFrame], spec: DatasetSpec, raw_scores: pd.DataFrame
-) -> pd.DataFrame:
-    """Every row of every split through the scorer, beside its split, target and raw PD.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every row of every split through the scorer, beside its split, target and raw PD; and the
+    rows the model's input rules rejected, with their reasons (none is lost, none stops a stage).
 
     ``raw_scores`` is :attr:`scoring.reporting.evaluation.EvaluationResult.scores` (id, split, raw PD of
-    the champion, for the same non-empty parts in the same order). Columns: application_id,
+    the champion, for the same non-empty parts in the same order). Predictions: application_id,
     split, the target under its dataset name, pd_raw, then :data:`OUTPUT_COLUMNS` after the id.
+    Rejected: split, row (position in the split), application_id, reject_reasons. Raises
+    :class:`NothingScored` only when rows came and none could be scored.
     """
-    frames = []
+    frames, rejected, kept = [], [], []
     for name, frame in parts.items():
         if frame.empty:
             continue
-        out = scorer.score(frame)
+        scored = scorer.score_rows(frame)
+        out = scored.scores
+        kept.append(scored.scored)
+        if len(scored.rejected):
+            rejected.append(
+                scored.rejected.rename(columns={spec.id_column: "application_id"}).assign(split=name)
+            )
         target = (
-            pd.to_numeric(frame[spec.target_column], errors="coerce").to_numpy(dtype=float)
+            pd.to_numeric(frame[spec.target_column], errors="coerce").to_numpy(dtype=float)[scored.scored]
             if spec.target_column in frame.columns
             else float("nan")
         )
         head = pd.DataFrame({"split": name, spec.target_column: target}, index=out.index)
         frames.append(pd.concat([out[["application_id"]], head, out.drop(columns="application_id")], axis=1))
-    if not frames:
-        return pd.DataFrame(
-            columns=["application_id", "split", spec.target_column, "pd_raw", *OUTPUT_COLUMNS[1:]]
+    rejected_rows = (
+        pd.concat(rejected, ignore_index=True)[["split", "row", "application_id", "reject_reasons"]]
+        if rejected
+        else pd.DataFrame(
+            {
+                "split": pd.Series(dtype=object),
+                "row": pd.Series(dtype=np.int64),
+                "application_id": pd.Series(dtype=object),
+                "reject_reasons": pd.Series(dtype=object),
+            }
         )
-    scored = pd.concat(frames, ignore_index=True)
+    )
+    if not frames:
+        return (
+            pd.DataFrame(
+                columns=["application_id", "split", spec.target_column, "pd_raw", *OUTPUT_COLUMNS[1:]]
+            ),
+            rejected_rows,
+        )
+    predictions = pd.concat(frames, ignore_index=True)
+    n_input = sum(len(k) for k in kept)
+    if n_input and predictions.empty:
+        raise NothingScored(
+            f"none of the {n_input} rows of the splits could be scored (every one rejected by the "
+            f"model's input rules; the first: {rejected_rows['reject_reasons'].iloc[0]})"
+        )
     # The champion's raw PD from the evaluation (same rows, same order of splits and rows).
     raw = raw_scores.rename(columns={spec.id_column: "application_id", "pd": "pd_raw"})
+    if len(raw) == n_input:
+        raw = raw[np.concatenate(kept)]
     if (
-        len(raw) != len(scored)
-        or not (raw["application_id"].astype(str).to_numpy() == scored["application_id"].to_numpy()).all()
+        len(raw) != len(predictions)
+        or not (
+            raw["application_id"].astype(str).to_numpy() == predictions["application_id"].to_numpy()
+        ).all()
     ):
         raise ValueError(
             "evaluation scores and scorer output disagree on rows; expected the same rows in order"
         )
-    scored.insert(3, "pd_raw", raw["pd_raw"].to_numpy(dtype=float))
-    return scored
+    predictions.insert(3, "pd_raw", raw["pd_raw"].to_numpy(dtype=float))
+    return predictions, rejected_rows
+
+
+def scoring_counts(predictions: pd.DataFrame, rejected: pd.DataFrame, examples: int = 20) -> dict[str, Any]:
+    """What a stage reports of scoring its rows: ``n_input = n_scored + n_rejected`` (by split
+    too where there is a ``split`` column), the scored rows that carry a flag and the count of
+    each ``field:code``, and the first rejected rows with their reasons."""
+    flags = predictions["input_flags"] if "input_flags" in predictions.columns else pd.Series(dtype=object)
+    counts: dict[str, int] = {}
+    for text in flags[flags.fillna("") != ""]:
+        for flag in str(text).split(FLAG_SEPARATOR):
+            counts[flag] = counts.get(flag, 0) + 1
+    out: dict[str, Any] = {
+        "n_input": len(predictions) + len(rejected),
+        "n_scored": len(predictions),
+        "n_rejected": len(rejected),
+        "n_flagged": int((flags.fillna("") != "").sum()),
+        "flags": dict(sorted(counts.items())),
+        "rejected_examples": [
+            {key: (int(v) if key == "row" else str(v)) for key, v in row.items()}
+            for row in rejected.head(examples).to_dict(orient="records")
+        ],
+    }
+    if "split" in predictions.columns:
+        splits = list(dict.fromkeys([*predictions["split"], *rejected.get("split", [])]))
+        out["by_split"] = {
+            str(name): {
+                "n_scored": int((predictions["split"] == name).sum()),
+                "n_rejected": int((rejected["split"] == name).sum()) if "split" in rejected.columns else 0,
+            }
+            for name in splits
+        }
+    return out
+
+
+def log_scoring_counts(what: str, counts: dict[str, Any]) -> None:
+    """One log line of :func:`scoring_counts`: a warning when rows were rejected or flagged."""
+    line = (
+        f"{what}: input {counts['n_input']:,} = scored {counts['n_scored']:,} + "
+        f"rejected {counts['n_rejected']:,}; {counts['n_flagged']:,} scored rows flagged"
+    )
+    if counts["flags"]:
+        line += " (" + ", ".join(f"{flag} {n:,}" for flag, n in counts["flags"].items()) + ")"
+    if counts["rejected_examples"]:
+        line += f"; first rejected: {counts['rejected_examples'][0]['reasons']}"
+    if counts["n_rejected"] or counts["n_flagged"]:
+        logger.warning(line)
+    else:
+        logger.info(line)
