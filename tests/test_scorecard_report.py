@@ -457,3 +457,48 @@ def test_bins_table_bounds_follow_the_split_points(model: ScorecardModel) -> Non
             assert list(part["special"])[-1] == "Unseen"
     assert len(bins) == len(model.table())
     np.testing.assert_array_equal(bins["points"], model.table()["points"])
+
+
+# ----------------------------------------------------------------------------- the checks
+
+
+def test_a_characteristic_kept_against_risk_is_flagged_on_every_page() -> None:
+    """An analyst's keep holds a characteristic the sign rule would remove: the report says so in
+    red at its top and in the characteristic's row, the workbook's check column says it, and
+    ``scoring bins show``'s notes do too; a clean scorecard shows no alert."""
+    from dataclasses import replace
+
+    from scoring.models.scorecard_bins import BinOverride
+    from scoring.models.scorecard_selection import selection_evidence, variable_bins
+    from test_scorecard import suppressor_data
+
+    X, y = suppressor_data()
+    keep = {"b": BinOverride("b", "kept for the committee's comparison", keep=True)}
+    held = fit_scorecard(X, y, ScorecardSettings(overrides=keep), 7)
+    assert held.against_risk() == ["b"]
+    evidence = selection_evidence(held, X, y, 7)
+    assert evidence["checks"]["b"]["sign_ok"] is False and evidence["checks"]["a"]["failures"] == []
+    page = render_html(minimal_report(scorecard_review(held, evidence, "scorecard")))
+    alert = page[page.index('<div class="alert"') : page.index("</div>", page.index('<div class="alert"'))]
+    assert "Scorecard checks failed" in alert and "b: coefficient +" in alert
+    assert "against risk (kept by an analyst&#x27;s keep override)" in alert and "a: " not in alert
+    assert page.index('<div class="alert"') < page.index('<section id="data">')  # at the top
+    part = section_html(page, "scorecard")
+    assert part.count('<span class="flag bad">') == 1 and part.count('<span class="flag ok">ok</span>') == 2
+    sheet = load(scorecard_workbook(held, evidence))[CHARACTERISTICS_SHEET]
+    checks = {row["variable"]: row["check"] for row in _sheet_rows(sheet)}
+    assert checks["a"] == "ok" and checks["b"].startswith("coefficient +")
+    notes = variable_bins(held, evidence, "b").notes
+    assert any(n.startswith("check: FAILED: coefficient +") for n in notes)
+    assert variable_bins(held, evidence, "a").notes[-1].startswith("check: ok")
+
+    # the rule on, nothing kept: b is removed with its reason, and no alert
+    ruled = fit_scorecard(X, y, ScorecardSettings(), 7)
+    evidence = selection_evidence(ruled, X, y, 7)
+    reasons = {v["variable"]: (v["reason"], v["detail"]) for v in evidence["variables"]}
+    assert reasons["b"][0] == "wrong_sign" and "beside a (WoE r +0." in reasons["b"][1]
+    page = render_html(minimal_report(scorecard_review(ruled, evidence, "scorecard")))
+    assert '<div class="alert"' not in page
+    assert "coefficient against risk (the sign rule)" in section_html(page, "scorecard")
+    unruled = fit_scorecard(X, y, replace(ScorecardSettings(), consistent_signs=False), 7)
+    assert '<div class="alert"' in render_html(minimal_report(scorecard_review(unruled, {}, "scorecard")))

@@ -101,6 +101,12 @@ class ScorecardConfig(StrictModel):
         description="null: no correlation filter; else, going down the IV ranking, a feature whose WoE "
         "correlates with a stronger kept one's beyond this (|r|) is dropped",
     )
+    consistent_signs: bool = Field(
+        True,
+        description="the sign rule: a characteristic whose coefficient runs against risk (a riskier "
+        "bin earning more points) is removed and the scorecard refitted, until none is left; an "
+        "analyst's keep override holds one, flagged on every page",
+    )
     exclude_features: list[str] = Field(
         default_factory=lambda: ["thin_file"],
         description="features the scorecard leaves out (thin_file repeats bureau_score's missing bin)",

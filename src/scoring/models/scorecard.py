@@ -52,8 +52,8 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,13 +126,21 @@ class ScorecardSettings:
     max_correlation
         None: no correlation filter. Else, of the features the IV rule keeps, in falling IV order,
         each whose WoE correlates with a stronger kept one's beyond this (|r| >, on the fit rows)
-        is dropped before the regression (:func:`correlation_drops`).
+        is dropped before the regression (:func:`correlation_drops`), and before ``max_features``
+        takes the highest IVs of the rest.
     overrides
         Feature -> the analyst's :class:`~scoring.models.scorecard_bins.BinOverride` (fixed cut
         points or category groups, a trend, exclude, keep), applied through optbinning's own
         user splits, monotonic trend and fixed variables. A trend here replaces
         ``monotonic_trends``; fixed bins are taken as given (no trend, bin-size or bin-count
         constraint on them).
+    consistent_signs
+        The sign rule (on by default): no characteristic keeps a coefficient against risk. With
+        WoE = ln(goods / bads), every coefficient of the default's log-odds must be <= 0, so a
+        safer bin always earns more points; a positive one (collinearity left in the fit turns
+        it) is removed, the largest first, and the regression refitted until none is left
+        (:func:`fit_sign_consistent`). An analyst's ``keep`` override keeps its variable: the
+        scorecard then records it as kept against the rule, and every page shows it.
     """
 
     pdo: float = 20.0
@@ -147,6 +155,7 @@ class ScorecardSettings:
     max_n_prebins: int = 20
     max_correlation: float | None = None
     overrides: Mapping[str, BinOverride] = field(default_factory=dict)
+    consistent_signs: bool = True
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, Any, bool, str]] = [
@@ -182,6 +191,14 @@ class ScorecardSettings:
                 "None or in (0, 1]",
             ),
         ]
+        checks.append(
+            (
+                "consistent_signs",
+                self.consistent_signs,
+                isinstance(self.consistent_signs, bool),
+                "true or false",
+            )
+        )
         for name, value, ok, expected in checks:
             if not ok:
                 raise ScorecardError(f"scorecard setting {name}={value!r}: expected {expected}")
@@ -221,6 +238,7 @@ class ScorecardSettings:
         # absent when unused: the files of a scorecard without them keep their bytes
         if self.max_correlation is not None:
             out["max_correlation"] = float(self.max_correlation)
+        out["consistent_signs"] = bool(self.consistent_signs)
         if self.overrides:
             out["overrides"] = [self.overrides[name].to_dict() for name in sorted(self.overrides)]
         return out
@@ -249,6 +267,77 @@ def _finite(value: Any) -> bool:
 
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------- the sign rule
+
+
+@dataclass(frozen=True)
+class SignRemoval:
+    """A characteristic the sign rule removed: its coefficient against risk in the fit it was
+    removed from, the kept characteristic its WoE correlates with most (the collinearity that
+    turned it) and the scorecard's AUC on the fit rows before and after its removal."""
+
+    variable: str
+    coefficient: float
+    collinear_with: str | None
+    r: float | None
+    auc_before: float
+    auc_after: float
+
+    @property
+    def auc_cost(self) -> float:
+        return self.auc_before - self.auc_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variable": self.variable,
+            "coefficient": self.coefficient,
+            "collinear_with": self.collinear_with,
+            "r": self.r,
+            "auc_before": self.auc_before,
+            "auc_after": self.auc_after,
+            "auc_cost": self.auc_cost,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SignRemoval:
+        return cls(
+            str(d["variable"]),
+            float(d["coefficient"]),
+            None if d.get("collinear_with") is None else str(d["collinear_with"]),
+            None if d.get("r") is None else float(d["r"]),
+            float(d["auc_before"]),
+            float(d["auc_after"]),
+        )
+
+
+@dataclass(frozen=True)
+class SignRule:
+    """What the sign rule did in a fit: the characteristics it removed, in order, and those an
+    analyst's ``keep`` override held against it (their coefficients stay > 0, flagged)."""
+
+    applied: bool = False
+    removed: tuple[SignRemoval, ...] = ()
+    kept_against: tuple[str, ...] = ()
+    auc_on: str = "the scorecard's fit rows"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "removed": [r.to_dict() for r in self.removed],
+            "kept_against": list(self.kept_against),
+            "auc_on": self.auc_on,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SignRule:
+        return cls(
+            bool(d.get("applied", False)),
+            tuple(SignRemoval.from_dict(r) for r in d.get("removed", ())),
+            tuple(str(v) for v in d.get("kept_against", ())),
+            str(d.get("auc_on", "the scorecard's fit rows")),
+        )
 
 
 # ---------------------------------------------------------------------------------- the model
@@ -329,6 +418,20 @@ class FeatureCard:
     def all_bins(self) -> tuple[ScorecardBin, ...]:
         """The bins, the Missing bin and (categorical) the Unseen bin, in :meth:`bin_index` order."""
         return (*self.bins, self.missing, *(() if self.unseen is None else (self.unseen,)))
+
+    def points_against_risk(self) -> list[tuple[str, str]]:
+        """Pairs of bins (with training rows; Missing included) whose points run against their
+        event rates: ``(riskier, safer)`` where the riskier bin earns more points. Empty when
+        the points follow risk, as they do with a coefficient <= 0 and no pure bin (one with
+        no defaults, or only defaults, has WoE 0 by convention)."""
+        held = [b for b in self.all_bins() if b.count]
+        rates = [b.n_event / b.count for b in held]
+        return [
+            (risky.label, safe.label)
+            for risky, rate in zip(held, rates, strict=True)
+            for safe, other in zip(held, rates, strict=True)
+            if rate > other and risky.points > safe.points + POINTS_TOLERANCE
+        ]
 
     def woe(self, values: pd.Series) -> NumericFeatures:
         table = np.array([b.woe for b in self.all_bins()], dtype=np.float64)
@@ -483,6 +586,7 @@ class ScorecardModel:
         intercept: float,
         features: tuple[FeatureCard, ...],
         information_value: Mapping[str, float],
+        sign_rule: SignRule | None = None,
     ) -> None:
         if not features:
             raise ScorecardError("a scorecard needs at least one feature")
@@ -491,6 +595,12 @@ class ScorecardModel:
         self.features = tuple(features)
         self.information_value = {str(k): float(v) for k, v in information_value.items()}
         self.selected_features = [f.name for f in self.features]
+        self.sign_rule = sign_rule if sign_rule is not None else SignRule()
+
+    def against_risk(self) -> list[str]:
+        """The characteristics whose coefficient runs against risk (> 0: a riskier bin earns more
+        points): none unless an analyst's ``keep`` override kept one against the sign rule."""
+        return [f.name for f in self.features if f.coefficient > 0]
 
     # ------------------------------------------------------------------ scaling
 
@@ -669,6 +779,7 @@ class ScorecardModel:
             "selected_features": list(self.selected_features),
             "features": [f.to_dict() for f in self.features],
             "information_value": dict(self.information_value),
+            "sign_rule": self.sign_rule.to_dict(),
         }
 
     @classmethod
@@ -688,6 +799,7 @@ class ScorecardModel:
             intercept=float(d["intercept"]),
             features=tuple(FeatureCard.from_dict(f) for f in d["features"]),
             information_value=d["information_value"],
+            sign_rule=SignRule.from_dict(d.get("sign_rule", {})),
         )
         if list(d["selected_features"]) != model.selected_features:
             raise ScorecardError(
@@ -712,7 +824,9 @@ class ScorecardModel:
     # ------------------------------------------------------------------ from optbinning
 
     @classmethod
-    def from_optbinning(cls, scorecard: Any, settings: ScorecardSettings) -> ScorecardModel:
+    def from_optbinning(
+        cls, scorecard: Any, settings: ScorecardSettings, sign_rule: SignRule | None = None
+    ) -> ScorecardModel:
         """Read a fitted optbinning ``Scorecard`` (built by :func:`fit_optbinning_scorecard`).
 
         WoE values are read through optbinning's own transform (one probe value per bin), so
@@ -735,7 +849,7 @@ class ScorecardModel:
                 _feature_card(name, process.get_binned_variable(name), float(coefficient), neutral, factor)
                 for name, coefficient in zip(selected, coefficients, strict=True)
             ]
-        return cls(settings, intercept, tuple(cards), information_value)
+        return cls(settings, intercept, tuple(cards), information_value, sign_rule)
 
 
 def _information_values(process: Any) -> dict[str, float]:
@@ -996,12 +1110,19 @@ def _binning_process(frame: pd.DataFrame, categorical: list[str], settings: Scor
 
 
 def correlation_drops(
-    woe: pd.DataFrame, information_value: Mapping[str, float], threshold: float
+    woe: pd.DataFrame,
+    information_value: Mapping[str, float],
+    threshold: float,
+    held: Collection[str] = (),
 ) -> dict[str, tuple[str, float]]:
     """The features a correlation filter drops: going down the IV ranking, each feature whose WoE
     correlates with an already kept (stronger) one's beyond ``threshold`` (|r| >) goes; maps it to
-    that stronger feature and r (the first such in IV order)."""
-    order = sorted(woe.columns, key=lambda name: (-information_value.get(str(name), 0.0), str(name)))
+    that stronger feature and r (the first such in IV order). ``held``: features an analyst's
+    ``keep`` holds, never dropped and ranked first, so a feature correlated with one goes."""
+    order = sorted(
+        woe.columns,
+        key=lambda name: (str(name) not in held, -information_value.get(str(name), 0.0), str(name)),
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.nan_to_num(woe[order].corr().to_numpy(dtype=np.float64))
     position = {str(name): i for i, name in enumerate(order)}
@@ -1009,12 +1130,20 @@ def correlation_drops(
     dropped: dict[str, tuple[str, float]] = {}
     for name in map(str, order):
         row = corr[position[name]]
-        stronger = next((k for k in kept if abs(row[position[k]]) > threshold), None)
+        stronger = (
+            None if name in held else next((k for k in kept if abs(row[position[k]]) > threshold), None)
+        )
         if stronger is None:
             kept.append(name)
         else:
             dropped[name] = (stronger, float(row[position[stronger]]))
     return dropped
+
+
+def held_variables(settings: ScorecardSettings) -> frozenset[str]:
+    """The variables an analyst's ``keep`` override holds in the scorecard whatever their IV, the
+    correlation filter and the sign rule."""
+    return frozenset(name for name, o in settings.overrides.items() if o.keep)
 
 
 def _woe_of_kept(process: Any, frame: pd.DataFrame, kept: list[str]) -> pd.DataFrame:
@@ -1038,14 +1167,18 @@ def _correlated_features(
     settings: ScorecardSettings,
     sample_weight: npt.NDArray[np.float64] | None,
 ) -> dict[str, tuple[str, float]]:
-    """:func:`correlation_drops` among the features the binning and the IV rule keep."""
+    """:func:`correlation_drops` among the features the IV rule keeps, down the whole IV ranking:
+    ``max_features`` applies after it (capping first and filtering the top k would let the cap
+    pull in, from below k, a feature correlated with a kept one that the filter never saw)."""
     assert settings.max_correlation is not None
-    process = _binning_process(frame, categorical, settings)
+    process = _binning_process(frame, categorical, replace(settings, max_features=None))
     with _quiet_optbinning():
         process.fit(frame, labels, sample_weight=sample_weight)
         kept = [str(name) for name in process.get_support(names=True)]
         woe = _woe_of_kept(process, frame, kept)
-    dropped = correlation_drops(woe, _information_values(process), settings.max_correlation)
+    dropped = correlation_drops(
+        woe, _information_values(process), settings.max_correlation, held_variables(settings)
+    )
     if dropped:
         logger.info(
             "scorecard: %d features dropped for |r| > %s with a stronger one: %s",
@@ -1081,15 +1214,31 @@ def fit_optbinning_scorecard(
     """Fit optbinning's ``Scorecard`` (BinningProcess + LogisticRegression) on the feature matrix.
 
     Returns the fitted ``optbinning.Scorecard``, fitted with ``metric_missing="empirical"``
-    (missing values score with their own bin's WoE). Score it on :func:`optbinning_frame` of
-    the input. Most callers want :func:`fit_scorecard`. ``weight``: one non-negative weight per
-    row, for the binning and the regression alike (optbinning's ``sample_weight``).
+    (missing values score with their own bin's WoE), under the sign rule when
+    ``settings.consistent_signs`` (:func:`fit_sign_consistent`, which also says what the rule
+    removed). Score it on :func:`optbinning_frame` of the input. Most callers want
+    :func:`fit_scorecard`. ``weight``: one non-negative weight per row, for the binning and the
+    regression alike (optbinning's ``sample_weight``).
     """
-    # Imported here: scoring with ScorecardModel needs numpy and pandas only, and optbinning
-    # takes seconds to import.
-    from optbinning import Scorecard
-    from sklearn.linear_model import LogisticRegression
+    return fit_sign_consistent(X, y, settings, seed, weight)[0]
 
+
+def fit_sign_consistent(
+    X: pd.DataFrame,
+    y: pd.Series | npt.ArrayLike,
+    settings: ScorecardSettings,
+    seed: int,
+    weight: npt.ArrayLike | None = None,
+) -> tuple[Any, SignRule]:
+    """:func:`fit_optbinning_scorecard` and what its sign rule did.
+
+    While a characteristic has a coefficient > 0 (against risk: WoE grows with safety, so the
+    default's log-odds must not), the one with the largest such coefficient is removed and the
+    scorecard refitted without it, its binning unchanged (optbinning bins each variable on its
+    own). Each removal records the kept characteristic its WoE correlates with most and the
+    AUC on the fit rows before and after. A characteristic an analyst's ``keep`` override holds
+    is never removed; it is listed in :attr:`SignRule.kept_against` when it ends against risk.
+    """
     if not isinstance(X, pd.DataFrame):
         raise ScorecardError(f"expected a pandas DataFrame of features, got {type(X).__name__}")
     if X.shape[1] == 0 or len(X) == 0:
@@ -1099,6 +1248,88 @@ def fit_optbinning_scorecard(
     labels = _labels(y, len(X))
     frame, categorical = _fit_frame(X, settings)
     sample_weight = None if weight is None else _weights(weight, len(frame))
+    scorecard = _fit_one(labels, frame, categorical, settings, seed, sample_weight)
+    if not settings.consistent_signs:
+        return scorecard, SignRule()
+    held = held_variables(settings)
+    removed: list[SignRemoval] = []
+    while True:
+        process = scorecard.binning_process_
+        selected = [str(name) for name in process.get_support(names=True)]
+        coefficients = np.asarray(scorecard.estimator_.coef_, dtype=np.float64).ravel()
+        against = {
+            n: float(c) for n, c in zip(selected, coefficients, strict=True) if c > 0 and n not in held
+        }
+        if not against or len(selected) < 2:
+            break
+        worst = max(against, key=lambda name: (against[name], name))
+        with _quiet_optbinning():
+            woe = _woe_of_kept(process, frame, selected)
+        partner, r = _most_correlated(woe, worst)
+        before = _fit_auc(scorecard, frame, labels, sample_weight)
+        frame = frame.drop(columns=[worst])
+        categorical = [c for c in categorical if c != worst]
+        scorecard = _fit_one(labels, frame, categorical, settings, seed, sample_weight)
+        after = _fit_auc(scorecard, frame, labels, sample_weight)
+        removal = SignRemoval(worst, against[worst], partner, r, before, after)
+        logger.info(
+            "scorecard: %s removed by the sign rule (coefficient %+.4f against risk; WoE r %s with %s); "
+            "AUC on the fit rows %.4f -> %.4f",
+            worst,
+            removal.coefficient,
+            "n/a" if r is None else f"{r:+.2f}",
+            partner,
+            removal.auc_before,
+            removal.auc_after,
+        )
+        removed.append(removal)
+    final = scorecard.binning_process_.get_support(names=True)
+    coefficients = np.asarray(scorecard.estimator_.coef_, dtype=np.float64).ravel()
+    kept_against = tuple(str(n) for n, c in zip(final, coefficients, strict=True) if c > 0)
+    if kept_against:
+        logger.warning(
+            "scorecard: %s kept against the sign rule by an analyst's keep override: a riskier bin "
+            "earns more points (flagged in the report, the workbook and `scoring bins show`)",
+            list(kept_against),
+        )
+    return scorecard, SignRule(True, tuple(removed), kept_against)
+
+
+def _most_correlated(woe: pd.DataFrame, name: str) -> tuple[str | None, float | None]:
+    """The other column of ``woe`` whose values correlate with ``name``'s most (|r|), and r."""
+    others = [c for c in woe.columns if c != name]
+    if not others:
+        return None, None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = woe[others].corrwith(woe[name]).fillna(0.0)
+    partner = str(r.abs().idxmax())
+    return partner, float(r[partner])
+
+
+def _fit_auc(
+    scorecard: Any, frame: pd.DataFrame, labels: npt.NDArray[np.int64], weight: npt.NDArray[np.float64] | None
+) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    with _quiet_optbinning():
+        pd_ = scorecard.predict_proba(frame)[:, 1]
+    return float(roc_auc_score(labels, pd_, sample_weight=weight))
+
+
+def _fit_one(
+    labels: npt.NDArray[np.int64],
+    frame: pd.DataFrame,
+    categorical: list[str],
+    settings: ScorecardSettings,
+    seed: int,
+    sample_weight: npt.NDArray[np.float64] | None,
+) -> Any:
+    """One optbinning ``Scorecard`` fit on ``frame`` (:func:`fit_optbinning_scorecard`'s checks)."""
+    # Imported here: scoring with ScorecardModel needs numpy and pandas only, and optbinning
+    # takes seconds to import.
+    from optbinning import Scorecard
+    from sklearn.linear_model import LogisticRegression
+
     if settings.max_correlation is not None:
         dropped = _correlated_features(frame, categorical, labels, settings, sample_weight)
         frame = frame.drop(columns=list(dropped))
@@ -1176,8 +1407,8 @@ def fit_scorecard(
     an unseen value): any difference above 1e-9 is an error, not a silent mis-score.
     """
     started = time.perf_counter()
-    scorecard = fit_optbinning_scorecard(X, y, settings, seed, weight)
-    model = ScorecardModel.from_optbinning(scorecard, settings)
+    scorecard, sign_rule = fit_sign_consistent(X, y, settings, seed, weight)
+    model = ScorecardModel.from_optbinning(scorecard, settings, sign_rule)
     frame = optbinning_frame(X)
     _check_against_optbinning(model, scorecard, frame, "training rows")
     _check_against_optbinning(model, scorecard, _probe_frame(model, frame), "probe rows")

@@ -22,7 +22,8 @@ default), under the data source it belongs to (``synthetic`` or ``file``, params
     file: {}
 
 ``keep: true`` (alone or with splits, groups or a trend) keeps a variable whatever its IV
-(optbinning's ``fixed_variables``). The fit applies the entries through optbinning's own
+(optbinning's ``fixed_variables``), ahead of the correlation filter (a variable correlated with
+a kept one goes instead) and of the sign rule (one kept against risk is flagged, not removed). The fit applies the entries through optbinning's own
 mechanisms (:func:`scoring.models.scorecard.fit_optbinning_scorecard`): fixed user splits
 (``user_splits`` with ``user_splits_fixed``), the trend as the variable's ``monotonic_trend``,
 an excluded variable left out of the binning process.

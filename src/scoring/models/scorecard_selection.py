@@ -45,6 +45,7 @@ from scoring.models.scorecard import (
     correlation_woe,
     fit_binning_process,
     fit_scorecard,
+    held_variables,
 )
 from scoring.models.scorecard_bins import BinOverride
 
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 CORRELATION_FLAG = 0.6
 """|r| of two kept variables' WoE at which the pair is listed."""
+VIF_LIMIT = 10.0
+"""A kept variable's VIF above this fails its check: its coefficient is not to be read alone."""
 STEPWISE_METHOD = "backward elimination by AIC (unpenalised logistic regression on the kept variables' WoE)"
 
 CostData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
@@ -274,17 +277,24 @@ def selection_evidence(
     optimiser_process, optimiser_frame = fit_binning_process(X, labels, plain)
     optimiser = binning_tables(optimiser_process)
     usable = X.drop(columns=[c for c in config_excluded if c in X.columns])
-    actual_process, actual_frame = fit_binning_process(usable, labels.loc[usable.index], settings)
+    # uncapped: the correlation filter runs down the whole IV ranking before max_features, as the fit's
+    actual_process, actual_frame = fit_binning_process(
+        usable, labels.loc[usable.index], replace(settings, max_features=None)
+    )
     actual = binning_tables(actual_process)
     correlated: dict[str, tuple[str, float]] = {}
     if settings.max_correlation is not None:  # the fit's own filter, on the same rows
         ivs = {name: float(table["iv"]) for name, table in actual.items()}
         correlated = correlation_drops(
-            correlation_woe(actual_process, actual_frame), ivs, settings.max_correlation
+            correlation_woe(actual_process, actual_frame),
+            ivs,
+            settings.max_correlation,
+            held_variables(settings),
         )
     aucs = single_feature_auc(X, labels.to_numpy(dtype=np.float64))
 
     selected = set(model.selected_features)
+    removed_by_sign = {r.variable: r for r in model.sign_rule.removed}
     variables: list[dict[str, Any]] = []
     for name in candidates:
         override = settings.overrides.get(name)
@@ -299,6 +309,14 @@ def selection_evidence(
                 reason, detail = "override_exclude", override.reason
             elif name not in optimiser_frame.columns:
                 reason, detail = "all_missing", "missing on every fit row"
+            elif name in removed_by_sign:
+                removal = removed_by_sign[name]
+                reason = "wrong_sign"
+                detail = (
+                    f"coefficient {removal.coefficient:+.4f} against risk beside {removal.collinear_with}"
+                    + ("" if removal.r is None else f" (WoE r {removal.r:+.2f})")
+                    + f"; AUC on the fit rows {removal.auc_before:.4f} -> {removal.auc_after:.4f}"
+                )
             elif name in correlated:
                 other, r = correlated[name]
                 detail = (
@@ -321,6 +339,7 @@ def selection_evidence(
                 "detail": detail,
                 "overridden": override is not None,
                 "single_feature_auc": aucs.get(name),
+                "kept_against_sign_rule": name in model.sign_rule.kept_against,
             }
         )
     variables.sort(key=lambda v: (-(v["iv"] if v["iv"] is not None else -1.0), v["variable"]))
@@ -338,6 +357,7 @@ def selection_evidence(
                 "detail": "known only after the application (validate.leakage.post_application_columns)",
                 "overridden": False,
                 "single_feature_auc": None,
+                "kept_against_sign_rule": False,
                 "rank": None,
             }
         )
@@ -361,15 +381,51 @@ def selection_evidence(
             "min_iv": settings.min_iv,
             "max_features": settings.max_features,
             "max_correlation": settings.max_correlation,
+            "consistent_signs": settings.consistent_signs,
             **dict(context or {}),
         },
         "variables": variables,
         "optimiser_bins": optimiser,
         "correlation": correlation,
         "vif": vif,
+        "sign_rule": model.sign_rule.to_dict(),
+        "checks": characteristic_checks(model, vif),
         "stepwise": stepwise,
         "overrides": costs,
     }
+
+
+def characteristic_checks(
+    model: ScorecardModel, vif: Mapping[str, float | None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per characteristic, what a committee asks before it reads the points: does the sign follow
+    risk (coefficient <= 0: a safer bin, higher WoE, earns more points), do the points order the
+    bins as their event rates do (every pair of bins with training rows), and is its VIF within
+    :data:`VIF_LIMIT` (None when not computed). ``failures`` says what failed, in words; the
+    report, the workbook and ``scoring bins show`` all read this."""
+    kept_against = set(model.sign_rule.kept_against)
+    out: dict[str, dict[str, Any]] = {}
+    for card in model.features:
+        failures: list[str] = []
+        sign_ok = card.coefficient <= 0
+        if not sign_ok:
+            held = " (kept by an analyst's keep override)" if card.name in kept_against else ""
+            failures.append(f"coefficient {card.coefficient:+.4f} against risk{held}")
+        against = card.points_against_risk()
+        if against:
+            risky, safe = against[0]
+            more = f" and {len(against) - 1} more pairs" if len(against) > 1 else ""
+            failures.append(f"bin {risky} (riskier) earns more points than {safe}{more}")
+        value = None if vif is None else vif.get(card.name)
+        if value is not None and value > VIF_LIMIT:
+            failures.append(f"VIF {value:.1f} > {VIF_LIMIT:g}")
+        out[card.name] = {
+            "sign_ok": sign_ok,
+            "points_follow_risk": not against,
+            "vif": value,
+            "failures": failures,
+        }
+    return out
 
 
 def not_computed(why: str, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -401,6 +457,13 @@ def variable_bins(model: ScorecardModel, evidence: Mapping[str, Any], variable: 
             table = table[table["variable"] == variable].drop(columns="variable").reset_index(drop=True)
             iv = model.information_value.get(variable, float("nan"))
             title = f"{variable}: in the scorecard, IV {iv:.4f}, coefficient {f.coefficient:.4f}"
+            check = characteristic_checks(model, evidence.get("vif"))[variable]
+            vif = "n/a" if check["vif"] is None else f"{check['vif']:.1f}"
+            notes.append(
+                f"check: FAILED: {'; '.join(check['failures'])}"
+                if check["failures"]
+                else f"check: ok (points follow risk, sign follows risk, VIF {vif})"
+            )
             return VariableBins(title, table, tuple(notes))
     if variable not in rows:
         known = sorted(name for name, row in rows.items() if row.get("rank") is not None)

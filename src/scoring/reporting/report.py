@@ -1466,6 +1466,8 @@ table.scroll{display:block;max-height:420px;overflow-y:auto}
 .flag{display:inline-block;padding:0 6px;border-radius:3px;font-size:.85em}
 .flag.ok{background:#d8f0dc;color:#185c26}.flag.warn{background:#fff1c2;color:#7a5a00}
 .flag.bad{background:#f9d2d0;color:#8c1d18}.flag.na{background:#eceff2;color:#555}
+.alert{border:2px solid #8c1d18;background:#f9d2d0;color:#8c1d18;padding:8px 12px;margin:12px 0}
+.alert ul{margin:4px 0 0 18px}
 .figs{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:6px 0}figure img{max-width:100%;border:1px solid #eef1f4}
 figcaption{font-size:.82em;color:#555}
@@ -1473,6 +1475,25 @@ figcaption{font-size:.82em;color:#555}
 h4{margin:14px 0 4px;font-size:.95em}
 ul.notes{color:#555;font-size:.9em}
 """
+
+
+def _alerts(report: ReviewReport) -> str:
+    """What must be read before anything else, in red at the top: a scorecard characteristic that
+    fails its check (points against risk, a sign against risk, a VIF above the limit)."""
+    review = report.scorecard
+    if review is None or review.model is None:
+        return ""
+    from scoring.reporting.scorecard_section import check_failures
+
+    failures = check_failures(review.model, review.selection)
+    if not failures:
+        return ""
+    items = "".join(f"<li>{_esc(f)}</li>" for f in failures)
+    return (
+        '<div class="alert" id="alerts"><strong>Scorecard checks failed</strong> '
+        f"({len(failures)} characteristic{'s' if len(failures) > 1 else ''}; "
+        f'<a href="#scorecard">Scorecard</a>):<ul>{items}</ul></div>'
+    )
 
 
 def render_html(report: ReviewReport) -> str:
@@ -1489,6 +1510,7 @@ def render_html(report: ReviewReport) -> str:
     notes = ""
     if report.notes:
         notes = '<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in report.notes) + "</ul>"
+    notes = _alerts(report) + notes
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from scoring.models.scorecard_selection import VIF_LIMIT
 from scoring.reporting.report import (
     Image,
     _esc,
@@ -73,6 +74,10 @@ CHARACTERISTIC_COLUMNS = (
     "max_points",
     "overridden",
     "override_reason",
+    "sign_ok",
+    "points_follow_risk",
+    "vif",
+    "check",
 )
 LEVEL_SEPARATOR = "|"
 
@@ -85,6 +90,7 @@ DROP_REASONS: dict[str, str] = {
     "config_exclude": "excluded in params (exclude_features)",
     "all_missing": "missing on every row",
     "leakage": "leaks the outcome",
+    "wrong_sign": "coefficient against risk (the sign rule)",
 }
 
 
@@ -148,13 +154,19 @@ def _bin_row(
 
 
 def scorecard_characteristics(model: ScorecardModel, selection: Mapping[str, Any] | None) -> pd.DataFrame:
-    """One row per selected variable: kind, IV, coefficient, bins, points range and override.
+    """One row per selected variable: kind, IV, coefficient, bins, points range, override and the
+    checks a committee reads first.
 
     ``bins`` counts the variable's own bins (not Missing or Unseen); ``min_points`` and
     ``max_points`` range over every row a value can land in, Missing and Unseen included, so
     their sums bound the total score. ``overridden`` and ``override_reason`` come from the
-    selection evidence (False and empty without it).
+    selection evidence (False and empty without it). ``sign_ok``, ``points_follow_risk``,
+    ``vif`` and ``check`` ("ok" or what failed) are
+    :func:`scoring.models.scorecard_selection.characteristic_checks` (VIF from the evidence).
     """
+    from scoring.models.scorecard_selection import characteristic_checks
+
+    checks = characteristic_checks(model, _computed(selection).get("vif"))
     overrides = _overrides_by_variable(selection)
     flagged = {
         str(v.get("variable")): bool(v.get("overridden"))
@@ -176,9 +188,20 @@ def scorecard_characteristics(model: ScorecardModel, selection: Mapping[str, Any
                 "max_points": max(points),
                 "overridden": flagged.get(card.name, card.name in overrides),
                 "override_reason": "; ".join(reasons),
+                "sign_ok": checks[card.name]["sign_ok"],
+                "points_follow_risk": checks[card.name]["points_follow_risk"],
+                "vif": math.nan if checks[card.name]["vif"] is None else float(checks[card.name]["vif"]),
+                "check": "; ".join(checks[card.name]["failures"]) or "ok",
             }
         )
     return pd.DataFrame(rows, columns=list(CHARACTERISTIC_COLUMNS))
+
+
+def check_failures(model: ScorecardModel, selection: Mapping[str, Any] | None) -> list[str]:
+    """``variable: what failed`` for every characteristic whose check failed (the report's summary
+    shows them in red at its top)."""
+    table = scorecard_characteristics(model, selection)
+    return [f"{r.variable}: {r.check}" for r in table.itertuples() if r.check != "ok"]
 
 
 def score_range(model: ScorecardModel) -> tuple[float, float]:
@@ -337,11 +360,45 @@ def _characteristics_html(model: ScorecardModel, selection: Mapping[str, Any]) -
             _num(r.min_points, 1),
             _num(r.max_points, 1),
             _yes_no(bool(r.overridden)),
+            _num(r.coefficient),
+            _num(r.vif, 1),
+            '<span class="flag ok">ok</span>'
+            if r.check == "ok"
+            else f'<span class="flag bad">{_esc(r.check)}</span>',
         ]
         for r in table.itertuples()
     ]
-    return "<h3>Characteristics</h3>" + _table(
-        ["variable", "kind", "IV", "bins", "min points", "max points", "overridden"], rows
+    rule = model.sign_rule
+    removed = (
+        "; removed by it: "
+        + ", ".join(f"{_esc(x.variable)} (beside {_esc(x.collinear_with)})" for x in rule.removed)
+        if rule.removed
+        else ""
+    )
+    note = (
+        f"<p>Check: the sign of each coefficient follows risk (a safer bin earns more points), the "
+        f"points order the bins as their event rates do, and the VIF is at most "
+        f"{_num(VIF_LIMIT, 0)}. The sign rule is {'on' if model.settings.consistent_signs else 'off'}"
+        f"{removed}.</p>"
+    )
+    return (
+        "<h3>Characteristics</h3>"
+        + note
+        + _table(
+            [
+                "variable",
+                "kind",
+                "IV",
+                "bins",
+                "min points",
+                "max points",
+                "overridden",
+                "coefficient",
+                "VIF",
+                "check",
+            ],
+            rows,
+        )
     )
 
 

@@ -3,7 +3,8 @@
 Sheets:
 
 - **Characteristics**: per selected variable its kind, IV, coefficient, number of bins, the
-  lowest and highest points it can give, and whether (and why) an analyst overrode its bins.
+  lowest and highest points it can give, whether (and why) an analyst overrode its bins, and
+  its check (the sign and the points follow risk, the VIF within limit; a failure in red).
 - **Bins**: one row per bin, then the variable's ``Missing`` row, then (categorical variables)
   its ``Unseen`` row, with the bounds that scoring by hand needs (below) and the bin's count,
   event rate, WoE, IV and points.
@@ -343,7 +344,17 @@ def _characteristics_sheet(
     table = scorecard_characteristics(model, selection)
     writer.table(sheet, 0, table)
     sheet.freeze_panes(1, 1)
-    writer.widths(sheet, [24, 12, 10, 12, 6, 11, 11, 11, 60])
+    writer.widths(sheet, [24, 12, 10, 12, 6, 11, 11, 11, 40, 9, 10, 8, 60])
+    # a failed check in red, as the report shows it
+    check = list(table.columns).index("check")
+    red = writer.workbook.add_format({"bg_color": "#F9D2D0", "font_color": "#8C1D18"})
+    sheet.conditional_format(
+        1,
+        check,
+        max(len(table), 1),
+        check,
+        {"type": "cell", "criteria": "!=", "value": '"ok"', "format": red},
+    )
 
 
 def _bins_sheet(writer: _Writer, model: ScorecardModel) -> None:

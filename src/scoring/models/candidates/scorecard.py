@@ -47,6 +47,7 @@ def train_scorecard(
         max_n_prebins=config.max_n_prebins,
         max_correlation=config.max_correlation,
         overrides=dict(config.overrides),
+        consistent_signs=config.consistent_signs,
     )
     labels = pd.Series(binary_labels(y_train, "train"), index=candidates.index)
     return fit_scorecard(candidates, labels, settings, seed, None if weight is None else weight.to_numpy())
