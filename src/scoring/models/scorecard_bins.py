@@ -23,8 +23,9 @@ default), under the data source it belongs to (``synthetic`` or ``file``, params
 
 ``keep: true`` (alone or with splits, groups or a trend) keeps a variable whatever its IV
 (optbinning's ``fixed_variables``), ahead of the correlation filter (a variable correlated with
-a kept one goes instead) and of the sign rule (one kept against risk is flagged, not removed). The fit applies the entries through optbinning's own
-mechanisms (:func:`scoring.models.scorecard.fit_optbinning_scorecard`): fixed user splits
+a kept one goes instead) and of the sign rule (one kept against risk is flagged, not removed).
+The fit applies the entries through optbinning's own mechanisms
+(:func:`scoring.models.scorecard.fit_optbinning_scorecard`): fixed user splits
 (``user_splits`` with ``user_splits_fixed``), the trend as the variable's ``monotonic_trend``,
 an excluded variable left out of the binning process.
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from scoring.models.candidate import CandidatePlugin, FitContext, FittedModel, binary_labels, register
 from scoring.models.config import ScorecardConfig
 from scoring.models.scorecard import SCORECARD_FILE, ScorecardModel
+
+if TYPE_CHECKING:
+    from scoring.models.scorecard import ScorecardSettings
 
 
 def train_scorecard(
@@ -26,15 +29,29 @@ def train_scorecard(
     weight: pd.Series | None = None,
 ) -> ScorecardModel:
     """The points scorecard on the same feature matrix as the challengers."""
-    from scoring.models.scorecard import ScorecardSettings, fit_scorecard
+    from scoring.models.scorecard import fit_scorecard
 
     candidates = X_train.drop(columns=[c for c in config.exclude_features if c in X_train.columns])
+    settings = scorecard_settings(config, monotone_risk, candidates)
+    labels = pd.Series(binary_labels(y_train, "train"), index=candidates.index)
+    return fit_scorecard(candidates, labels, settings, seed, None if weight is None else weight.to_numpy())
+
+
+def scorecard_settings(
+    config: ScorecardConfig,
+    monotone_risk: Mapping[str, Literal["increasing", "decreasing"]],
+    candidates: pd.DataFrame,
+) -> ScorecardSettings:
+    """The fit's settings from params' ``train.scorecard``: the declared risk directions become
+    the numeric candidates' monotonic trends."""
+    from scoring.models.scorecard import ScorecardSettings
+
     trends = {
         name: "ascending" if way == "increasing" else "descending"
         for name, way in monotone_risk.items()
         if name in candidates.columns and not isinstance(candidates[name].dtype, pd.CategoricalDtype)
     }
-    settings = ScorecardSettings(
+    return ScorecardSettings(
         pdo=config.pdo,
         base_score=config.base_score,
         base_odds=config.base_odds,
@@ -49,8 +66,6 @@ def train_scorecard(
         overrides=dict(config.overrides),
         consistent_signs=config.consistent_signs,
     )
-    labels = pd.Series(binary_labels(y_train, "train"), index=candidates.index)
-    return fit_scorecard(candidates, labels, settings, seed, None if weight is None else weight.to_numpy())
 
 
 class ScorecardPlugin(CandidatePlugin):
