@@ -182,6 +182,28 @@ def run_dataset(copy: Path, command: Command, data_dir: Path) -> dict[str, Any]:
         "score_raw_file": score_raw_file(copy, path),
         # the evaluate stage's account of the splits: n_input = n_scored + n_rejected, flags
         "pipeline_scoring": {k: v for k, v in metrics["scoring"].items() if k != "rejected_examples"},
+        "scorecard": scorecard_checks(copy),
+    }
+
+
+def scorecard_checks(copy: Path) -> dict[str, Any]:
+    """The trained scorecard's characteristics, those against risk, what the sign rule removed
+    and the failed checks (sign, points ordered with event rates, VIF), from the stage's files."""
+    from scoring.models.scorecard import ScorecardModel
+    from scoring.models.scorecard_selection import characteristic_checks
+
+    path = copy / "models" / "candidates" / "scorecard" / "scorecard.json"
+    if not path.is_file():
+        return {"trained": False}
+    model = ScorecardModel.from_dict(json.loads(path.read_text()))
+    selection = json.loads((copy / "reports" / "scorecard" / "selection.json").read_text())
+    checks = characteristic_checks(model, selection.get("vif"))
+    return {
+        "trained": True,
+        "characteristics": len(model.features),
+        "against_risk": model.against_risk(),
+        "removed_by_sign_rule": [r.variable for r in model.sign_rule.removed],
+        "failed_checks": {name: c["failures"] for name, c in checks.items() if c["failures"]},
     }
 
 
@@ -222,6 +244,17 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"- {name}: {a['n_input']:,} = scored {a['n_scored']:,} + rejected {a['n_rejected']:,}; "
             f"flagged {a['n_flagged']:,} ({flags})"
+        )
+    lines += ["", "The trained scorecard (`models/candidates/scorecard/scorecard.json`) and its checks:", ""]
+    for name, r in results["datasets"].items():
+        c = r["scorecard"]
+        if not c.get("trained"):
+            lines.append(f"- {name}: no scorecard trained")
+            continue
+        lines.append(
+            f"- {name}: {c['characteristics']} characteristics, {len(c['against_risk'])} against risk, "
+            f"removed by the sign rule: {', '.join(c['removed_by_sign_rule']) or 'none'}; failed checks: "
+            + ("; ".join(f"{k}: {', '.join(v)}" for k, v in c["failed_checks"].items()) or "none")
         )
     lines += ["", "Stage seconds per dataset:", ""]
     for name, r in results["datasets"].items():
