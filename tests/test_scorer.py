@@ -236,7 +236,7 @@ def test_the_gate_and_the_value_layer_read_one_rule_set_of_bounds(
 
 
 def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
-    scorer: Scorer, built: tuple[Path, pd.DataFrame]
+    scorer: Scorer, built: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from scoring.reporting.evaluation import evaluate_model
     from scoring.serving.scorer import NothingScored, scored_predictions, scoring_counts
@@ -273,12 +273,23 @@ def test_predictions_file_rows_carry_split_target_raw_pd_and_the_full_output(
         "test": {"n_scored": 39, "n_rejected": 1},
     }
 
-    # nothing to score: one line that says so
+    # nothing to score: one line that says so (a stage prints it, no traceback)
+    from scoring.runtime import run_stage
+
     every = {"test": bad.iloc[25:26]}
+    ids = result.scores[SYNTHETIC_SPEC.id_column].astype(str)
+    raw = result.scores[ids == str(bad.iloc[25][SYNTHETIC_SPEC.id_column])].reset_index(drop=True)
+
+    def stage() -> None:
+        scored_predictions(scorer, every, SYNTHETIC_SPEC, raw)
+
+    with pytest.raises(SystemExit) as stopped:
+        run_stage(stage)
+    assert stopped.value.code == 1
+    line = capsys.readouterr().err
+    assert line.startswith("error: none of the 1 rows") and "age: got 12" in line and line.count("\n") == 1
     with pytest.raises(NothingScored, match=r"none of the 1 rows .* age: got 12"):
-        scored_predictions(
-            scorer, every, SYNTHETIC_SPEC, evaluate_model(scorer.model, every, SYNTHETIC_SPEC).scores
-        )
+        scored_predictions(scorer, every, SYNTHETIC_SPEC, raw)
 
 
 # ---------------------------------------------------------- the array path against the frame functions

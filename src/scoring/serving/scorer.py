@@ -48,6 +48,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from scoring.core.contract import SYNTHETIC_SPEC, DatasetSpec, row_ids
+from scoring.core.io import DataReadError
 from scoring.decision.grades import MasterScale
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
@@ -169,8 +170,9 @@ def _load_reason_coder(bundle: ModelBundle) -> Any | None:
     return ReasonCoder.from_dict(bundle.read(REASONS_FILE))
 
 
-class NothingScored(ValueError):
-    """Every row of a non-empty input was rejected: nothing a stage could go on with."""
+class NothingScored(DataReadError):
+    """Every row of a non-empty input was rejected: nothing a stage could go on with. A
+    :class:`~scoring.core.io.DataReadError`, so a stage stops on it with its one line."""
 
 
 @dataclass(frozen=True)
