@@ -34,13 +34,7 @@ from scoring.reporting.evaluation import (
     truth_lookup,
 )
 from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, ModelBundle
-from scoring.serving.scorer import (
-    Scorer,
-    log_scoring_counts,
-    model_info,
-    scored_predictions,
-    scoring_counts,
-)
+from scoring.serving.scorer import Scorer, accounted_predictions, model_info
 from scoring.stages import Stage, run
 
 
@@ -60,7 +54,6 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
     if stage.on_dask:
         from scoring.reporting.evaluation_dask import (
             WorkerBundle,
-            dask_scoring_counts,
             evaluate_candidates_dask,
             write_predictions_dask,
         )
@@ -87,17 +80,11 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
         ),
     }
     if stage.on_dask:
-        write_predictions_dask(source, split_paths, stage.path("scores"))
-        metrics["scoring"] = dask_scoring_counts(split_paths, stage.path("scores"))
-        log_scoring_counts("evaluate", metrics["scoring"])
+        metrics["scoring"] = write_predictions_dask(source, split_paths, stage.path("scores"))
         write_json(stage.path("metrics"), metrics)
         return metrics, result
     scorer = Scorer.from_model_dir(bundle.root, params, spec, info)
-    # Rows the model's input rules refuse are reported, never a traceback (nothing is lost:
-    # n_input = n_scored + n_rejected); a stage stops only when no row could be scored.
-    predictions, rejected = scored_predictions(scorer, parts, spec, result.scores)
-    metrics["scoring"] = scoring_counts(predictions, rejected)
-    log_scoring_counts("evaluate", metrics["scoring"])
+    predictions, metrics["scoring"] = accounted_predictions(scorer, parts, spec, result.scores)
     if params.reject_inference.enabled:
         metrics["through_the_door"] = _through_the_door(stage, parts, predictions, champion)
     write_json(stage.path("metrics"), metrics)

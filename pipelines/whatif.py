@@ -32,7 +32,7 @@ from scoring.decision.whatif import (
     scenario_settings,
     shifted_applications,
 )
-from scoring.serving.scorer import Scorer, log_scoring_counts, model_info
+from scoring.serving.scorer import Scorer, model_info
 from scoring.stages import Stage, run
 
 logger = logging.getLogger(__name__)
@@ -64,17 +64,10 @@ def main(stage: Stage) -> None:
     scenario = config.scenario
     policy, limits = scenario_settings(scenario, params.policy, params.limits)
     changed = dataclasses.replace(scorer, policy=policy, limits=limits)
-    # The replay books the rows the model scores both today and under the scenario; the rest are
-    # counted with their reasons (never a traceback), and nothing scored stops with one line.
-    accounted = scorer.score_rows(applications, with_reasons=False)
-    accepted = accounted.scored & ~scorer.check(shifted_applications(applications, scenario)).rejected
-    accounted.raise_if_nothing_scored("whatif")
-    scoring = accounted.counts()
-    scoring["n_rejected_by_scenario"] = int((accounted.scored & ~accepted).sum())
-    log_scoring_counts("whatif", scoring)
-    applications = applications[accepted].reset_index(drop=True)
-    outcome = pd.to_numeric(applications[spec.target_column], errors="coerce").to_numpy(dtype=float)
     offered = shifted_applications(applications, scenario)
+    booked, scoring = scorer.scorable_both(applications, offered, "whatif")
+    applications, offered = (frame[booked].reset_index(drop=True) for frame in (applications, offered))
+    outcome = pd.to_numeric(applications[spec.target_column], errors="coerce").to_numpy(dtype=float)
     rows_now = book_rows(applications, scorer.score(applications, with_reasons=False), params.limits, config)
     rows_then = book_rows(offered, changed.score(offered, with_reasons=False), limits, config)
     current, changed_book = book_figures(rows_now, outcome), book_figures(rows_then, outcome)

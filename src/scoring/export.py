@@ -21,7 +21,7 @@ from scoring.serving.bundle import (
     ModelBundle,
 )
 from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_manifest
-from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer, log_scoring_counts
+from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 if TYPE_CHECKING:
     from scoring.collections.scorer import BehaviourScorer
@@ -98,8 +98,7 @@ def reference_profile(
     columns = list(scorer.model.features.input_columns_)
     # Rows the model's input rules refuse are left out of the profile (and logged), never fatal.
     rows = scorer.score_rows(reference, with_reasons=False)
-    rows.raise_if_nothing_scored("export: the monitoring reference")
-    log_scoring_counts("export: the monitoring reference", rows.counts())
+    rows.accounted("export: the monitoring reference")
     scored, reference = rows.scores, reference[rows.scored]
     auc = None
     target = spec.target_column

@@ -382,14 +382,12 @@ class ScoredBatch:
     def flag_counts(self) -> dict[str, Any]:
         """Scored rows that carry a flag, and the rows per ``field:code``: the monitoring count of
         values outside what the model was trained on."""
+        from scoring.serving.inputs import count_flags
+
         if self.flags is None:
             return {"batch_flagged": None, "batch_flags": {}}
         flags = self.flags.fillna("").astype(str)
-        codes = flags[flags != ""].str.split(";").explode().value_counts()
-        return {
-            "batch_flagged": int((flags != "").sum()),
-            "batch_flags": {str(k): int(v) for k, v in sorted(codes.items())},
-        }
+        return {"batch_flagged": int((flags != "").sum()), "batch_flags": count_flags(flags)}
 
 
 def score_for_monitoring(scorer: Any, batch: pd.DataFrame) -> ScoredBatch:

@@ -62,6 +62,7 @@ from scoring.serving.scorer import (
     OUTPUT_COLUMNS,
     OUTPUT_TYPES,
     Scorer,
+    log_scoring_counts,
     scored_predictions,
     scoring_counts,
 )
@@ -272,6 +273,7 @@ def dask_scoring_counts(splits: Mapping[str, Path], predictions_path: str | Path
         for name, n in rows.items()
         if n
     }
+    log_scoring_counts("evaluate", counts)
     return counts
 
 
@@ -373,15 +375,18 @@ def predictions_dask(source: WorkerBundle, splits: Mapping[str, Path]) -> Any:
     return pieces[0] if len(pieces) == 1 else untyped.concat(pieces)
 
 
-def write_predictions_dask(source: WorkerBundle, splits: Mapping[str, Path], path: str | Path) -> int:
+def write_predictions_dask(
+    source: WorkerBundle, splits: Mapping[str, Path], path: str | Path
+) -> dict[str, Any]:
     """Write :func:`predictions_dask` as a dataset folder at ``path`` (the workers write the
-    parts); returns the rows written."""
+    parts); returns the account of the rows (:func:`dask_scoring_counts`)."""
     from scoring.core.partitioned import write_dask
 
     started = time.perf_counter()
     frame = predictions_dask(source, splits)
     if frame is None:
-        return write_dataset(path, predictions_meta(source.spec))
-    rows = sum(write_dask(frame, path))
-    logger.info("dask: %d predictions written to %s in %.1f s", rows, path, time.perf_counter() - started)
-    return rows
+        write_dataset(path, predictions_meta(source.spec))
+    else:
+        rows = sum(write_dask(frame, path))
+        logger.info("dask: %d predictions written to %s in %.1f s", rows, path, time.perf_counter() - started)
+    return dask_scoring_counts(splits, path)

@@ -606,13 +606,15 @@ def _scoring_accounts(scoring: Mapping[str, Any]) -> str:
         f"Scored rows with a value training did not show (scored all the same, flagged in "
         f"<code>input_flags</code>): {_num(scoring.get('n_flagged'))}.</p>",
     ]
+    from scoring.serving.inputs import FLAG_CODES
+
     flags = scoring.get("flags") or {}
     if flags:
-        rows = [
-            [_esc(flag.rpartition(":")[0]), _esc(flag.rpartition(":")[2]), _num(n)]
-            for flag, n in flags.items()
-        ]
-        out.append(_table(["field", "flag", "rows"], rows))
+        rows = []
+        for flag, n in flags.items():
+            field_name, _, code = flag.rpartition(":")
+            rows.append([_esc(field_name), _esc(code), _num(n), _esc(FLAG_CODES.get(code, ""))])
+        out.append(_table(["field", "flag", "rows", "meaning"], rows))
     examples = scoring.get("rejected_examples") or []
     if examples:
         rows = [
@@ -620,7 +622,7 @@ def _scoring_accounts(scoring: Mapping[str, Any]) -> str:
                 _esc(e.get("split", "")),
                 _num(e.get("row")),
                 _esc(e.get("application_id", "")),
-                _esc(e.get("reject_reasons", e.get("reasons", ""))),
+                _esc(e.get("reject_reasons", "")),
             ]
             for e in examples
         ]

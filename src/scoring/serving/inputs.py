@@ -35,7 +35,7 @@ means (the batch command writes them to a side file, the pyfunc model refuses th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -62,6 +62,17 @@ FLAG_CODES: dict[str, str] = {
     "not_whole": "a fraction in a column that held whole numbers in training (scored as it is)",
 }
 """The flags of an inferred field: what training did not show, scored all the same."""
+
+
+def count_flags(flags: Iterable[Any]) -> dict[str, int]:
+    """``field:code`` -> the rows that carry it, from per-row ``input_flags`` ('' or null: none),
+    in sorted order."""
+    counts: dict[str, int] = {}
+    for text in flags:
+        if isinstance(text, str) and text:
+            for flag in text.split(FLAG_SEPARATOR):
+                counts[flag] = counts.get(flag, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 class InputSchemaError(ValueError):
@@ -175,13 +186,6 @@ class InputCheck:
     @property
     def n_rejected(self) -> int:
         return int(self.rejected.sum())
-
-    @property
-    def flagged(self) -> npt.NDArray[np.bool_]:
-        """Rows with at least one flag (scored all the same, unless rejected for another reason)."""
-        if self.flags is None:
-            return np.zeros(len(self.rejected), dtype=bool)
-        return np.asarray(self.flags != "", dtype=bool)
 
     def flags_of(self, rows: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.object_]:
         """The flags of the rows where ``rows`` is true (every row when None), '' where none."""
@@ -443,8 +447,6 @@ def _flags(
 ) -> list[tuple[str, npt.NDArray[np.bool_]]]:
     """What training did not show of an inferred field, per code: the rows (not rejected) with it."""
     out: list[tuple[str, npt.NDArray[np.bool_]]] = []
-    if rule.kind == "category":
-        return out
     numbers = np.asarray(values, dtype=np.float64)
     null = np.isnan(numbers)
     if not rule.seen_nulls:

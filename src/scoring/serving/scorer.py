@@ -68,7 +68,7 @@ from scoring.serving.bundle import (
     SCALING_FILE,
     ModelBundle,
 )
-from scoring.serving.inputs import FLAG_SEPARATOR, InputCheck, InputRejected, InputRules, id_text
+from scoring.serving.inputs import InputCheck, InputRejected, InputRules, count_flags, id_text
 
 if TYPE_CHECKING:
     from scoring.config import Params
@@ -175,6 +175,14 @@ class NothingScored(DataReadError):
     :class:`~scoring.core.io.DataReadError`, so a stage stops on it with its one line."""
 
 
+def _nothing_scored(n_input: int, first_reason: str, what: str | None = None) -> NothingScored:
+    text = (
+        f"none of the {n_input} rows could be scored (every one rejected by the model's input "
+        f"rules; the first: {first_reason}); expected rows that pass the rules of `scoring.serving.inputs`"
+    )
+    return NothingScored(f"{what}: {text}" if what else text)
+
+
 @dataclass(frozen=True)
 class ScoredRows:
     """:meth:`Scorer.score_rows`: every input row scored or rejected with its reasons.
@@ -195,15 +203,14 @@ class ScoredRows:
         """:func:`scoring_counts` of these rows."""
         return scoring_counts(self.scores, self.rejected, examples)
 
-    def raise_if_nothing_scored(self, what: str) -> None:
-        """Stop with one line when a non-empty input had no row the model could score."""
+    def accounted(self, what: str) -> dict[str, Any]:
+        """:meth:`counts`, logged under ``what``; stops with one line (:class:`NothingScored`)
+        when a non-empty input had no row the model could score."""
         if self.n_input and not len(self.scores):
-            first = self.rejected["reject_reasons"].iloc[0]
-            raise NothingScored(
-                f"{what}: none of the {self.n_input} rows could be scored (every one rejected by the "
-                f"model's input rules; the first: {first}); expected rows that pass the rules of "
-                "`scoring.serving.inputs`"
-            )
+            raise _nothing_scored(self.n_input, str(self.rejected["reject_reasons"].iloc[0]), what)
+        counts = self.counts()
+        log_scoring_counts(what, counts)
+        return counts
 
 
 @dataclass
@@ -359,6 +366,16 @@ class Scorer:
         flags = checked.flags_of(None if every else keep)
         scores = self._score_values(values, checked.id_is_text, with_reasons, flags)
         return ScoredRows(scores, checked.rejected_rows(self.spec.id_column), keep)
+
+    def scorable_both(
+        self, applications: pd.DataFrame, changed: pd.DataFrame, what: str
+    ) -> tuple[npt.NDArray[np.bool_], dict[str, Any]]:
+        """The rows this model scores both as they are and as ``changed`` (the same rows altered,
+        a what-if scenario's offer), and the account of the first
+        (:meth:`ScoredRows.accounted`, with ``n_rejected_changed``): what a replay can book."""
+        rows = self.score_rows(applications, with_reasons=False)
+        both = rows.scored & ~self.check(changed).rejected
+        return both, {**rows.accounted(what), "n_rejected_changed": int((rows.scored & ~both).sum())}
 
     def assess(self, applications: pd.DataFrame) -> list[dict[str, Any]]:
         """What a credit committee reads of each application, from the same code as :meth:`score`.
@@ -573,10 +590,7 @@ def scored_predictions(
     predictions = pd.concat(frames, ignore_index=True)
     n_input = sum(len(k) for k in kept)
     if n_input and predictions.empty:
-        raise NothingScored(
-            f"none of the {n_input} rows of the splits could be scored (every one rejected by the "
-            f"model's input rules; the first: {rejected_rows['reject_reasons'].iloc[0]})"
-        )
+        raise _nothing_scored(n_input, str(rejected_rows["reject_reasons"].iloc[0]))
     # The champion's raw PD from the evaluation (same rows, same order of splits and rows).
     raw = raw_scores.rename(columns={spec.id_column: "application_id", "pd": "pd_raw"})
     if len(raw) == n_input:
@@ -594,21 +608,28 @@ def scored_predictions(
     return predictions, rejected_rows
 
 
+def accounted_predictions(
+    scorer: Scorer, parts: dict[str, pd.DataFrame], spec: DatasetSpec, raw_scores: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`scored_predictions` and its account (:func:`scoring_counts`, logged): what the
+    evaluate stage writes, the rows the model refuses reported rather than raised."""
+    predictions, rejected = scored_predictions(scorer, parts, spec, raw_scores)
+    counts = scoring_counts(predictions, rejected)
+    log_scoring_counts("evaluate", counts)
+    return predictions, counts
+
+
 def scoring_counts(predictions: pd.DataFrame, rejected: pd.DataFrame, examples: int = 20) -> dict[str, Any]:
     """What a stage reports of scoring its rows: ``n_input = n_scored + n_rejected`` (by split
     too where there is a ``split`` column), the scored rows that carry a flag and the count of
     each ``field:code``, and the first rejected rows with their reasons."""
     flags = predictions["input_flags"] if "input_flags" in predictions.columns else pd.Series(dtype=object)
-    counts: dict[str, int] = {}
-    for text in flags[flags.fillna("") != ""]:
-        for flag in str(text).split(FLAG_SEPARATOR):
-            counts[flag] = counts.get(flag, 0) + 1
     out: dict[str, Any] = {
         "n_input": len(predictions) + len(rejected),
         "n_scored": len(predictions),
         "n_rejected": len(rejected),
         "n_flagged": int((flags.fillna("") != "").sum()),
-        "flags": dict(sorted(counts.items())),
+        "flags": count_flags(flags),
         "rejected_examples": [
             {key: (int(v) if key == "row" else str(v)) for key, v in row.items()}
             for row in rejected.head(examples).to_dict(orient="records")
