@@ -27,7 +27,6 @@ Results go to benchmarks/results/collections.json and benchmarks/results/collect
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -232,10 +231,10 @@ def main() -> None:
         doc["quality"] = quality()
     doc["cost"] = cost(args.repeats)
     doc["machine"]["load_average_after"] = list(os.getloadavg())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    from scoring.core.figures import write_results
+
     text = markdown(doc)
-    RESULTS.with_suffix(".md").write_text(text, encoding="utf-8")
+    write_results(RESULTS, doc, text)
     print(text)
 
 

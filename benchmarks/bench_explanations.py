@@ -33,7 +33,8 @@ import pandas as pd
 import xgboost as xgb
 
 from scoring.config import Params, load_params
-from scoring.core.io import read_json, write_json, write_text
+from scoring.core.figures import write_results
+from scoring.core.io import read_json
 from scoring.data.config import SyntheticDataConfig
 from scoring.data.synthetic import generate_portfolio
 from scoring.explain.config import ReasonsConfig
@@ -231,8 +232,7 @@ def main() -> None:
         "results": results,
     }
     out = Path(args.out)
-    write_json(out.with_suffix(".json"), summary)
-    write_text(out.with_suffix(".md"), markdown(summary))
+    write_results(out.with_suffix(".json"), summary, markdown(summary))
 
 
 def markdown(summary: dict[str, Any]) -> str:

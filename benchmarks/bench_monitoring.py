@@ -556,9 +556,9 @@ def main() -> None:
         "profile": profiles,
     }
     print(json.dumps(doc["steps"], indent=2))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    args.output.with_suffix(".md").write_text(markdown(doc))
+    from scoring.core.figures import write_results
+
+    write_results(args.output, doc, markdown(doc))
     print(f"written to {args.output} and {args.output.with_suffix('.md')}")
 
 

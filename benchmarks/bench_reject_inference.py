@@ -27,7 +27,6 @@ and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -249,9 +248,9 @@ def main() -> None:
     doc["seconds"] = round(time.perf_counter() - started, 1)
     doc["table"] = summarise(doc["runs"])
     doc["ranking"] = ranking(doc["table"])
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    args.output.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+    from scoring.core.figures import write_results
+
+    write_results(args.output, doc, markdown(doc))
     print(markdown(doc))
 
 

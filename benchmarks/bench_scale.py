@@ -57,7 +57,8 @@ from typing import Any
 import psutil
 import yaml
 
-from bench_pipeline import _copy_repo as copy_repo
+from bench_pipeline import copy_repo as plain_copy_repo
+from scoring.core.figures import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"
@@ -67,7 +68,7 @@ SAMPLE_SECONDS = 0.2
 
 def _copy_repo(dest: Path) -> None:
     """bench_pipeline's fresh copy of the repository, with this checkout's environment linked in."""
-    copy_repo(dest)
+    plain_copy_repo(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
 
 
@@ -431,9 +432,7 @@ def main() -> None:
                 print(json.dumps(run)[:400], file=sys.stderr, flush=True)
                 doc["runs"] = sorted([*doc["runs"], run], key=lambda r: (r["size"], r["engine"]))
             doc["growth"] = {engine: growth(doc["runs"], engine) for engine in ("dask", "pandas")}
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            args.output.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+            write_results(args.output, doc, markdown(doc))
     plot(doc, args.output.with_suffix(".png"))
     print(markdown(doc))
 

@@ -186,10 +186,10 @@ def main() -> None:
         for a, b in itertools.pairwise(sizes)
     ]
     doc["machine"]["load_average_after"] = list(os.getloadavg())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    from scoring.core.figures import write_results
+
     text = markdown(doc)
-    RESULTS.with_suffix(".md").write_text(text, encoding="utf-8")
+    write_results(RESULTS, doc, text)
     print(text)
 
 

@@ -1,9 +1,8 @@
 """Benchmark: serving the full scoring output, against plain ``booster.predict`` in the same run.
 
-Set-up (in this process): a synthetic portfolio (``--train-rows``, ``--seed``) trains an XGBoost
-booster with the repository's ``train.xgboost`` settings (early stopping on a validation part),
-the calibrator and master scale are fitted on that part, the reason coder on the training part
-(``reasons`` of params.yaml), and the model is exported as the pipeline's export stage does.
+What is measured is the model ``make run`` exports (``--model``, default models/pd_model of
+this checkout: run ``make run`` first), the champion as shipped, whatever candidate it is;
+its kind, digest and path are recorded beside the figures.
 
 Measured:
 
@@ -24,9 +23,8 @@ Measured:
    (bounded memory: the peak should not grow with the file), and the resident size of a process
    that only imports the package and MLflow and loads the model.
 3. **Single-application latency**, p50 and p99 over ``--latency-requests`` calls of one row each
-   (after a warm-up), for the booster and, in process, for the blend of scorecard and booster
-   (scorecard weight 0.1) that the default pipeline ships as champion: the library
-   ``Scorer.score`` with and without reasons, the loaded MLflow pyfunc model
+   (after a warm-up), of the shipped model: the library ``Scorer.score`` with and without
+   reasons, the loaded MLflow pyfunc model
    (``predict``, schema enforcement included), and HTTP (``mlflow models serve --env-manager local``
    on loopback, one sequential client, request encoding and decoding included).
 
@@ -45,11 +43,11 @@ Measured:
    The clients run on the same machine as the server (they take CPU from it).
 
 The machine is shared (see ``load_average``): figures are wall-clock on it.
-Results go to benchmarks/results/serving.json (and are printed); the load section also to
-benchmarks/results/serving_load.md as a table. A run that measures ``load`` writes that
-section into the results file (keeping the rest of it); other partial figures are only printed.
+Results go to benchmarks/results/serving.json with their provenance (and are printed); the load
+section also to benchmarks/results/serving_load.md as a table. A partial run (``--only``) only
+prints, unless ``--out`` names another file: the results file always holds one full run.
 
-    python benchmarks/bench_serving.py [--rows 100000] [--batch-rows 1000000] [--seed 20261128]
+    python benchmarks/bench_serving.py [--model models/pd_model] [--rows 100000] [--batch-rows 1000000]
     python benchmarks/bench_serving.py --only latency-in-process   # a quick look while iterating
     python benchmarks/bench_serving.py --only load [--load-workers 1 2] [--load-requests 200]
 """
@@ -107,67 +105,36 @@ def _percentiles(times: list[float]) -> dict[str, float]:
     }
 
 
-BLEND_SCORECARD_WEIGHT = 0.1  # the default pipeline's champion: this blend (README, reports/train.json)
+def shipped_model(path: Path) -> dict[str, Any]:
+    """What is being measured: the exported model's kind, digest and path."""
+    import hashlib
 
+    from scoring.serving.artifact import files_dir, load_scorer
 
-def build_model(root: Path, train_rows: int, seed: int) -> tuple[Path, Path, Path]:
-    from scoring.config import load_params
-    from scoring.core.contract import SYNTHETIC_SPEC
-    from scoring.core.io import write_json
-    from scoring.data.synthetic import generate_portfolio
-    from scoring.decision.risk import fit_risk_layer
-    from scoring.explain.reasons import ReasonCoder
-    from scoring.export import export_model
-    from scoring.features.transformer import ApplicationFeatures
-    from scoring.models.candidates.blend import BlendEstimator
-    from scoring.models.candidates.scorecard import train_scorecard
-    from scoring.models.candidates.xgboost import BoosterEstimator, train_xgboost
-    from scoring.models.model import PDModel
-    from scoring.serving.bundle import ModelBundle
-    from scoring.serving.scorer import model_info
-
-    params = load_params(REPO / "params.yaml")
-    config = params.data.synthetic.model_copy(update={"n_applications": train_rows, "immature_months": 0})
-    apps, _ = generate_portfolio(config, seed)
-    target = SYNTHETIC_SPEC.target_column
-    n_train = int(len(apps) * 0.7)
-    train, valid = apps.iloc[:n_train], apps.iloc[n_train:]
-    features = ApplicationFeatures(exclude_columns=SYNTHETIC_SPEC.non_feature_columns).fit(train)
-    monotone = {k: (1 if v == "increasing" else -1) for k, v in params.train.monotone_risk.items()}
-    result = train_xgboost(
-        features.transform(train),
-        train[target],
-        features.transform(valid),
-        valid[target],
-        params.train.xgboost,
-        seed=seed,
-        monotone=monotone,
-    )
-    booster = BoosterEstimator(result.booster)
-    card = train_scorecard(
-        features.transform(train), train[target], params.train.scorecard, params.train.monotone_risk, seed
-    )
-    run_id = "bench" + "0" * 27
-    exported = []
-    for name, model in (
-        ("pd_model", PDModel(features, booster)),
-        ("pd_model_blend", PDModel(features, BlendEstimator(card, booster, BLEND_SCORECARD_WEIGHT), "blend")),
-    ):
-        model_dir = root / f"models_{name}"
-        ModelBundle(model_dir).save_model(model)
-        layer = fit_risk_layer(
-            model.predict_pd(valid), valid[target].to_numpy(dtype=float), params.calibrate, seed
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        raise SystemExit(
+            f"--model {path}: expected an exported model (run `make run` first), found no manifest.json"
         )
-        write_json(model_dir / "calibrator.json", layer.calibrator.to_dict())
-        write_json(model_dir / "master_scale.json", layer.scale.to_dict())
-        write_json(model_dir / "reasons.json", ReasonCoder.fit(model, train, params.reasons).to_dict())
-        write_json(model_dir / "run.json", {"run_id": run_id})
-        exported.append(
-            export_model(
-                model_dir, root / name, SYNTHETIC_SPEC, valid, model_info(params, {"run_id": run_id}), params
-            )
-        )
-    return root / "models_pd_model", exported[0], exported[1]
+    scorer = load_scorer(files_dir(path))
+    return {
+        "path": os.path.relpath(path, REPO) if path.is_relative_to(REPO) else str(path),
+        "kind": scorer.model.kind,
+        "digest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "trees": _booster_of(scorer.model.estimator).num_boosted_rounds(),
+    }
+
+
+def _booster_of(estimator: Any) -> Any:
+    """The XGBoost booster inside the champion (itself, or a blend's part): the baseline's model."""
+    if hasattr(estimator, "booster"):
+        return estimator.booster
+    for part in getattr(estimator, "parts", dict)().values():
+        if hasattr(part, "booster"):
+            return part.booster
+    raise SystemExit(
+        f"expected a champion with an XGBoost booster for the baseline, got {type(estimator).__name__}"
+    )
 
 
 def throughput(model_path: Path, rows: int, seed: int, repeats: int) -> dict[str, Any]:
@@ -181,7 +148,7 @@ def throughput(model_path: Path, rows: int, seed: int, repeats: int) -> dict[str
     apps, _ = generate_portfolio(SyntheticDataConfig(n_applications=rows, immature_months=0), seed + 1)
     apps = apps.drop(columns="default_12m")
     matrix = scorer.model.feature_matrix(apps)
-    booster = scorer.model.estimator.booster  # type: ignore[attr-defined]
+    booster = _booster_of(scorer.model.estimator)
 
     def plain() -> None:
         booster.predict(xgb.DMatrix(matrix, enable_categorical=True, nthread=1))
@@ -303,9 +270,7 @@ write_parquet(r"{source}", apps)
     }
 
 
-def latency(
-    model_path: Path, n: int, seed: int, http: bool = True, blend_path: Path | None = None
-) -> dict[str, Any]:
+def latency(model_path: Path, n: int, seed: int, http: bool = True) -> dict[str, Any]:
     import mlflow.pyfunc
 
     from scoring.data.config import SyntheticDataConfig
@@ -334,16 +299,6 @@ def latency(
     results["in_process_scorer_with_reasons"] = timed(lambda r: scorer.score(r))
     results["in_process_scorer_without_reasons"] = timed(lambda r: scorer.score(r, with_reasons=False))
     results["in_process_mlflow_pyfunc_with_reasons"] = timed(lambda r: pyfunc.predict(r))
-    if blend_path is not None:
-        # What the default pipeline ships: the blend reads the scorecard as well as the booster.
-        blend = load_scorer(files_dir(blend_path))
-        blend_pyfunc = mlflow.pyfunc.load_model(str(blend_path))
-        results["blend_scorecard_weight"] = BLEND_SCORECARD_WEIGHT
-        results["blend_in_process_scorer_with_reasons"] = timed(lambda r: blend.score(r))
-        results["blend_in_process_scorer_without_reasons"] = timed(
-            lambda r: blend.score(r, with_reasons=False)
-        )
-        results["blend_in_process_mlflow_pyfunc_with_reasons"] = timed(lambda r: blend_pyfunc.predict(r))
     results["target_in_process_p50_ms"] = 10.0
     if not http:
         return results
@@ -736,7 +691,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--train-rows", type=int, default=30_000)
+    parser.add_argument(
+        "--model", type=Path, default=REPO / "models" / "pd_model", help="the exported model (make run's)"
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
@@ -771,7 +728,6 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.only or PARTS)
     partial = not {"throughput", "batch", "latency", "load"} <= parts
-    merge_load = partial and args.out == RESULTS and "load" in parts
     if partial and args.out == RESULTS:
         args.out = None
 
@@ -779,8 +735,9 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         root = Path(tmp)
-        _, model_path, blend_path = build_model(root, args.train_rows, args.seed)
+        model_path = args.model.resolve()
         result: dict[str, Any] = {
+            "model": shipped_model(model_path),
             "machine": {
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
@@ -788,7 +745,6 @@ def main() -> None:
             },
             "date": time.strftime("%Y-%m-%d"),
             "seed": args.seed,
-            "train_rows": args.train_rows,
             "command": "python benchmarks/bench_serving.py " + " ".join(sys.argv[1:]),
         }
         if "throughput" in parts:
@@ -800,9 +756,7 @@ def main() -> None:
             )
             print(json.dumps(result["batch_1m"], indent=2), flush=True)
         if "latency" in parts or "latency-in-process" in parts:
-            result["latency"] = latency(
-                model_path, args.latency_requests, args.seed, http="latency" in parts, blend_path=blend_path
-            )
+            result["latency"] = latency(model_path, args.latency_requests, args.seed, http="latency" in parts)
         if "load" in parts:
             result["load"] = load_test(
                 model_path,
@@ -818,16 +772,13 @@ def main() -> None:
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    if merge_load:  # the load section into the results file, the full run's other figures kept
-        kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        kept["load"] = result["load"]
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(kept, indent=2) + "\n")
-    if "load" in result and (merge_load or args.out is not None):
-        markdown = LOAD_RESULTS_MD if merge_load or args.out == RESULTS else args.out.with_suffix(".load.md")
-        markdown.write_text(load_markdown(result["load"]))
+        from scoring.core.figures import provenance_line, write_results
+        from scoring.core.io import write_text
+
+        record = write_results(args.out, result)
+        if "load" in result:
+            page = LOAD_RESULTS_MD if args.out == RESULTS else args.out.with_suffix(".load.md")
+            write_text(page, load_markdown(result["load"]) + "\n" + provenance_line(record) + "\n")
     print(json.dumps(result, indent=2))
     if "load" in result:
         print(load_markdown(result["load"]))

@@ -26,7 +26,6 @@ Results go to benchmarks/results/truth_join.json and truth_join.md (and are prin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -98,8 +97,6 @@ def main() -> int:
             "after": last["after_s"] / first["after_s"],
         },
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "truth_join.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# The truth join of the evaluate stage",
         "",
@@ -119,7 +116,9 @@ def main() -> int:
         f"{result['growth']['before']:.1f}x, after {result['growth']['after']:.1f}x.",
         "",
     ]
-    (RESULTS / "truth_join.md").write_text("\n".join(lines))
+    from scoring.core.figures import write_results
+
+    write_results(RESULTS / "truth_join.json", result, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

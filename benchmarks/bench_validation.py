@@ -890,10 +890,10 @@ def main() -> None:
         f"dask {dask_examples_agree}"
     )
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    from scoring.core.figures import write_results
+
     markdown = args.output.with_suffix(".md")
-    markdown.write_text(render_markdown(results))
+    write_results(args.output, results, render_markdown(results))
     for path in (args.output, markdown):
         print(f"written to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     if diffs or dask_diffs:

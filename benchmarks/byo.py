@@ -87,15 +87,15 @@ def exp_run_args(command: Command, path: Path) -> list[str]:
 
 
 def copy_repo(dest: Path) -> None:
-    from bench_pipeline import _copy_repo
+    from bench_pipeline import copy_repo as plain_copy_repo
 
-    _copy_repo(dest)
+    plain_copy_repo(dest)
 
 
 def timed_stages(args: list[str], cwd: Path) -> tuple[float, dict[str, float]]:
-    from bench_pipeline import _timed_stages
+    from bench_pipeline import stage_timings
 
-    return _timed_stages(args, cwd, STAGE_ENV)
+    return stage_timings(args, cwd, STAGE_ENV)
 
 
 def score_raw_file(copy: Path, path: Path) -> dict[str, Any]:
@@ -288,9 +288,9 @@ def main() -> None:
             print(f"{command.name}: running the README command ...", flush=True)
             results["datasets"][command.name] = run_dataset(copy, command, args.data_dir)
             print(json.dumps(results["datasets"][command.name], indent=2), flush=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "byo.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS_DIR / "byo.md").write_text(markdown(results))
+    from scoring.core.figures import write_results
+
+    write_results(RESULTS_DIR / "byo.json", results, markdown(results))
     print(markdown(results))
 
 

@@ -411,9 +411,9 @@ def main() -> None:
         "scenarios": results,
     }
     doc["expectations"] = expectations(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    args.output.with_suffix(".md").write_text(markdown(doc))
+    from scoring.core.figures import write_results
+
+    write_results(args.output, doc, markdown(doc))
     print(json.dumps(doc["expectations"], indent=2))
     print(f"written to {args.output} and {args.output.with_suffix('.md')}")
     if not doc["expectations"]["passed"]:

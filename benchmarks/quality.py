@@ -157,95 +157,126 @@ MODEL_LABELS = {key: label for key, label, _ in MODELS}
 MODEL_GROUPS = {key: group for key, _, group in MODELS}
 
 
-# What the numbers mean: written after reading a full run (quality.md shows them under "Notes").
-NOTES: tuple[str, ...] = (
-    "Rerun 2026-12-07 on all four datasets with the scorecard's sign rule and its size defaults "
-    "(train.scorecard consistent_signs, max_correlation 0.9, max_features 15; docs/scorecard.md), "
-    "everything else as before. Scorecard mean AUC: German 0.7859, Taiwan 0.7663 and HMEQ 0.9092 "
-    "unchanged to four places, Australian 0.9233 -> 0.9247. Champion: German 0.7883 -> 0.7880 "
-    "(+0.0020 over the scorecard, still the best other model), Australian 0.9345 -> 0.9349, Taiwan "
-    "0.7818 and HMEQ 0.9594 unchanged; the acceptance (AUC at least every other model's, lowest or "
-    "tied Brier) is met on all four. The notes below were written for the 2026-12-02 run and quote "
-    "its figures.",
-    "Protocol as run: 5x2 CV and 25 tuning trials per outer fold (params.yaml's tune.n_trials; the "
-    "script's --trials default) on all four datasets (Taiwan 6.0 min, HMEQ 6.2; German 2.7 and "
-    "Australian 2.5 in their rerun with the blend's 'best' part, below) on this 2-core machine with "
-    "other test runs beside it (load average 2.2 to 2.9). Inner split 80/20, stratified; the "
-    "feature transformer is fitted on the inner train; "
-    "tuning (scoring.models.tuning.tune_xgboost with params.yaml's tune section: objective cv, 3 "
-    "folds, pruning, tune.space up to max_depth 10 and down to min_child_weight 0.1; no time limit, "
-    "one thread) reads the inner train only; its first two trials are the base config "
-    "(train.xgboost) and XGBoost's library defaults, clipped into the space; early stopping reads "
-    "the inner valid split. Files are read as the README's examples read them: German drops "
-    "`class`, HMEQ's REASON and JOB are text, Australian and Taiwan keep their codes numeric.",
+# What the protocol is: prose without measured figures. Every sentence with a figure is
+# generated from the results by findings(), so a rerun cannot leave an old number standing.
+PROTOCOL_NOTES: tuple[str, ...] = (
+    "Inner split stratified; the feature transformer is fitted on the inner train; tuning "
+    "(scoring.models.tuning.tune_xgboost with params.yaml's tune section, no time limit, one "
+    "thread) reads the inner train only; its first two trials are the base config (train.xgboost) "
+    "and XGBoost's library defaults, clipped into the space; early stopping reads the inner valid "
+    "split. Files are read as the README's examples read them: German drops `class`, HMEQ's REASON "
+    "and JOB are text, Australian and Taiwan keep their codes numeric.",
     "The pipeline path is the train stage's own function, scoring.models.training.fit_candidates, with "
-    "params.yaml's train section as scoring.config.load_params reads it and the tuned config as "
-    "overrides={'xgboost': best_config}: candidates scorecard, xgboost (the tuned challenger, "
-    "early-stopped on the inner valid split, which fixes its round count), xgboost_defaults "
-    "(XGBoost at library defaults), lightgbm (LightGBM at library defaults) and blend (the scorecard's "
-    "log-odds with the best other candidate's by out-of-fold AUC, scorecard weight 0, 0.1, ..., 1 "
-    "chosen out of fold); fit_on train_valid (the "
-    "champion rule reads 5-fold out-of-fold AUC over the whole outer half, min_auc_gain 0, ties to "
-    "the earlier candidate; every candidate is refitted on the whole outer half). Then the calibrate "
-    "stage's calibrator on the champion's out-of-fold PDs (method auto: none, Platt or isotonic by "
-    "cross-validated log loss). Deviations from params.yaml, threads only: the champion rule's folds "
-    "run in this process and xgboost_defaults on one thread (train.xgboost's n_jobs 2 -> 1 for the "
-    "tuned challenger too); XGBoost's results do not depend on the thread count.",
+    "params.yaml's train section and the tuned config as overrides={'xgboost': best_config}; the "
+    "champion rule reads out-of-fold AUC over the whole outer half and every candidate is refitted "
+    "there; then the calibrate stage's calibrator on the champion's out-of-fold PDs. Deviations from "
+    "params.yaml, threads only: the champion rule's folds run in this process and every model on one "
+    "thread; XGBoost's results do not depend on the thread count.",
     "Models: 'xgboost_tuned' is the tuned challenger trained on the inner train and early-stopped on "
-    "the inner valid split (train_xgboost, what fit_candidates settles the round count with; the "
-    "round counts agreed in all 40 folds); 'xgboost_tuned_refit' and 'scorecard' are "
-    "fit_candidates' own xgboost and scorecard candidates, refitted on the whole outer half. Peers "
-    "on the whole outer half, the same feature matrix: logistic regression (one-hot, standardised, "
-    "C=1), XGBClassifier(), LGBMClassifier() and HistGradientBoostingClassifier() at library "
-    "defaults, one thread each (HistGradientBoosting's default early_stopping='auto' switches on "
-    "above 10,000 rows, i.e. on Taiwan). The candidate table per dataset shows every candidate's "
-    "selection AUC (out of fold, what the rule reads) and test AUC as exported.",
-    "Acceptance met on all four datasets, calibrated and uncalibrated: the champion's mean AUC is at "
-    "least every other model's (German +0.0024 over the scorecard, Australian +0.0011, Taiwan "
-    "+0.0002 and HMEQ +0.0000 over the refit challenger) and its Brier is the lowest (calibrated: "
-    "below every other model on all four; uncalibrated HMEQ equals the refit challenger's, a tie). "
-    "HMEQ's zero margins are the same model: the rule picked the xgboost candidate in all 10 folds "
-    "(the blend's out-of-fold weight was 0 in every fold, so it tied xgboost and the tie went to "
-    "the earlier candidate); Platt calibration, chosen in all 10 HMEQ folds, lowers its Brier from "
-    "0.0593 to 0.0567. Against the published figures (not an acceptance bar here): Australian "
-    "0.9345 vs 0.933 and Taiwan 0.7818 vs 0.783 within 0.01; German 0.7883 misses 0.801 by 0.0127, "
-    "as in the previous run (whose exploration found no model family here that reaches it).",
-    "Champion picks: German blend 8, scorecard 1 (blend weight 1), xgboost 1 (weight 0); Australian "
-    "and Taiwan blend 8, xgboost 2; HMEQ xgboost 10. The library-default candidates were never "
-    "picked: their mean selection AUC trails the tuned challenger's on every dataset "
-    "(xgboost_defaults / lightgbm vs xgboost: German 0.742 / 0.733 vs 0.763, Australian 0.926 / "
-    "0.925 vs 0.933, Taiwan 0.755 / 0.774 vs 0.781, HMEQ 0.946 / 0.944 vs 0.953), and so do the "
-    "default peers on the test halves. The enqueued trials: the base config was the best trial in "
-    "2 of 40 folds (Australian, Taiwan), XGBoost's defaults in none.",
-    "The blend's second part is 'best' (params.yaml's train.candidate_params.blend): the fitted "
-    "candidate with the best out-of-fold AUC, usually the tuned challenger; it was xgboost_defaults "
-    "in 2 German folds and lightgbm in 1 Australian fold, none on Taiwan or HMEQ (so their runs, "
-    "made when the blend's parts were fixed to scorecard and xgboost, are the same models). German "
-    "and Australian were rerun with it: German 0.7879 -> 0.7883, Australian 0.9346 -> 0.9345.",
-    "The wider tune.space is what lifts HMEQ: the tuned max_depth is 8 to 10 in 8 of 10 folds (the "
-    "bound 10 in 2) and min_child_weight below 0.53 in all 10 (below 0.2 in 5), and the refit "
-    "challenger goes from 0.9532 (previous space, max_depth <= 7, min_child_weight >= 1) to "
-    "0.9594, as the earlier exploration on 4 folds had predicted. HMEQ still sits near the new "
-    "bounds. Mean seconds per fold of tune + fit_candidates: German 12.0, Australian 8.3, Taiwan "
-    "33.0 (tune 17.7, fit_candidates 15.2), HMEQ 34.7 (tune 22.3, fit_candidates 12.4).",
-    "Odd but explained: on Taiwan the xgboost_defaults candidate and the XGBClassifier() peer differ "
-    "per fold by -0.0066 to +0.0022 AUC (mean -0.0006) although they are the same settings; on the "
-    "other datasets (and for lightgbm vs LGBMClassifier() everywhere) they agree to 5 decimals. "
-    "The cause is row order: fit_candidates refits on inner train and inner valid concatenated, the "
-    "peer fits on the outer half in its own order, and XGBoost's hist sketch depends on row order "
-    "where a feature has more distinct values than bins (Taiwan's amounts); on the first fold the "
-    "same booster on the two orders scores 0.7581 and 0.7603. The tuned challenger is exposed to "
-    "the same noise.",
+    "the inner valid split; 'xgboost_tuned_refit' and 'scorecard' are fit_candidates' own xgboost and "
+    "scorecard candidates, refitted on the whole outer half. Peers on the whole outer half, the same "
+    "feature matrix: logistic regression (one-hot, standardised), XGBClassifier(), LGBMClassifier() and "
+    "HistGradientBoostingClassifier() at library defaults.",
+    "Where the xgboost_defaults candidate and the XGBClassifier() peer differ although their settings "
+    "are the same, the cause is row order: fit_candidates refits on inner train and inner valid "
+    "concatenated, the peer fits on the outer half in its own order, and XGBoost's hist sketch depends "
+    "on row order where a feature has more distinct values than bins. The tuned challenger is exposed "
+    "to the same noise.",
     "Timings: s / fold of the champion and of the refit challenger include tuning and the whole of "
     "fit_candidates (every candidate, the out-of-fold choice, the refit); the scorecard's row counts "
-    "only the features, since with fit_on train_valid its fit happens inside fit_candidates.",
-    "Previous run (2026-11-28, previous protocol: candidates scorecard, xgboost and blend only, 30 "
-    "trials, space max_depth <= 7 and min_child_weight >= 1, no enqueued trials, no LightGBM peer): "
-    "champion AUC German 0.7875, Australian 0.9332, Taiwan 0.7817, HMEQ 0.9531 (HMEQ then missed "
-    "the AUC bar by 0.0001 against the refit challenger); now 0.7883, 0.9345, 0.7818, 0.9594. That "
-    "run's notes (margins, the reverted nested blend-weight experiment, the German exploration) "
-    "describe it and are not repeated here.",
+    "only the features, since its fit happens inside fit_candidates.",
 )
+DATASET_ORDER = ("german", "australian", "taiwan", "hmeq")
+
+
+def _counts(picks: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def findings(results: Mapping[str, Any]) -> list[str]:
+    """The notes with figures, written from the results themselves."""
+    datasets = [(k, results["datasets"][k]) for k in DATASET_ORDER if k in results.get("datasets", {})]
+    if not datasets:
+        return []
+    out = []
+    for variant, label in (("champion", "calibrated"), ("champion_uncalibrated", "uncalibrated")):
+        met = [
+            k
+            for k, r in datasets
+            if r["acceptance"][variant]["auc_at_least_every_other"]
+            and r["acceptance"][variant]["brier_lowest_or_tied"]
+        ]
+        parts = []
+        for key, res in datasets:
+            acc = res["acceptance"][variant]
+            parts.append(
+                f"{key} AUC {acc['auc']:.4f} "
+                f"({acc['auc_margin_to_best_other']:+.4f} over {acc['best_other']}), "
+                f"Brier {acc['brier']:.4f} ({acc['brier_margin_to_lowest_other']:+.4f} against "
+                f"{acc['lowest_other_brier_model']})"
+            )
+        missed = [k for k, _ in datasets if k not in met]
+        verdict = f" (missed on {', '.join(missed)})" if missed else ""
+        out.append(
+            f"Acceptance ({label}) met on {len(met)} of {len(datasets)} datasets{verdict}: "
+            + "; ".join(parts)
+            + "."
+        )
+    out.append(
+        "Champion picks over the outer folds: "
+        + "; ".join(f"{k} {_counts(r['champion_picks'])}" for k, r in datasets)
+        + ". Calibration picks: "
+        + "; ".join(f"{k} {_counts(r['calibration_picks'])}" for k, r in datasets)
+        + "."
+    )
+    selection = []
+    for key, res in datasets:
+        cand = res["candidates"]
+        if {"xgboost", "xgboost_defaults", "lightgbm"} <= set(cand):
+            selection.append(
+                f"{key} {cand['xgboost_defaults']['selection_auc']['mean']:.3f} / "
+                f"{cand['lightgbm']['selection_auc']['mean']:.3f} "
+                f"vs {cand['xgboost']['selection_auc']['mean']:.3f}"
+            )
+    if selection:
+        out.append(
+            "Mean selection AUC of the library-default candidates against the tuned challenger "
+            "(xgboost_defaults / lightgbm vs xgboost): " + "; ".join(selection) + "."
+        )
+    published = [
+        f"{k} {r['acceptance']['champion']['auc']:.4f} vs {r['published_auc']} "
+        f"({r['acceptance']['champion']['gap_to_published']:+.4f})"
+        for k, r in datasets
+        if r.get("published_auc") is not None
+    ]
+    if published:
+        out.append(
+            "Against the published figures (not an acceptance bar here): " + "; ".join(published) + "."
+        )
+    out.append(
+        "Mean seconds per fold of tune + fit_candidates: "
+        + "; ".join(
+            f"{k} {r['stage_seconds_per_fold']['tune'] + r['stage_seconds_per_fold']['fit_candidates']:.1f} "
+            f"(tune {r['stage_seconds_per_fold']['tune']:.1f})"
+            for k, r in datasets
+        )
+        + f"; load average at the start {results['machine']['load_average_at_start']}."
+    )
+    return out
+
+
+def summary(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures README quotes, one key each."""
+    datasets = {k: results["datasets"][k] for k in DATASET_ORDER if k in results.get("datasets", {})}
+    return {
+        "n_datasets": len(datasets),
+        "acceptance_met": sum(
+            r["acceptance"]["champion"]["auc_at_least_every_other"]
+            and r["acceptance"]["champion"]["brier_lowest_or_tied"]
+            for r in datasets.values()
+        ),
+        "champion_auc": {k: r["models"]["champion"]["auc"]["mean"] for k, r in datasets.items()},
+    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -907,9 +938,10 @@ def save(result: Mapping[str, Any] | None, results_dir: Path, run_info: Mapping[
 
     With ``result`` None only the notes and quality.md are rewritten from quality.json.
     """
+    from scoring.core.figures import provenance_line, write_results
     from scoring.core.io import write_text
 
-    json_path, md_path = results_dir / "quality.json", results_dir / "quality.md"
+    json_path = results_dir / "quality.json"
     with locked(Path(tempfile.gettempdir()) / "scoring-quality-benchmark.lock"):
         merged: dict[str, Any] = {}
         if json_path.exists():
@@ -918,9 +950,18 @@ def save(result: Mapping[str, Any] | None, results_dir: Path, run_info: Mapping[
         merged.update(run_info)
         if result is not None:
             merged.setdefault("datasets", {})[result["dataset"]] = result
-        merged["notes"] = list(NOTES)
-        write_text(json_path, json.dumps(merged, indent=2, sort_keys=False, default=float) + "\n")
-        write_text(md_path, markdown(merged))
+        merged["notes"] = [*PROTOCOL_NOTES, *findings(merged)]
+        merged["summary"] = summary(merged)
+        if result is None:  # a re-render: the figures keep the provenance of the run that measured them
+            record = merged.get("provenance")
+            write_text(json_path, json.dumps(merged, indent=2, sort_keys=False, default=float) + "\n")
+            page = markdown(merged)
+            write_text(
+                json_path.with_suffix(".md"), page + ("\n" + provenance_line(record) + "\n" if record else "")
+            )
+        else:
+            merged.pop("provenance", None)
+            merged["provenance"] = write_results(json_path, merged, markdown(merged))
     return merged
 
 

@@ -571,8 +571,9 @@ def save(result: Mapping[str, Any] | None, meta: Mapping[str, Any]) -> dict[str,
     if result is not None:
         datasets[result["dataset"]] = result
     merged = {"meta": dict(meta), "datasets": {k: datasets[k] for k in DATASETS if k in datasets}}
-    JSON_PATH.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
-    MD_PATH.write_text(markdown(merged), encoding="utf-8")
+    from scoring.core.figures import write_results
+
+    write_results(JSON_PATH, merged, markdown(merged))
     return merged
 
 

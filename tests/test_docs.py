@@ -115,9 +115,10 @@ def test_every_docs_page_is_in_nav() -> None:
 
 
 def test_readme_stays_a_front_page() -> None:
-    size = README.stat().st_size
+    """What a reader sees: the figure markers (HTML comments, never rendered) do not count."""
+    size = len(re.sub(r"<!--.*?-->", "", README.read_text(encoding="utf-8"), flags=re.S).encode())
     assert size < README_MAX_BYTES, (
-        f"README.md is {size} bytes (limit {README_MAX_BYTES}): move the detail into docs/ and link it"
+        f"README.md shows {size} bytes (limit {README_MAX_BYTES}): move the detail into docs/ and link it"
     )
 
 

@@ -156,8 +156,8 @@ def test_tuning_document_is_what_train_reads() -> None:
         "best_trial_number": 4,
         "best_n_rounds": 120,
         "n_trials_total": 6,
-        "n_trials_new": 2,
         "n_trials_pruned": 1,
+        "stopped_by_time_limit": False,
     }
 
 

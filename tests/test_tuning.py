@@ -28,6 +28,7 @@ from scoring.models.tuning import (
     plot_study,
     storage_label,
     tune_xgboost,
+    tuning_document,
 )
 
 BASE = XGBoostConfig(n_estimators=40, learning_rate=0.3, early_stopping_rounds=8, n_jobs=1)
@@ -219,9 +220,28 @@ def test_trials_tune_the_monotone_model_the_final_fit_trains(train, tmp_path: Pa
         tune(train, tmp_path / "bad.log", settings(n_trials=3), monotone={"nope": 1})
 
 
-def test_time_budget_stops_between_trials(train, tmp_path: Path) -> None:
-    result = tune(train, tmp_path / "t.log", settings(n_trials=50, timeout_seconds=1e-6))
+def test_time_budget_stops_between_trials_and_says_so(train, tmp_path: Path, caplog) -> None:
+    with caplog.at_level("WARNING", logger="scoring.models.tuning"):
+        result = tune(train, tmp_path / "t.log", settings(n_trials=50, timeout_seconds=1e-6))
     assert result.n_trials_new == 1  # the first trial starts, the budget is spent after it
+    assert result.stopped_by_time_limit and tuning_document(result, "cv")["stopped_by_time_limit"]
+    assert "STOPPED BY THE TIME LIMIT" in caplog.text and "1 of 50 finished" in caplog.text
+    assert not tune(train, tmp_path / "u.log", settings(n_trials=2)).stopped_by_time_limit
+
+
+def test_the_best_comes_from_the_first_n_trials_whatever_the_study_holds(train, tmp_path: Path) -> None:
+    """A study that an earlier run grew to more trials gives the model params' count asks for."""
+    store = tmp_path / "grown.log"
+    short = tune(train, tmp_path / "short.log", settings(n_trials=3))
+    grown = tune(train, store, settings(n_trials=8))
+    back = tune(train, store, settings(n_trials=3))
+    assert back.n_trials_new == 0 and back.n_trials_total == 3
+    assert (back.best_params, back.best_value, back.best_trial_number) == (
+        short.best_params,
+        short.best_value,
+        short.best_trial_number,
+    )
+    assert grown.best_value >= back.best_value
 
 
 def test_settings_refuse_bad_values_with_the_field_name() -> None:

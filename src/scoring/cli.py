@@ -542,7 +542,8 @@ def collect(
                 account_list = read_table(accounts)
                 if "loan_id" not in account_list.columns:
                     raise QueueInputError(
-                        f"--accounts {accounts}: no loan_id column (found {list(account_list.columns)[:10]})"
+                        f"--accounts {accounts}: no loan_id column (found {list(account_list.columns)[:10]})",
+                        "accounts_without_loan_id",
                     )
                 listed = account_list["loan_id"].dropna().astype(str)
         scorer, digest = load_verified_behaviour(model, expect_digest)
@@ -707,6 +708,45 @@ def _application_scores(
     with console.status("scoring the applications"):
         scored, _rejected = scorer.score_batch(applications, with_reasons=False)
     return scored[["application_id", "pd", "score"]], scored["application_id"].astype(str).tolist()
+
+
+figures_app = typer.Typer(
+    no_args_is_help=True,
+    help="Figures quoted in README and docs, each bound to its results file and key (docs/benchmarks.md).",
+)
+app.add_typer(figures_app, name="figures")
+
+
+@figures_app.command("check")
+def figures_check(
+    root: Annotated[Path, typer.Option(help="the repository")] = Path(),
+) -> None:
+    """List every quoted figure that differs from its source as rounded on the page, every missing
+    source or key, every results file made from a dirty tree, and every figure without a marker.
+    Exit 1 when there is any."""
+    from scoring.core.figures import check_pages
+
+    problems = check_pages(root)
+    for problem in problems:
+        console.print(str(problem), markup=False, highlight=False)
+    console.print(f"{len(problems)} problems" if problems else "every quoted figure matches its source")
+    if problems:
+        raise typer.Exit(code=1)
+
+
+@figures_app.command("update")
+def figures_update(
+    root: Annotated[Path, typer.Option(help="the repository")] = Path(),
+) -> None:
+    """Rewrite every bound figure of README and docs from its results file, at the page's precision
+    (after `make figures` regenerated them); then check."""
+    from scoring.core.figures import pages, update_page
+
+    for page in pages(root):
+        changed = update_page(page, root)
+        if changed:
+            console.print(f"{page}: {changed} figures rewritten", markup=False)
+    figures_check(root)
 
 
 if __name__ == "__main__":

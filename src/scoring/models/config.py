@@ -51,7 +51,12 @@ class TuneConfig(StrictModel):
 
     enabled: bool = True
     n_trials: int = Field(25, ge=1, description="finished trials the study holds; a larger number resumes it")
-    timeout_seconds: float | None = Field(150.0, gt=0.0, description="per run, checked between trials")
+    timeout_seconds: float | None = Field(
+        None,
+        gt=0.0,
+        description="optional wall-clock limit per run; when it stops the search, the tuned file and the "
+        "log say so (null: the trial count alone decides, so a busy machine trains the same model)",
+    )
     objective: Literal["cv", "valid"] = Field(
         "cv", description="cv: folds inside train (customers kept whole); valid: score on the valid split"
     )

@@ -146,7 +146,9 @@ class TuningSettings:
     """What to search, how, and for how long.
 
     ``n_trials`` counts the study's finished trials (complete or pruned) in total, across
-    reruns and workers; ``timeout_seconds`` bounds one call (checked between trials).
+    reruns and workers, and the best parameters are taken from the first ``n_trials`` of them,
+    so the count alone decides the model. ``timeout_seconds`` (off by default) bounds one call,
+    checked between trials; when it stops the search the result says so.
     ``max_boost_rounds`` and ``early_stopping_rounds`` apply inside trials only (``None``:
     the base config's ``n_estimators`` and ``early_stopping_rounds``); the final model keeps
     the base config's. ``n_jobs`` is the thread count per trial (``None``: the base
@@ -154,7 +156,7 @@ class TuningSettings:
     """
 
     n_trials: int = 25
-    timeout_seconds: float | None = 150.0
+    timeout_seconds: float | None = None
     objective: Literal["cv", "valid"] = "cv"
     cv_folds: int = 3
     metric: Literal["auc", "logloss"] = "auc"
@@ -218,6 +220,9 @@ class TuningResult:
     n_trials_pruned: int
     study_name: str
     storage: str
+    # The time limit ended the search before n_trials finished: another machine, or the same one
+    # under other load, may have trained another model.
+    stopped_by_time_limit: bool = False
 
 
 # --------------------------------------------------------------------------- storage
@@ -615,6 +620,7 @@ def tune_xgboost(
         callbacks.append(lambda _study, trial: on_trial(trial))
 
     new = 0
+    stopped_by_time = False
     if missing:
         folds = _folds(X_train, y_fit, X_valid, y_eval, settings, seed, groups, nthread)
         objective = _objective(folds, base, settings, seed, nthread, metric_name, constraints)
@@ -624,10 +630,15 @@ def tune_xgboost(
             # As in optuna, the budget is checked between trials: the first always runs.
             if new and settings.timeout_seconds is not None and spent >= settings.timeout_seconds:
                 logger.warning(
-                    "tuning: time budget of %.0f s used after %d new trials; rerun to continue",
+                    "tuning: STOPPED BY THE TIME LIMIT of %.0f s after %d new trials, %d of %d "
+                    "finished: the model depends on this machine's speed; rerun to continue, or "
+                    "set tune.timeout_seconds: null",
                     settings.timeout_seconds,
                     new,
+                    _count(study, FINISHED),
+                    settings.n_trials,
                 )
+                stopped_by_time = True
                 break
             # Re-seed from the trial number: a resumed study samples what an uninterrupted one would.
             study.sampler = sampler(len(study.get_trials(deepcopy=False)))
@@ -636,10 +647,14 @@ def tune_xgboost(
             if _count(study, FINISHED) >= settings.n_trials:  # other workers count too
                 break
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
+    # The first n_trials finished trials by number: a study that holds more (an earlier run asked
+    # for more) gives the model the count in params asks for, not the one its history holds.
+    finished_trials = sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
+    counted = [t for t in finished_trials[: settings.n_trials] if t.state == TrialState.COMPLETE]
+    if not counted:
         raise RuntimeError(f"study {study_name!r} in {label} has no complete trial to take parameters from")
-    best = study.best_trial
+    sign = -1.0 if direction == "maximize" else 1.0  # the best first; ties to the earlier trial
+    best = min(counted, key=lambda t: (sign * float(t.value if t.value is not None else math.nan), t.number))
     best_config = XGBoostConfig.model_validate({**base.model_dump(), **best.params})
     result = TuningResult(
         best_params=dict(best.params),
@@ -649,11 +664,12 @@ def tune_xgboost(
         best_n_rounds=int(best.user_attrs.get("best_iteration", -1)) + 1,
         metric_name=metric_name,
         direction=direction,
-        n_trials_total=_count(study, FINISHED),
+        n_trials_total=min(_count(study, FINISHED), settings.n_trials),
         n_trials_new=new,
-        n_trials_pruned=_count(study, (TrialState.PRUNED,)),
+        n_trials_pruned=sum(t.state == TrialState.PRUNED for t in finished_trials[: settings.n_trials]),
         study_name=study_name,
         storage=os.fspath(storage),
+        stopped_by_time_limit=stopped_by_time,
     )
     logger.info(
         "tuning: best %s %.5f (trial %d) after %d trials, %d pruned; %s",
@@ -828,8 +844,10 @@ def tuning_document(result: TuningResult, objective: str) -> dict[str, Any]:
         "best_trial_number": result.best_trial_number,
         "best_n_rounds": result.best_n_rounds,
         "n_trials_total": result.n_trials_total,
-        "n_trials_new": result.n_trials_new,
         "n_trials_pruned": result.n_trials_pruned,
+        # n_trials_new (what this run added) stays in the log and MLflow: it depends on the
+        # study's history, and the file must not (the same data and params, the same bytes).
+        "stopped_by_time_limit": result.stopped_by_time_limit,
     }
 
 
