@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export GX_ANALYTICS_ENABLED := false
 export MPLBACKEND := Agg
 
-.PHONY: help setup browser lock run repro metrics test test-fast lint format mlflow-ui bench clean
+.PHONY: help setup browser lock run repro metrics test test-fast lint format mlflow-ui figures bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -78,8 +78,13 @@ mlflow-ui: setup ## open the MLflow UI on the local store (http://127.0.0.1:5000
 	print("runs of this project:", runs_page_url("http://127.0.0.1:5000", load_params().export.experiment_name))'
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
 
-bench: setup ## run the benchmarks (figures go to benchmarks/results/)
-	$(BIN)/python benchmarks/bench_pipeline.py
+# The results files README and docs quote, each from its benchmark, then the quoted figures
+# rewritten from them and checked (benchmarks/figures.py lists the jobs and their times).
+FIGURES ?= quick
+figures: run ## regenerate the results files the docs quote and rewrite their figures (about 35 min; FIGURES=all about 3 h)
+	$(BIN)/python benchmarks/figures.py --set $(FIGURES)
+
+bench: figures ## the same as figures
 
 clean: ## remove pipeline outputs (keeps .venv and the DVC cache)
 	rm -rf data/prepared data/validated data/split data/scores data/truth models/pd_model models/*.json models/*.ubj reports/*

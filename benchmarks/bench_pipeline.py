@@ -188,9 +188,16 @@ def whatif_scenarios(copy: Path, env: dict[str, str]) -> dict[str, Any]:
             params["whatif"]["scenario"].update(changes)
             params_path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
             _timed([dvc, "repro", "whatif"], copy, env)
+            summary = json.loads((copy / "reports/whatif.json").read_text())
+            # The change as a share of today's figure, for the amounts (volume, loss, profit).
+            summary["relative_change"] = {
+                key: summary["changed"][key] / summary["current"][key] - 1.0
+                for key in ("booked_volume", "interest_income", "expected_loss", "expected_profit")
+                if summary["current"].get(key)
+            }
             out[name] = {
                 "scenario": changes,
-                "summary": json.loads((copy / "reports/whatif.json").read_text()),
+                "summary": summary,
                 "detail": json.loads((copy / "reports/whatif/detail.json").read_text()),
             }
     finally:

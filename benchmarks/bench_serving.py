@@ -687,6 +687,31 @@ def load_markdown(load: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The figures README and docs quote, one key each (what is missing was not measured)."""
+    out: dict[str, Any] = {}
+    latency = result.get("latency", {})
+    for key, name in (
+        ("in_process_scorer_with_reasons", "in_process_p50_ms"),
+        ("in_process_scorer_without_reasons", "in_process_without_reasons_p50_ms"),
+        ("in_process_mlflow_pyfunc_with_reasons", "mlflow_pyfunc_p50_ms"),
+        ("http_mlflow_serve_with_reasons", "http_p50_ms"),
+    ):
+        if key in latency:
+            out[name] = latency[key]["p50_ms"]
+    load = result.get("load")
+    if load:
+        one = [
+            c
+            for c in load["servers"][str(min(map(int, load["servers"])))]["configs"]
+            if c["payload"] == "single"
+        ]
+        rates = [c["requests_per_second"] for c in one]
+        out["load_one_worker_single_requests_per_second"] = {"min": min(rates), "max": max(rates)}
+        out["load_acceptance"] = load["acceptance"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -768,6 +793,7 @@ def main() -> None:
                 args.load_timeout,
                 args.seed,
             )
+    result["summary"] = summary(result)
     result["machine"]["load_average_before"] = [round(v, 2) for v in load_before]
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     result["total_seconds"] = round(time.perf_counter() - started, 1)

@@ -728,8 +728,8 @@ def figures_check(
 
     problems = check_pages(root)
     for problem in problems:
-        console.print(str(problem), markup=False, highlight=False)
-    console.print(f"{len(problems)} problems" if problems else "every quoted figure matches its source")
+        typer.echo(str(problem))
+    typer.echo(f"{len(problems)} problems" if problems else "every quoted figure matches its source")
     if problems:
         raise typer.Exit(code=1)
 
@@ -745,7 +745,7 @@ def figures_update(
     for page in pages(root):
         changed = update_page(page, root)
         if changed:
-            console.print(f"{page}: {changed} figures rewritten", markup=False)
+            typer.echo(f"{page}: {changed} figures rewritten")
     figures_check(root)
 
 

@@ -11,10 +11,11 @@ and follows every figure it quotes with a marker naming the source and the key::
 
 The key is a ``/``-separated path into the JSON or YAML file (list items by index). What
 follows ``|`` turns the stored value into the page's unit: ``%`` (times 100), ``k`` and ``M``
-(thousands, millions), ``MiB`` and ``GiB`` (from bytes), ``neg`` and ``abs``, and ``min`` (seconds
-written as ``3 min 25 s``). The figure is the number just before the marker, rounded as the page
-rounds it: ``0.8787`` checks the value to four decimals, ``75.5%`` to one. A text value (a
-month, a rule name) must end the text before its marker.
+(thousands, millions), ``MiB`` and ``GiB`` (from bytes), ``neg``, ``abs``, ``/N`` and ``*N``
+(``|/60``: seconds as minutes) and ``min`` (seconds written as ``3 min 25 s``). The figure is the
+number just before the marker, rounded as the page rounds it: ``0.8787`` checks the value to
+four decimals, ``75.5%`` to one. A text value (a month, a rule name) must end the text before
+its marker.
 
 A page with a ``@sources`` line is bound: every figure-like token on it (a number with decimals,
 a percentage, thousands separators or a trailing ``x``) outside code must carry a marker, or the
@@ -37,7 +38,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,11 @@ import yaml
 RESULTS_DIR = "benchmarks/results"
 
 SOURCES = re.compile(r"<!--@sources\s+(?P<body>[^>]*?)\s*-->")
-MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^|>\s]+)(?P<transforms>(?:\|[\w%]+)*))?-->")
+MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^|>\s]+)(?P<transforms>(?:\|[\w%*/.]+)*))?-->")
 # A number as pages write it: optional sign, thousands separators, decimals.
 NUMBER = r"(?P<sign>[-+\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-NUMBER_BEFORE = re.compile(NUMBER + r"(?P<tail>[^\d<>|\n]{0,8})$")
+# ... and as a token of its own: after a space or punctuation, not inside "2022-07" or "v1.2".
+NUMBER_BEFORE = re.compile(r"(?:(?<=[\s(\[*|/~=:,;])|^)" + NUMBER + r"(?P<tail>[^\d<>|\n]{0,8})$")
 MINUTES_BEFORE = re.compile(r"(?P<min>\d+) min (?P<sec>\d+) s\W{0,3}$")
 # What a reader takes for a measured figure: decimals, a percentage, thousands, a ratio.
 FIGURE_LIKE = re.compile(
@@ -88,6 +90,7 @@ class Binding:
     end: int  # offset just after it
     shown: str
     before: str  # the page's text up to the marker (a text value must end it)
+    marker: int  # offset of the marker
     alias: str
     key: str
     transforms: tuple[str, ...]
@@ -102,8 +105,14 @@ def _git(root: Path, *args: str) -> str:
 
 def dirty_paths(root: str | Path = ".") -> list[str]:
     """Tracked files changed and untracked files added, outside the results folder."""
-    lines = _git(Path(root), "status", "--porcelain").splitlines()
-    paths = [line[3:].split(" -> ")[-1].strip('"') for line in lines if line.strip()]
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    paths = [line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines() if line.strip()]
     return sorted(p for p in paths if not p.startswith(RESULTS_DIR + "/"))
 
 
@@ -193,7 +202,7 @@ def write_results(
 
 def read_source(path: Path) -> Any:
     if not path.exists():
-        raise FigureError(f"source {path} is missing: expected a results file the code regenerates")
+        raise FigureError(f"source {path.name} is missing: expected a results file the code regenerates")
     text = path.read_text(encoding="utf-8")
     return yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
 
@@ -220,10 +229,12 @@ def transform(value: Any, transforms: tuple[str, ...]) -> Any:
         scale = {"%": 100.0, "k": 1e-3, "M": 1e-6, "MiB": 2.0**-20, "GiB": 2.0**-30, "neg": -1.0}
         if name in scale:
             value = value * scale[name]
+        elif re.fullmatch(r"[*/]\d+(?:\.\d+)?", name):  # |/60: seconds to minutes, |/1024: MiB to GiB
+            value = value * float(name[1:]) if name[0] == "*" else value / float(name[1:])
         elif name == "abs":
             value = abs(value)
         else:
-            raise FigureError(f"transform |{name}: expected one of %, k, M, MiB, GiB, neg, abs, min")
+            raise FigureError(f"transform |{name}: expected one of %, k, M, MiB, GiB, neg, abs, min, /N, *N")
     return value
 
 
@@ -257,8 +268,10 @@ def bindings(text: str) -> Iterator[Binding]:
         transforms = tuple(t for t in (match["transforms"] or "").split("|") if t)
         pattern = MINUTES_BEFORE if "min" in transforms else NUMBER_BEFORE
         found = pattern.search(before)
-        if found is None:  # not a number: checked as a text value
-            shown, start = before[-20:].lstrip(), match.start()
+        if found is None:  # not a number: checked as a text value, shown as its last word
+            word = re.search(r"(\S+?)[*`)'\"]*$", before)
+            shown = word.group(1) if word else ""
+            start = match.start() - len(before) + (word.start(1) if word else len(before))
         else:
             tail = len(found.group("tail")) if "tail" in found.groupdict() else 0
             shown = found.group(0)[: len(found.group(0)) - tail]
@@ -269,6 +282,7 @@ def bindings(text: str) -> Iterator[Binding]:
             end=start + len(shown),
             shown=shown,
             before=before,
+            marker=match.start(),
             alias=match["alias"],
             key=match["key"],
             transforms=transforms,
@@ -280,11 +294,14 @@ def _blank(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
-def unbound_figures(text: str) -> list[tuple[int, str]]:
-    """Figure-like tokens outside code and link targets that no marker follows."""
+def unbound_figures(text: str, covered: Sequence[tuple[int, int]] = ()) -> list[tuple[int, str]]:
+    """Figure-like tokens outside code, link targets and ``covered`` spans (bound text values)
+    that no marker follows."""
     visible = _blank(_blank(text, CODE), LINK_TARGET)
     out = []
     for match in FIGURE_LIKE.finditer(visible):
+        if any(start <= match.start() < end for start, end in covered):
+            continue
         rest = text[match.end() : match.end() + 16]
         # the marker may follow a unit: "188 s<!--@..-->", "3.9x**<!--@..-->"
         if re.match(r"[^\d<>|\n]{0,8}<!--@", rest):
@@ -328,6 +345,7 @@ def check_page(path: Path, root: Path) -> list[Problem]:
         return []
     problems: list[Problem] = []
     documents: dict[str, Any] = {}
+    covered: list[tuple[int, int]] = []
     for binding in bindings(text):
         source = aliases.get(binding.alias, "")
         where = f"{source}:{binding.key}" if source else binding.alias
@@ -340,7 +358,11 @@ def check_page(path: Path, root: Path) -> list[Problem]:
                 documents[source] = read_source(root / source)
             value = transform(lookup(documents[source], binding.key), binding.transforms)
             if isinstance(value, str):  # a month, a rule: the text before the marker ends with it
-                if not binding.before.rstrip(" *`)'\"").endswith(value):
+                kept = binding.before.rstrip(" *`)'\"")
+                covered.append(
+                    (binding.marker - (len(binding.before) - len(kept)) - len(value), binding.marker)
+                )
+                if not kept.endswith(value):
                     tail = binding.before.rstrip()[-len(value) - 8 :]
                     problems.append(Problem(name, binding.line, tail, where, f"the source says {value!r}"))
                 continue
@@ -352,7 +374,7 @@ def check_page(path: Path, root: Path) -> list[Problem]:
             problems.append(
                 Problem(name, binding.line, binding.shown, where, f"the source says {expected!r}")
             )
-    for line, token in unbound_figures(text):
+    for line, token in unbound_figures(text, covered):
         problems.append(Problem(name, line, token, "", "no marker: bind it to a source or mark it <!--@-->"))
     return problems
 
