@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,8 @@ def test_a_figure_without_a_marker_fails_and_code_is_not_read(tmp_path: Path) ->
     assert [p.figure for p in problems] == ["12.5%", "1,000", "4"]
     assert all("no marker" in p.message for p in problems)
     assert unbound_figures("`0.5` and ```\n0.7\n``` and [x](a/0.9.md)") == []
+    assert declared_sources("`<!--@sources a=b.json-->`") is None
+    assert list(bindings("`0.5<!--@a:b-->`")) == []
 
 
 def test_a_page_without_sources_is_not_bound(tmp_path: Path) -> None:
@@ -198,6 +201,7 @@ def test_one_command_regenerates_every_quoted_results_file() -> None:
     spec = importlib.util.spec_from_file_location("figures_jobs", ROOT / "benchmarks" / "figures.py")
     assert spec is not None and spec.loader is not None
     jobs = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = jobs  # dataclasses look their module up there
     spec.loader.exec_module(jobs)
     written = jobs.written_by_jobs()
     quoted = {

@@ -243,7 +243,7 @@ def transform(value: Any, transforms: tuple[str, ...]) -> Any:
 
 def declared_sources(text: str) -> dict[str, str] | None:
     """The page's ``@sources`` aliases, or None for a page not bound yet."""
-    found = SOURCES.findall(text)
+    found = SOURCES.findall(_blank(text, CODE))  # a declaration quoted in code is an example
     if not found:
         return None
     aliases: dict[str, str] = {}
@@ -261,7 +261,7 @@ def _line_of(text: str, offset: int) -> int:
 
 
 def bindings(text: str) -> Iterator[Binding]:
-    for match in MARKER.finditer(text):
+    for match in MARKER.finditer(_blank(text, CODE)):  # markers quoted in code are examples
         if match["alias"] is None:
             continue
         before = text[max(0, match.start() - 60) : match.start()]
