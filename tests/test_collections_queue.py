@@ -4,7 +4,9 @@ of any month with every account accounted for, and `scoring collect` on bad inpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,12 +16,16 @@ from typer.testing import CliRunner
 from scoring.cli import app
 from scoring.collections.config import CollectionsConfig
 from scoring.collections.month import OUTCOMES, QueueInputError, parse_month, queue_for_month
+from scoring.collections.month import REFUSALS as QUEUE_REFUSALS
 from scoring.collections.run import CollectionsResult, run_collections
 from scoring.collections.scorer import (
     OUTPUT_COLUMNS,
+    ROW_CHECKS,
     BehaviourInputError,
+    BehaviourScorer,
     load_verified_behaviour,
 )
+from scoring.collections.scorer import REFUSALS as SCORE_REFUSALS
 from scoring.data.config import SyntheticDataConfig
 from scoring.data.performance import generate_performance
 from scoring.data.synthetic import generate_portfolio
@@ -286,3 +292,171 @@ def test_the_behaviour_model_over_http_scores_like_the_stage_and_answers_400_to_
         assert status == 400 and "1 of 2 rows rejected: row 1: bucket: got 7" in answer["message"]
     finally:
         stop_server(process)
+
+
+# --------------------------------------------------------------------------- every refusal, by its code
+#
+# The queue's refusals (month.REFUSALS), the score's (scorer.REFUSALS) and the checks that reject a
+# row (scorer.ROW_CHECKS) are tables in the library; each code has a case here, run by a test
+# parametrized over the library's table, so a code added there without a case fails, named.
+
+Fitted = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, CollectionsResult]
+
+
+def scorer_of(result: CollectionsResult) -> BehaviourScorer:
+    assert result.scorer is not None
+    return result.scorer
+
+
+def _refused(
+    call: Callable[[], object], error: type[QueueInputError | BehaviourInputError]
+) -> tuple[str, str]:
+    with pytest.raises(error) as raised:
+        call()
+    return raised.value.code, str(raised.value)
+
+
+def _month_not_a_month(fitted: Fitted, tmp_path: Path) -> None:
+    apps, history, scores, result = fitted
+    code, message = _refused(
+        lambda: queue_for_month(history, apps, "2023-13", scorer_of(result), scores), QueueInputError
+    )
+    assert (code, message) == (
+        "month_not_a_month",
+        "--month '2023-13': expected a month as YYYY-MM (e.g. 2023-12)",
+    )
+    assert _refused(lambda: parse_month("soon"), QueueInputError)[0] == "month_not_a_month"
+
+
+def _month_not_in_history(fitted: Fitted, tmp_path: Path) -> None:
+    apps, history, scores, result = fitted
+    months = pd.to_datetime(history["as_of_month"])
+    code, message = _refused(
+        lambda: queue_for_month(history, apps, "2031-01", scorer_of(result), scores), QueueInputError
+    )
+    assert (code, message) == (
+        "month_not_in_history",
+        f"--month 2031-01: the history has no row in that month (its months run {months.min():%Y-%m}.."
+        f"{months.max():%Y-%m})",
+    )
+
+
+def _accounts_empty(fitted: Fitted, tmp_path: Path) -> None:
+    apps, history, scores, result = fitted
+    code, message = _refused(
+        lambda: queue_for_month(history, apps, _last(history), scorer_of(result), scores, accounts=[]),
+        QueueInputError,
+    )
+    assert (code, message) == ("accounts_empty", "--accounts: the list holds no loan_id")
+
+
+def _accounts_without_loan_id(fitted: Fitted, tmp_path: Path) -> None:
+    """Refused by `scoring collect` as it reads the file, before the model is loaded."""
+    apps, history, _, _ = fitted
+    paths = {name: tmp_path / f"{name}.csv" for name in ("history", "apps", "accounts")}
+    history.head(20).to_csv(paths["history"], index=False)
+    apps.head(20).to_csv(paths["apps"], index=False)
+    pd.DataFrame({"account": ["A1"]}).to_csv(paths["accounts"], index=False)
+    done = runner.invoke(
+        app,
+        [
+            "collect", "--history", str(paths["history"]), "--month", _last(history),
+            "--output", str(tmp_path / "queue.parquet"), "--applications", str(paths["apps"]),
+            "--accounts", str(paths["accounts"]), "--model", str(tmp_path / "no-model"),
+        ],
+    )  # fmt: skip
+    assert done.exit_code == 1, done.output
+    # the console wraps long lines anywhere, a path included: compare without whitespace
+    text = "".join(done.output.split())
+    expected = f"error: --accounts {paths['accounts']}: no loan_id column (found ['account'])"
+    assert "".join(expected.split()) in text, done.output
+    assert "Traceback" not in done.output
+
+
+QUEUE_CASES: dict[str, Callable[[Fitted, Path], None]] = {
+    "month_not_a_month": _month_not_a_month,
+    "month_not_in_history": _month_not_in_history,
+    "accounts_empty": _accounts_empty,
+    "accounts_without_loan_id": _accounts_without_loan_id,
+}
+
+
+@pytest.mark.parametrize("code", sorted(QUEUE_REFUSALS))
+def test_each_refusal_of_the_queue_has_its_code_and_message(
+    code: str, fitted: Fitted, tmp_path: Path
+) -> None:
+    assert code in QUEUE_CASES, f"the queue's refusal {code!r} has no case"
+    QUEUE_CASES[code](fitted, tmp_path)
+
+
+def test_every_case_of_the_queue_and_the_score_is_a_refusal_of_the_library() -> None:
+    """The other way round: no case for a code the library no longer has."""
+    assert set(QUEUE_CASES) == set(QUEUE_REFUSALS), sorted(set(QUEUE_CASES) ^ set(QUEUE_REFUSALS))
+    assert set(ROW_CASES) == set(ROW_CHECKS), sorted(set(ROW_CASES) ^ set(ROW_CHECKS))
+    assert set(SCORE_CASES) == set(SCORE_REFUSALS), sorted(set(SCORE_CASES) ^ set(SCORE_REFUSALS))
+
+
+def _as_object(rows: pd.DataFrame, column: str, row: int, value: Any) -> pd.DataFrame:
+    out = rows.copy()
+    out[column] = out[column].astype(object)
+    out.loc[row, column] = value
+    return out
+
+
+# each check that rejects a row: the damage (of the queue's rows) and the reason it must give
+ROW_CASES: dict[str, tuple[str, Any, str]] = {
+    "key_missing": ("loan_id", None, "loan_id: got null, expected a value (the account and its month)"),
+    "month_not_a_date": ("as_of_month", "June", "as_of_month: got 'June', expected a month (a date)"),
+    "not_a_number": ("days_past_due", "ninety", "days_past_due: got 'ninety', expected a number"),
+    "out_of_range": ("current_ltv", -0.5, "current_ltv: got -0.5, expected a number in [0, inf]"),
+    "bucket_not_whole": (
+        "bucket",
+        2.5,
+        "bucket: got 2.5, expected a whole number: 0 current, 1 M1, 2 M2, 3 M3",
+    ),
+    "bucket_missing": ("bucket", None, "bucket: got null, expected 0 current .. 3 M3"),
+}
+
+
+@pytest.mark.parametrize("check", sorted(ROW_CHECKS))
+def test_each_check_of_the_score_rejects_its_row_naming_field_value_and_expectation(
+    check: str, fitted: Fitted
+) -> None:
+    assert check in ROW_CASES, f"the score's row check {check!r} has no case"
+    column, value, reason = ROW_CASES[check]
+    _, _, _, result = fitted
+    rows = _as_object(result.queue_rows.head(4), column, 2, value)
+    assert scorer_of(result).check(rows).tolist() == ["", "", reason, ""]
+    scored, rejected = scorer_of(result).score_valid(rows)
+    assert rejected["row"].tolist() == [2] and rejected["reasons"].tolist() == [reason]
+    assert len(scored) == 3
+
+
+def _columns_missing(result: CollectionsResult) -> None:
+    rows = result.queue_rows.head(3).drop(columns=["current_ltv", "as_of_month"])
+    code, message = _refused(lambda: scorer_of(result).score(rows), BehaviourInputError)
+    assert code == "columns_missing"
+    assert message.startswith(
+        "columns ['as_of_month', 'current_ltv'] are missing: expected the account-month columns ['loan_id', "
+    ), message
+
+
+def _rows_rejected(result: CollectionsResult) -> None:
+    rows = _as_object(result.queue_rows.head(3), "bucket", 1, 2.5)
+    code, message = _refused(lambda: scorer_of(result).score(rows), BehaviourInputError)
+    assert (code, message) == (
+        "rows_rejected",
+        "1 of 3 rows rejected: row 1: bucket: got 2.5, expected a whole number: 0 current, 1 M1, 2 M2, 3 M3",
+    )
+
+
+SCORE_CASES: dict[str, Callable[[CollectionsResult], None]] = {
+    "columns_missing": _columns_missing,
+    "rows_rejected": _rows_rejected,
+}
+
+
+@pytest.mark.parametrize("code", sorted(SCORE_REFUSALS))
+def test_each_refusal_of_the_score_has_its_code_and_message(code: str, fitted: Fitted) -> None:
+    assert code in SCORE_CASES, f"the score's refusal {code!r} has no case"
+    SCORE_CASES[code](fitted[3])

@@ -72,6 +72,41 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 3
     raise AssertionError(f"{text!r} not seen; output:\n{''.join(lines)[-3000:]}")
 
 
+def _session_commands(session: int) -> list[list[str]]:
+    """The arguments of each running process of session ``session`` (Linux /proc)."""
+    commands = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            command = (proc / "cmdline").read_bytes()
+        except OSError:  # ended between the listing and the read
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == session and fields[0] != "Z":
+            commands.append(command.decode(errors="replace").split("\0"))
+    return commands
+
+
+def _wait_for_stage_process(process: subprocess.Popen[str], script: str, timeout: float = 300.0) -> None:
+    """Wait until a process of ``process``'s session runs ``script`` (the stage's python, started by
+    DVC through pipelines/stage); fail if ``process`` ends first or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"{process.args} ended ({process.returncode}) before {script} was seen running"
+            )
+        if any(arg.endswith(script) for command in _session_commands(process.pid) for arg in command):
+            return
+        time.sleep(0.05)
+    raise AssertionError(
+        f"no process of the session ran {script} within {timeout:.0f} s: {_session_commands(process.pid)}"
+    )
+
+
 @pytest.fixture()
 def kept_run_record(pipeline: Path) -> Iterator[None]:
     """A rerun of train opens a new MLflow run (models/run.json) and records a new dvc.lock; both
@@ -104,8 +139,9 @@ def test_a_killed_training_leaves_nothing_partial_and_a_second_command_is_refuse
         assert "is busy, it is being blocked by" in message, message
         assert f"(PID {process.pid}): " in message and "repro --force --single-item train" in message, message
         assert "Running stage" not in message  # it ran nothing
-        # Mid-fit: the stage has started its python process and is fitting the candidates.
-        time.sleep(6)
+        # Mid-stage: the kill waits for the stage's own python process to run (a state, polled for;
+        # a fixed sleep was outrun by a machine fast enough to finish the stage first).
+        _wait_for_stage_process(process, "pipelines/train.py")
         assert process.poll() is None, "the train stage ended before it could be killed"
     finally:
         os.killpg(process.pid, signal.SIGKILL)

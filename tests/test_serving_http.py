@@ -114,7 +114,10 @@ def test_pipeline_library_artifact_and_http_agree_on_the_golden_applications(pip
     library = Scorer.from_model_dir(pipeline / "models", params, spec, info)
     golden = pd.read_csv(GOLDEN)
     expected = library.score(golden)
-    assert library.reasons is not None or not (pipeline / "models/reasons.json").exists()
+    # the explain stage always writes the reason coder, so the parity below covers the reasons too
+    assert (pipeline / "models/reasons.json").is_file(), "the pipeline wrote no models/reasons.json"
+    assert library.reasons is not None, "models/reasons.json is there but the scorer loaded no reason coder"
+    assert (expected["reason_code_1"] != "").any(), expected["reason_code_1"].value_counts()
 
     model_path = pipeline / "models/pd_model"
     artifact = mlflow.pyfunc.load_model(str(model_path)).predict(golden)

@@ -122,3 +122,24 @@ def test_the_runs_page_url_opens_the_experiment_in_the_model_training_view(store
     assert runs_page_url("http://127.0.0.1:5000", "credit-scoring") == (
         f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
     )
+
+
+def test_a_dataset_without_an_inferable_schema_is_recorded_with_a_warning_naming_the_column(
+    store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A column MLflow infers no type for (numbers and text mixed, as a hand-made file may hold)
+    costs the record its schema, not the run: the warning names the dataset and the column."""
+    frame = _applications(50).astype({"region": object})
+    frame.loc[3, "region"] = 7
+    with caplog.at_level("WARNING", logger="scoring.tracking"), mlflow_run("x") as run:
+        log_input_datasets(
+            [InputFrame(frame, "t.parquet", "training")], name="hand-made", targets="default_12m"
+        )
+    (recorded,) = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert recorded.dataset.name == "hand-made" and not recorded.dataset.schema
+    assert json.loads(recorded.dataset.profile)["num_rows"] == 50  # the rest of the record is there
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "scoring.tracking"]
+    assert message.startswith(
+        "dataset hand-made (t.parquet): recorded without a schema; MLflow infers no type for columns "
+        "['region'] (MlflowException: "
+    ), message

@@ -131,13 +131,34 @@ def _pandas_dataset(frame: pd.DataFrame, name: str, source: str, targets: str) -
     from mlflow.types import Schema
     from mlflow.types.utils import _infer_schema  # what PandasDataset.schema calls on the whole frame
 
+    def uninferable(sample: pd.DataFrame) -> list[str]:
+        """The columns MLflow infers no type for, each tried alone."""
+        failing = []
+        for column in sample.columns:
+            try:
+                _infer_schema(sample[[column]])
+            except Exception:  # any failure: the column is named
+                failing.append(str(column))
+        return failing
+
     class SampledSchemaDataset(PandasDataset):
         @cached_property
         def schema(self) -> Schema | None:
+            sample = schema_sample(self.df)
             try:
-                return _infer_schema(schema_sample(self.df))
-            except Exception:  # as PandasDataset.schema does: a dataset record without a schema
-                logger.debug("no schema inferred for dataset %s", self.name, exc_info=True)
+                return _infer_schema(sample)
+            except Exception as error:
+                # The record is metadata: the run goes on without the schema, as MLflow's own
+                # PandasDataset.schema does, but says so and why, rather than at debug level.
+                logger.warning(
+                    "dataset %s (%s): recorded without a schema; MLflow infers no type for columns %s "
+                    "(%s: %s)",
+                    self.name,
+                    source,
+                    uninferable(sample),
+                    type(error).__name__,
+                    " ".join(str(error).split())[:300],
+                )
                 return None
 
     if targets not in frame.columns:

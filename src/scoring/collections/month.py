@@ -33,6 +33,7 @@ from scoring.collections.config import CollectionsConfig
 from scoring.collections.run import month_queue
 from scoring.collections.scorer import BehaviourScorer
 from scoring.core.contract import BUCKETS, PERFORMANCE_BY_NAME
+from scoring.core.refusals import CodedError
 from scoring.data.config import HistoryGateConfig
 from scoring.data.history_gate import LOAN_QUARANTINED, QUARANTINE_REASONS, RULES, check_history
 from scoring.monitoring.performance import month_label, month_number
@@ -43,8 +44,20 @@ OUTCOMES = ("queued", "not_delinquent", "past_queue", "quarantined", "rejected",
 HELD_COLUMNS = ("loan_id", "as_of_month", "outcome", "reasons")
 
 
-class QueueInputError(ValueError):
-    """The queue cannot be built at all (a month the history lacks, an unusable accounts list)."""
+REFUSALS: dict[str, str] = {
+    "month_not_a_month": "--month is not a month (YYYY-MM)",
+    "month_not_in_history": "the history has no row in --month",
+    "accounts_without_loan_id": "the --accounts file has no loan_id column",
+    "accounts_empty": "the --accounts list holds no loan_id",
+}
+"""The ways the queue refuses to be built (:class:`QueueInputError`'s codes)."""
+
+
+class QueueInputError(CodedError):
+    """The queue cannot be built at all (a month the history lacks, an unusable accounts list);
+    ``code``: one of :data:`REFUSALS`."""
+
+    CODES = REFUSALS
 
 
 @dataclass
@@ -65,7 +78,9 @@ def parse_month(value: str) -> int:
     except (ValueError, TypeError):
         stamp = pd.NaT
     if pd.isna(stamp):
-        raise QueueInputError(f"--month {value!r}: expected a month as YYYY-MM (e.g. 2023-12)")
+        raise QueueInputError(
+            f"--month {value!r}: expected a month as YYYY-MM (e.g. 2023-12)", "month_not_a_month"
+        )
     return int(stamp.year * 12 + stamp.month - 1)
 
 
@@ -129,7 +144,9 @@ def queue_for_month(
             if known.any()
             else "it has no readable month"
         )
-        raise QueueInputError(f"--month {label}: the history has no row in that month ({span})")
+        raise QueueInputError(
+            f"--month {label}: the history has no row in that month ({span})", "month_not_in_history"
+        )
 
     in_month = numbers == target
     month_loans = pd.Index(history.loc[in_month, "loan_id"].astype(str).unique())
@@ -138,7 +155,7 @@ def queue_for_month(
     if accounts is not None:
         listed = pd.Index(pd.Series(list(accounts), dtype=object).astype(str).unique())
         if listed.empty:
-            raise QueueInputError("--accounts: the list holds no loan_id")
+            raise QueueInputError("--accounts: the list holds no loan_id", "accounts_empty")
         missing = listed.difference(month_loans, sort=False)
         pieces.append(_held(missing, label, "not_in_history", f"no history row of this loan in {label}"))
         wanted = listed.intersection(month_loans, sort=False)

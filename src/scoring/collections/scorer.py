@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scoring.core.refusals import CodedError
 from scoring.explain.reasons import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder
 from scoring.models.calibration import Calibrator
 from scoring.models.candidate import sigmoid
@@ -75,8 +76,28 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-class BehaviourInputError(ValueError):
-    """Rows the behaviour score cannot take: one message per field, naming value and expectation."""
+ROW_CHECKS: dict[str, str] = {
+    "key_missing": "a value (the account and its month)",
+    "month_not_a_date": "a month (a date)",
+    "not_a_number": "a number",
+    "out_of_range": "a number in [{low:g}, {high:g}]",
+    "bucket_not_whole": "a whole number: 0 current, 1 M1, 2 M2, 3 M3",
+    "bucket_missing": "0 current .. 3 M3",
+}
+"""The checks that reject a row: code -> what was expected, as a rejected row's reason says it
+(``<field>: got <value>, expected <this>``)."""
+REFUSALS: dict[str, str] = {
+    "columns_missing": "the rows lack columns the score reads",
+    "rows_rejected": "rows failed the checks of ROW_CHECKS (BehaviourScorer.score takes only clean batches)",
+}
+"""The ways the score refuses a batch (:class:`BehaviourInputError`'s codes)."""
+
+
+class BehaviourInputError(CodedError):
+    """Rows the behaviour score cannot take: one message per field, naming value and expectation;
+    ``code``: one of :data:`REFUSALS`."""
+
+    CODES = REFUSALS
 
 
 @dataclass
@@ -105,11 +126,13 @@ class BehaviourScorer:
         if missing:
             raise BehaviourInputError(
                 f"columns {missing} are missing: expected the account-month columns "
-                f"{[*KEY_COLUMNS, *self.input_columns]} (scoring.collections.behaviour.account_snapshots)"
+                f"{[*KEY_COLUMNS, *self.input_columns]} (scoring.collections.behaviour.account_snapshots)",
+                "columns_missing",
             )
         problems: list[list[str]] = [[] for _ in range(len(rows))]
 
-        def flag(mask: npt.NDArray[np.bool_], column: str, expected: str) -> None:
+        def flag(mask: npt.NDArray[np.bool_], column: str, check: str, **bounds: float) -> None:
+            expected = ROW_CHECKS[check].format(**bounds)
             values = rows[column].to_numpy()
             for i in np.flatnonzero(mask):
                 value = values[i].item() if isinstance(values[i], np.generic) else values[i]
@@ -121,24 +144,24 @@ class BehaviourScorer:
                 problems[i].append(f"{column}: got {shown}, expected {expected}")
 
         for column in KEY_COLUMNS:
-            flag(rows[column].isna().to_numpy(), column, "a value (the account and its month)")
+            flag(rows[column].isna().to_numpy(), column, "key_missing")
         months = pd.to_datetime(rows["as_of_month"], errors="coerce")
-        flag((months.isna() & rows["as_of_month"].notna()).to_numpy(), "as_of_month", "a month (a date)")
+        flag((months.isna() & rows["as_of_month"].notna()).to_numpy(), "as_of_month", "month_not_a_date")
         checked = [c for c in self.input_columns if c not in self.categorical_columns]
         if "outstanding_principal" in rows.columns:
             checked.append("outstanding_principal")
         for column in checked:
             numbers = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=np.float64)
             not_number = np.isnan(numbers) & rows[column].notna().to_numpy()
-            flag(not_number, column, "a number")
+            flag(not_number, column, "not_a_number")
             low, high = RANGES.get(column, (-math.inf, math.inf))
             with np.errstate(invalid="ignore"):
                 outside = ~np.isnan(numbers) & ((numbers < low) | (numbers > high) | np.isinf(numbers))
-            flag(outside, column, f"a number in [{low:g}, {high:g}]")
+            flag(outside, column, "out_of_range", low=low, high=high)
             if column == "bucket":
                 whole = ~np.isnan(numbers) & ~outside & (numbers != np.round(numbers))
-                flag(whole, column, "a whole number: 0 current, 1 M1, 2 M2, 3 M3")
-                flag(np.isnan(numbers) & rows[column].isna().to_numpy(), column, "0 current .. 3 M3")
+                flag(whole, column, "bucket_not_whole")
+                flag(np.isnan(numbers) & rows[column].isna().to_numpy(), column, "bucket_missing")
         return pd.Series(["; ".join(p) for p in problems], index=rows.index, dtype=object)
 
     # ------------------------------------------------------------------ scoring
@@ -154,7 +177,9 @@ class BehaviourScorer:
             shown = "; ".join(
                 f"row {r}: {text}" for r, text in zip(rejected["row"], rejected["reasons"], strict=True)
             )
-            raise BehaviourInputError(f"{len(rejected)} of {len(rows)} rows rejected: {shown[:2000]}")
+            raise BehaviourInputError(
+                f"{len(rejected)} of {len(rows)} rows rejected: {shown[:2000]}", "rows_rejected"
+            )
         return scored
 
     def score_valid(self, rows: pd.DataFrame, with_reasons: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -31,6 +31,7 @@ from scoring.core.contract import (
     bucket_of_dpd,
 )
 from scoring.core.frames import level_codes, member_mask
+from scoring.core.refusals import CodedError
 from scoring.data.config import HistoryGateConfig
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,14 @@ logger = logging.getLogger(__name__)
 QUARANTINE_REASONS = "quarantine_reasons"
 LOAN_QUARANTINED = "other_month_of_loan_quarantined"
 MAX_EXAMPLES = 5
-_NUMERIC = ("months_on_book", "scheduled_payment", "amount_paid", "outstanding_principal", "days_past_due")
+NUMERIC_COLUMNS = (
+    "months_on_book",
+    "scheduled_payment",
+    "amount_paid",
+    "outstanding_principal",
+    "days_past_due",
+)
+"""The columns read as numbers: each has a ``_not_a_number`` and an ``_out_of_range`` rule."""
 _WRITTEN_OFF = BUCKETS.index("written_off")
 
 RULES: dict[str, str] = {
@@ -65,10 +73,46 @@ RULES: dict[str, str] = {
     "loan_not_in_applications": "loan_not_in_applications: every loan_id is an application id",
     "application_quarantined": "application_quarantined: the loan's application was held back by the gate",
 }
+"""Rule -> its description, which starts with its reason code (``{column}`` where one per column)."""
+RULE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "missing_value": tuple(c.name for c in PERFORMANCE_COLUMNS),
+    "not_a_number": NUMERIC_COLUMNS,
+    "out_of_range": NUMERIC_COLUMNS,
+}
+"""The columns of each per-column rule of :data:`RULES`."""
 
 
-class HistoryInputError(ValueError):
-    """The history file cannot be checked at all (missing or unusable columns)."""
+def _rule_codes() -> dict[str, str]:
+    codes: dict[str, str] = {}
+    for rule, text in RULES.items():
+        code = text.split(":", 1)[0]
+        if ("{column}" in code) != (rule in RULE_COLUMNS):
+            raise AssertionError(
+                f"history gate rule {rule!r}: {{column}} in its code {code!r} without columns"
+            )
+        for column in RULE_COLUMNS.get(rule, ("",)):
+            codes[code.replace("{column}", column)] = rule
+    return codes
+
+
+RULE_CODES: dict[str, str] = _rule_codes()
+"""Every reason code the gate gives -> its rule in :data:`RULES`; the gate gives no other."""
+
+
+STOPS: dict[str, str] = {
+    "columns_missing": "the file lacks columns of the contract",
+    "quarantine_share_exceeded": (
+        "more rows would be quarantined than validate.performance.max_quarantine_share allows"
+    ),
+}
+"""The ways the gate stops instead of quarantining (:class:`HistoryInputError`'s codes)."""
+
+
+class HistoryInputError(CodedError):
+    """The history file cannot be checked at all (missing columns), or looks broken (too many
+    rows would be quarantined); ``code``: one of :data:`STOPS`."""
+
+    CODES = STOPS
 
 
 @dataclass
@@ -89,12 +133,13 @@ def _typed(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     if missing:
         raise HistoryInputError(
             f"performance history: missing columns {missing}; expected the columns "
-            f"{[c.name for c in PERFORMANCE_COLUMNS]} (found {list(history.columns)[:20]})"
+            f"{[c.name for c in PERFORMANCE_COLUMNS]} (found {list(history.columns)[:20]})",
+            "columns_missing",
         )
     frame = history.reset_index(drop=True)
     typed = pd.DataFrame(index=frame.index)
     failures: dict[str, np.ndarray] = {}
-    for column in _NUMERIC:
+    for column in NUMERIC_COLUMNS:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce") if raw.dtype == object else raw
         if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
@@ -112,6 +157,14 @@ def _typed(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
             values = values.map(_text).astype("str")
         typed[column] = values
     return typed, failures
+
+
+def _known(code: str) -> None:
+    """Every reason code is one of :data:`RULE_CODES`, checked whether or not a row breaks it."""
+    if code not in RULE_CODES:
+        raise AssertionError(
+            f"history gate: reason code {code!r} is not in RULE_CODES (add its rule to RULES)"
+        )
 
 
 def _examples(typed: pd.DataFrame, mask: np.ndarray, column: str | None) -> list[str]:
@@ -139,11 +192,14 @@ def check_history(
     """
     config = config or HistoryGateConfig()
     typed, parse_failures = _typed(history)
+    for code in parse_failures:
+        _known(code)
     n = len(typed)
     flags: dict[str, np.ndarray] = {code: mask for code, mask in parse_failures.items() if mask.any()}
     columns: dict[str, str | None] = {code: code.rsplit("_not_", 1)[0] for code in flags}
 
     def add(code: str, mask: np.ndarray | pd.Series, column: str | None = None) -> None:
+        _known(code)
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             flags[code] = flags.get(code, np.zeros(n, dtype=bool)) | mask
@@ -151,7 +207,7 @@ def check_history(
 
     for spec in PERFORMANCE_COLUMNS:
         add(f"{spec.name}_missing", history[spec.name].isna().to_numpy(), spec.name)
-    for column in _NUMERIC:
+    for column in NUMERIC_COLUMNS:
         spec = next(c for c in PERFORMANCE_COLUMNS if c.name == column)
         values = typed[column].to_numpy()
         add(f"{column}_out_of_range", (values < spec.min) | (values > spec.max), column)  # NaN compares False
@@ -274,7 +330,8 @@ def _gate(
             f"performance history: {int(held.sum())} of {n} rows ({share:.1%}) would be quarantined, "
             f"expected at most {config.max_quarantine_share:.0%} "
             f"(validate.performance.max_quarantine_share): the file looks broken. "
-            f"Most frequent reasons: {detail}"
+            f"Most frequent reasons: {detail}",
+            "quarantine_share_exceeded",
         )
     reasons = np.full(n, "", dtype=object)
     for code in codes:

@@ -36,6 +36,7 @@ import pandas as pd
 from pydantic import Field
 
 from scoring.core.finance import balance_after
+from scoring.core.refusals import CodedError
 from scoring.core.settings import StrictModel
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import APPROVE, DECLINE, PolicySettings
@@ -44,6 +45,22 @@ FloatArray = npt.NDArray[np.float64]
 
 HORIZON_MONTHS = 12
 """The profit horizon: the first year of each loan, the horizon of the 12-month PD."""
+
+REFUSALS: dict[str, str] = {
+    "cap_not_positive": "a scenario shift takes an LTV or DTI cap to 0 or below",
+    "no_rate_column": "a rate shift, but the applications have no annual_rate column",
+    "scored_rows_mismatch": "the scored rows are not one per application",
+    "outcomes_mismatch": "the outcomes are not one per application",
+}
+"""The ways the what-if refuses a scenario or its inputs (:class:`WhatIfError`'s codes); the
+scenario's own fields are checked by :class:`WhatIfScenario` (pydantic) before."""
+
+
+class WhatIfError(CodedError):
+    """A scenario the what-if cannot replay, or inputs that do not match; ``code``: one of
+    :data:`REFUSALS`."""
+
+    CODES = REFUSALS
 
 
 class WhatIfScenario(StrictModel):
@@ -88,9 +105,10 @@ def _shifted(
     """``values`` moved by ``shift``, at most ``upper``; a cap at 0 or below is refused."""
     moved = tuple(float(min(v + shift, upper)) for v in values)
     if min(moved) <= 0.0:
-        raise ValueError(
+        raise WhatIfError(
             f"whatif.scenario.{field} {shift:g}: takes {what} ({min(values):g} at its lowest) to "
-            f"{min(moved):g}; expected every cap above 0"
+            f"{min(moved):g}; expected every cap above 0",
+            "cap_not_positive",
         )
     return moved
 
@@ -143,7 +161,10 @@ def shifted_applications(applications: pd.DataFrame, scenario: WhatIfScenario) -
     if scenario.rate_shift == 0.0:
         return applications
     if "annual_rate" not in applications.columns:
-        raise ValueError("whatif.scenario.rate_shift: the applications have no annual_rate column to shift")
+        raise WhatIfError(
+            "whatif.scenario.rate_shift: the applications have no annual_rate column to shift",
+            "no_rate_column",
+        )
     return applications.assign(
         annual_rate=(applications["annual_rate"] + scenario.rate_shift).clip(lower=0.0)
     )
@@ -178,7 +199,9 @@ def book_rows(
     ``decision``, ``suggested_limit``. ``applications`` as scored (the rate already shifted).
     """
     if len(scored) != len(applications):
-        raise ValueError(f"whatif: {len(scored)} scored rows for {len(applications)} applications")
+        raise WhatIfError(
+            f"whatif: {len(scored)} scored rows for {len(applications)} applications", "scored_rows_mismatch"
+        )
     approved = (scored["decision"] == APPROVE).to_numpy()
     requested = applications["loan_amount"].to_numpy(dtype=np.float64)
     limit = scored["suggested_limit"].to_numpy(dtype=np.float64)
@@ -239,7 +262,7 @@ def book_figures(rows: pd.DataFrame, outcome: npt.ArrayLike) -> dict[str, Any]:
     observed default (0/1, NaN where unknown), read for the approved rows' bad rate."""
     y = np.asarray(outcome, dtype=np.float64)
     if len(y) != len(rows):
-        raise ValueError(f"whatif: {len(y)} outcomes for {len(rows)} applications")
+        raise WhatIfError(f"whatif: {len(y)} outcomes for {len(rows)} applications", "outcomes_mismatch")
     grades = rows["grade"].to_numpy()
     return {
         "overall": _figures(rows, y),

@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring.core.refusals import CodedError
+
 SOURCES = ("synthetic", "file")
 # optbinning's monotonic_trend values (OptimalBinning)
 TRENDS = (
@@ -66,9 +68,55 @@ TRENDS = (
 )
 _KEYS = ("splits", "groups", "trend", "exclude", "keep", "reason")
 
+REFUSALS: dict[str, str] = {
+    # the file and its sections
+    "file_missing": "the overrides file does not exist",
+    "file_not_yaml": "the overrides file is not YAML",
+    "source_unknown": "a data source other than synthetic or file",
+    "document_not_a_mapping": "the file is not a mapping of sections",
+    "section_unknown": "a section other than synthetic or file",
+    "section_not_a_mapping": "a section is not a mapping of variable: entry",
+    # one entry, on its own
+    "variable_not_named": "an entry without a variable name",
+    "entry_not_a_mapping": "an entry is not a mapping",
+    "key_unknown": "an entry has a key other than splits, groups, trend, exclude, keep, reason",
+    "reason_missing": "an entry without the analyst's reason",
+    "flag_not_boolean": "exclude or keep is not true or false",
+    "exclude_joined": "exclude joined with another change",
+    "ways_joined": "two of splits, groups and trend",
+    "nothing_to_override": "an entry that changes nothing",
+    "trend_unknown": "a trend optbinning does not know",
+    "splits_not_a_list": "splits is not a non-empty list",
+    "split_not_a_number": "a cut point is not a finite number",
+    "splits_not_increasing": "cut points not in increasing order",
+    "groups_not_a_list": "groups is not a non-empty list",
+    "group_not_a_list": "a group is not a non-empty list of levels",
+    "level_not_text": "a level of a group is not a text value",
+    "level_in_two_groups": "a level in two groups",
+    # an entry against the training rows
+    "variable_excluded": "a variable that train.scorecard.exclude_features leaves out",
+    "variable_unknown": "a variable the scorecard does not have",
+    "splits_on_categorical": "cut points for a categorical variable",
+    "no_values_to_cut": "cut points for a variable without training values",
+    "split_out_of_range": "a cut point outside the training values",
+    "groups_on_numeric": "groups for a numeric variable",
+    "level_unknown": "a level the variable does not have",
+    "level_in_no_group": "a level of the training rows in no group",
+    "trend_on_categorical": "a trend for a categorical variable",
+    # `scoring bins suggest`
+    "no_optimiser_bins": "a variable without optimiser bins in the selection evidence",
+    "single_bin": "the optimiser made a single bin: nothing to fix",
+    "entry_exists": "the variable already has an entry (without --force)",
+}
+"""Every way an override, its file or ``scoring bins suggest`` is refused: the codes of
+:class:`BinOverrideError`."""
 
-class BinOverrideError(ValueError):
-    """An overrides entry that is malformed or does not fit the data; names the variable and entry."""
+
+class BinOverrideError(CodedError):
+    """An overrides entry that is malformed or does not fit the data; names the variable and entry.
+    ``code``: one of :data:`REFUSALS`."""
+
+    CODES = REFUSALS
 
 
 @dataclass(frozen=True)
@@ -123,12 +171,14 @@ class BinOverride:
     def from_dict(cls, d: Mapping[str, Any], where: str = "bin override") -> BinOverride:
         variable = d.get("variable")
         if not isinstance(variable, str) or not variable:
-            raise BinOverrideError(f"{where}: variable {variable!r}, expected a variable name")
+            raise BinOverrideError(
+                f"{where}: variable {variable!r}, expected a variable name", "variable_not_named"
+            )
         return parse_entry(variable, {k: v for k, v in d.items() if k != "variable"}, where)
 
 
-def _fail(where: str, variable: str, entry: str, problem: str) -> BinOverrideError:
-    return BinOverrideError(f"{where}: variable {variable!r}, entry {entry}: {problem}")
+def _fail(code: str, where: str, variable: str, entry: str, problem: str) -> BinOverrideError:
+    return BinOverrideError(f"{where}: variable {variable!r}, entry {entry}: {problem}", code)
 
 
 def _number(value: Any) -> bool:
@@ -138,25 +188,42 @@ def _number(value: Any) -> bool:
 def parse_entry(variable: str, raw: Any, where: str = "bin override") -> BinOverride:
     """One variable's entry (a mapping from the file), checked on its own."""
     if not isinstance(raw, Mapping):
-        raise _fail(where, variable, "(the entry)", f"{raw!r}, expected a mapping of {list(_KEYS)}")
+        raise _fail(
+            "entry_not_a_mapping",
+            where,
+            variable,
+            "(the entry)",
+            f"{raw!r}, expected a mapping of {list(_KEYS)}",
+        )
     unknown = sorted(str(k) for k in raw if k not in _KEYS)
     if unknown:
-        raise _fail(where, variable, unknown[0], f"unknown key; expected some of {list(_KEYS)}")
+        raise _fail(
+            "key_unknown", where, variable, unknown[0], f"unknown key; expected some of {list(_KEYS)}"
+        )
     reason = raw.get("reason")
     if not isinstance(reason, str) or not reason.strip():
-        raise _fail(where, variable, "reason", f"{reason!r}; expected the analyst's reason as text")
+        raise _fail(
+            "reason_missing", where, variable, "reason", f"{reason!r}; expected the analyst's reason as text"
+        )
     for flag in ("exclude", "keep"):
         if flag in raw and not isinstance(raw[flag], bool):
-            raise _fail(where, variable, flag, f"{raw[flag]!r}; expected true or false")
+            raise _fail("flag_not_boolean", where, variable, flag, f"{raw[flag]!r}; expected true or false")
     exclude, keep = bool(raw.get("exclude", False)), bool(raw.get("keep", False))
     present = [k for k in ("splits", "groups", "trend") if raw.get(k) is not None]
     if exclude and (present or keep):
-        raise _fail(where, variable, "exclude", f"cannot join {[*present, *(['keep'] if keep else [])]}")
+        joined = [*present, *(["keep"] if keep else [])]
+        raise _fail("exclude_joined", where, variable, "exclude", f"cannot join {joined}")
     if len(present) > 1:
-        raise _fail(where, variable, present[1], f"cannot join {present[0]}: give one way to bin it")
+        raise _fail(
+            "ways_joined", where, variable, present[1], f"cannot join {present[0]}: give one way to bin it"
+        )
     if not (present or exclude or keep):
         raise _fail(
-            where, variable, "(the entry)", "nothing to override; give splits, groups, trend, exclude or keep"
+            "nothing_to_override",
+            where,
+            variable,
+            "(the entry)",
+            "nothing to override; give splits, groups, trend, exclude or keep",
         )
     splits = groups = trend = None
     if "splits" in present:
@@ -166,20 +233,35 @@ def parse_entry(variable: str, raw: Any, where: str = "bin override") -> BinOver
     elif "trend" in present:
         trend = raw["trend"]
         if trend not in TRENDS:
-            raise _fail(where, variable, "trend", f"{trend!r} is not a trend; expected one of {list(TRENDS)}")
+            raise _fail(
+                "trend_unknown",
+                where,
+                variable,
+                "trend",
+                f"{trend!r} is not a trend; expected one of {list(TRENDS)}",
+            )
     return BinOverride(variable, reason.strip(), splits, groups, trend, exclude, keep)
 
 
 def _splits(where: str, variable: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise _fail(where, variable, "splits", f"{value!r}; expected a non-empty list of cut points")
+        raise _fail(
+            "splits_not_a_list",
+            where,
+            variable,
+            "splits",
+            f"{value!r}; expected a non-empty list of cut points",
+        )
     bad = [v for v in value if not _number(v)]
     if bad:
-        raise _fail(where, variable, "splits", f"cut point {bad[0]!r} is not a finite number")
+        raise _fail(
+            "split_not_a_number", where, variable, "splits", f"cut point {bad[0]!r} is not a finite number"
+        )
     points = tuple(float(v) for v in value)
     for low, high in itertools.pairwise(points):
         if not low < high:
             raise _fail(
+                "splits_not_increasing",
                 where,
                 variable,
                 "splits",
@@ -191,21 +273,38 @@ def _splits(where: str, variable: str, value: Any) -> tuple[float, ...]:
 
 def _groups(where: str, variable: str, value: Any) -> tuple[tuple[str, ...], ...]:
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise _fail(where, variable, "groups", f"{value!r}; expected a non-empty list of groups of levels")
+        raise _fail(
+            "groups_not_a_list",
+            where,
+            variable,
+            "groups",
+            f"{value!r}; expected a non-empty list of groups of levels",
+        )
     seen: dict[str, int] = {}
     groups: list[tuple[str, ...]] = []
     for number, group in enumerate(value, start=1):
         if not isinstance(group, Sequence) or isinstance(group, str) or not group:
             raise _fail(
-                where, variable, f"groups[{number}]", f"{group!r}; expected a non-empty list of levels"
+                "group_not_a_list",
+                where,
+                variable,
+                f"groups[{number}]",
+                f"{group!r}; expected a non-empty list of levels",
             )
         levels = []
         for level in group:
             if isinstance(level, bool) or not isinstance(level, str | int | float):
-                raise _fail(where, variable, f"groups[{number}]", f"level {level!r} is not a text value")
+                raise _fail(
+                    "level_not_text",
+                    where,
+                    variable,
+                    f"groups[{number}]",
+                    f"level {level!r} is not a text value",
+                )
             text = str(level)
             if text in seen:
                 raise _fail(
+                    "level_in_two_groups",
                     where,
                     variable,
                     f"groups[{number}]",
@@ -223,19 +322,28 @@ def parse_bin_overrides(document: Any, source: str, where: str = "bin overrides"
     An empty document, or a source with no section, has no overrides. Sections other than
     :data:`SOURCES` are refused, as is every malformed entry, in any section."""
     if source not in SOURCES:
-        raise BinOverrideError(f"{where}: data source {source!r}; expected one of {list(SOURCES)}")
+        raise BinOverrideError(
+            f"{where}: data source {source!r}; expected one of {list(SOURCES)}", "source_unknown"
+        )
     if document is None:
         return {}
     if not isinstance(document, Mapping):
-        raise BinOverrideError(f"{where}: {type(document).__name__}; expected sections {list(SOURCES)}")
+        raise BinOverrideError(
+            f"{where}: {type(document).__name__}; expected sections {list(SOURCES)}", "document_not_a_mapping"
+        )
     unknown = sorted(str(k) for k in document if k not in SOURCES)
     if unknown:
-        raise BinOverrideError(f"{where}: section {unknown[0]!r}; expected sections {list(SOURCES)}")
+        raise BinOverrideError(
+            f"{where}: section {unknown[0]!r}; expected sections {list(SOURCES)}", "section_unknown"
+        )
     chosen: dict[str, BinOverride] = {}
     for section in SOURCES:
         entries = document.get(section) or {}
         if not isinstance(entries, Mapping):
-            raise BinOverrideError(f"{where}: section {section!r} is {entries!r}; expected variable: entry")
+            raise BinOverrideError(
+                f"{where}: section {section!r} is {entries!r}; expected variable: entry",
+                "section_not_a_mapping",
+            )
         parsed = {
             str(name): parse_entry(str(name), raw, f"{where} {section}") for name, raw in entries.items()
         }
@@ -252,11 +360,13 @@ def load_bin_overrides(path: str | Path | None, source: str) -> dict[str, BinOve
 
     file = Path(path)
     if not file.is_file():
-        raise BinOverrideError(f"bin overrides file {file} does not exist (train.scorecard.bins_file)")
+        raise BinOverrideError(
+            f"bin overrides file {file} does not exist (train.scorecard.bins_file)", "file_missing"
+        )
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise BinOverrideError(f"bin overrides file {file}: not YAML ({error})") from error
+        raise BinOverrideError(f"bin overrides file {file}: not YAML ({error})", "file_not_yaml") from error
     return parse_bin_overrides(document, source, str(file))
 
 
@@ -293,10 +403,15 @@ def check_against_features(
     for name, override in overrides.items():
         if name in excluded:
             raise _fail(
-                where, name, override.kind, "the variable is excluded by train.scorecard.exclude_features"
+                "variable_excluded",
+                where,
+                name,
+                override.kind,
+                "the variable is excluded by train.scorecard.exclude_features",
             )
         if name not in X.columns:
             raise _fail(
+                "variable_unknown",
                 where,
                 name,
                 override.kind,
@@ -306,15 +421,24 @@ def check_against_features(
         categorical = _is_categorical(values)
         if override.splits is not None:
             if categorical:
-                raise _fail(where, name, "splits", "the variable is categorical; give groups of levels")
+                raise _fail(
+                    "splits_on_categorical",
+                    where,
+                    name,
+                    "splits",
+                    "the variable is categorical; give groups of levels",
+                )
             x = values.to_numpy(dtype=np.float64, na_value=np.nan)
             x = x[~np.isnan(x)]
             if not len(x):
-                raise _fail(where, name, "splits", "the variable has no training values to cut")
+                raise _fail(
+                    "no_values_to_cut", where, name, "splits", "the variable has no training values to cut"
+                )
             low, high = float(x.min()), float(x.max())
             outside = [s for s in override.splits if not low < s <= high]
             if outside:
                 raise _fail(
+                    "split_out_of_range",
                     where,
                     name,
                     "splits",
@@ -324,12 +448,19 @@ def check_against_features(
                 )
         if override.groups is not None:
             if not categorical:
-                raise _fail(where, name, "groups", "the variable is numeric; give splits (cut points)")
+                raise _fail(
+                    "groups_on_numeric",
+                    where,
+                    name,
+                    "groups",
+                    "the variable is numeric; give splits (cut points)",
+                )
             known = set(_levels(values))
             listed = [level for group in override.groups for level in group]
             unknown = [level for level in listed if level not in known]
             if unknown:
                 raise _fail(
+                    "level_unknown",
                     where,
                     name,
                     "groups",
@@ -339,11 +470,19 @@ def check_against_features(
             left_out = sorted(observed - set(listed))
             if left_out:
                 raise _fail(
-                    where, name, "groups", f"levels {left_out} are in no group; expected every level in one"
+                    "level_in_no_group",
+                    where,
+                    name,
+                    "groups",
+                    f"levels {left_out} are in no group; expected every level in one",
                 )
         if override.trend is not None and categorical:
             raise _fail(
-                where, name, "trend", "the variable is categorical; a trend applies to numeric variables only"
+                "trend_on_categorical",
+                where,
+                name,
+                "trend",
+                "the variable is categorical; a trend applies to numeric variables only",
             )
 
 
@@ -356,12 +495,15 @@ def suggested_entry(optimiser_bins: Mapping[str, Any], variable: str, reason: st
     if variable not in optimiser_bins:
         raise BinOverrideError(
             f"variable {variable!r} has no optimiser bins in the selection evidence; expected one of "
-            f"{sorted(optimiser_bins)}"
+            f"{sorted(optimiser_bins)}",
+            "no_optimiser_bins",
         )
     bins = optimiser_bins[variable]
     if bins.get("splits") is not None:
         if not bins["splits"]:
-            raise BinOverrideError(f"variable {variable!r}: the optimiser made a single bin; nothing to fix")
+            raise BinOverrideError(
+                f"variable {variable!r}: the optimiser made a single bin; nothing to fix", "single_bin"
+            )
         return {"splits": [float(s) for s in bins["splits"]], "reason": reason}
     return {"groups": [[str(level) for level in g] for g in bins["groups"]], "reason": reason}
 
@@ -378,7 +520,7 @@ def write_entry(
     from scoring.core.io import atomic_path
 
     if source not in SOURCES:
-        raise BinOverrideError(f"data source {source!r}; expected one of {list(SOURCES)}")
+        raise BinOverrideError(f"data source {source!r}; expected one of {list(SOURCES)}", "source_unknown")
     file = Path(path)
     yaml = YAML()
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -391,7 +533,8 @@ def write_entry(
         section = document[source] = CommentedMap()
     if variable in section and not force:
         raise BinOverrideError(
-            f"{file}: {source}.{variable} already has an entry; edit it, or pass --force to replace it"
+            f"{file}: {source}.{variable} already has an entry; edit it, or pass --force to replace it",
+            "entry_exists",
         )
     value = CommentedMap()
     for key, item in entry.items():
