@@ -36,7 +36,10 @@ ROOT = Path(__file__).parents[1]
 # Results files README or docs quote that this repository could not regenerate yet at its
 # final commit, with why; each must still lack a clean provenance (regenerate it and remove
 # the entry). The check of their figures against the file runs all the same.
-AWAITING_REGENERATION: dict[str, str] = {}
+AWAITING_REGENERATION: dict[str, str] = {
+    "benchmarks/results/scale.json": "the 10M-row scale run takes about 3 hours on the 2-core machine "
+    "(make figures FIGURES=scale); its figures predate the provenance record",
+}
 
 
 def _repo(tmp_path: Path) -> Path:

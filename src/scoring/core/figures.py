@@ -189,7 +189,11 @@ def write_results(
     from scoring.core.io import write_text
 
     path = Path(path)
-    record = provenance(repository_root(path))
+    try:
+        root = repository_root(path)
+    except FigureError:  # written outside the checkout (--out /tmp/...): the checkout that ran
+        root = repository_root(Path.cwd())
+    record = provenance(root)
     stamped = {**document, "provenance": record}
     write_text(path, json.dumps(stamped, indent=2, default=float) + "\n")
     if markdown is not None:
