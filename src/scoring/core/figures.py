@@ -60,7 +60,7 @@ FIGURE_LIKE = re.compile(
     r"(?<![\w.\-/:#=])[-+\u2212]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|\d+\.\d+(?:%|x)?|\d+(?:%|x)(?!\w)"
     r"|\d+(?= (?:s|ms|min|MiB|GiB)\b))"
 )
-CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+CODE = re.compile(r"```.*?```|`[^`]+`", re.S)  # inline code may run over a line break
 LINK_TARGET = re.compile(r"\]\([^)]*\)|!\[[^\]]*\]\([^)]*\)")
 
 
