@@ -216,6 +216,27 @@ def test_one_command_regenerates_every_quoted_results_file() -> None:
         assert (ROOT / job.command[0]).is_file(), job
 
 
+# Pages whose figures are still typed from the results files named beside them: each has
+# figures with no results file yet (history, the 4M-row and 10M-row runs, a pipeline run with
+# reject inference on). A new page must be bound; binding one of these means removing it here.
+NOT_YET_BOUND = {
+    "docs/benchmarks.md",
+    "docs/reject_inference.md",
+    "docs/scale.md",
+    "docs/scorecard.md",
+    "docs/validation.md",
+}
+
+
+def test_every_page_but_the_listed_ones_is_bound() -> None:
+    unbound = {
+        page.relative_to(ROOT).as_posix()
+        for page in pages(ROOT)
+        if declared_sources(page.read_text(encoding="utf-8")) is None
+    }
+    assert unbound == NOT_YET_BOUND
+
+
 def test_readme_is_bound_and_the_awaiting_list_is_honest() -> None:
     assert declared_sources((ROOT / "README.md").read_text()) is not None
     for source, why in AWAITING_REGENERATION.items():
