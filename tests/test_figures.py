@@ -68,9 +68,9 @@ def _repo(tmp_path: Path) -> Path:
 
 PAGE = (
     "<!--@sources r=benchmarks/results/r.json p=params.yaml-->\n"
-    "AUC 0.8787<!--@r:auc--> on 9,916<!--@r:rows--> rows, approval 75.4%<!--@r:rate|%-->,\n"
-    "first red in 2022-07<!--@r:month-->, run in 3 min 25 s<!--@r:seconds|min-->,\n"
-    "volume -3%<!--@r:delta|%-->,\n"
+    "AUC 0.8787<!--@r:auc--> on 9,916<!--@r:rows--> rows, approval 75.4%<!--@r:rate %-->,\n"
+    "first red in 2022-07<!--@r:month-->, run in 3 min 25 s<!--@r:seconds min-->,\n"
+    "volume -3%<!--@r:delta %-->,\n"
     "seed 7<!--@p:seed-->, a goal of 2.5 ms<!--@-->, `not 0.123 in code`.\n"
 )
 
@@ -138,6 +138,12 @@ def test_a_figure_without_a_marker_fails_and_code_is_not_read(tmp_path: Path) ->
     assert list(bindings("`0.5<!--@a:b-->`")) == []
 
 
+def test_a_marker_never_holds_a_pipe_that_would_split_a_table_cell() -> None:
+    row = "| approval | 75.4%<!--@r:rate %--> | 73.7%<!--@r:other|%--> |"
+    assert [(b.shown, b.transforms) for b in bindings(row)] == [("75.4", ("%",))]
+    assert [token for _, token in unbound_figures(row)] == ["73.7%"]
+
+
 def test_a_page_without_sources_is_not_bound(tmp_path: Path) -> None:
     root = _repo(tmp_path)
     assert declared_sources("AUC 0.8787") is None
@@ -172,7 +178,7 @@ def test_update_rewrites_each_figure_at_the_page_precision(tmp_path: Path) -> No
     path = _page(root, stale)
     assert update_page(path, root) == 3
     text = path.read_text()
-    assert "AUC 0.88<!--@r:auc-->" in text and "9,916<!--@r:rows-->" in text and "75%<!--@r:rate|%-->" in text
+    assert "AUC 0.88<!--@r:auc-->" in text and "9,916<!--@r:rows-->" in text and "75%<!--@r:rate %-->" in text
     assert check_page(path, root) == []
 
 

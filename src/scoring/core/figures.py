@@ -7,12 +7,12 @@ A page declares its sources once, in an HTML comment that no renderer shows::
 and follows every figure it quotes with a marker naming the source and the key::
 
     German 0.7880<!--@q:datasets/german/champion/auc_mean--> ...
-    approval 75.5%<!--@r:whatif/baseline/approval_rate|%-->
+    approval 75.5%<!--@r:whatif/baseline/approval_rate %-->
 
 The key is a ``/``-separated path into the JSON or YAML file (list items by index). What
-follows ``|`` turns the stored value into the page's unit: ``%`` (times 100), ``k`` and ``M``
+follows it, after a space, turns the stored value into the page's unit: ``%`` (times 100), ``k`` and ``M``
 (thousands, millions), ``MiB`` and ``GiB`` (from bytes), ``neg``, ``abs``, ``/N`` and ``*N``
-(``|/60``: seconds as minutes) and ``min`` (seconds written as ``3 min 25 s``). The figure is the
+(``/60``: seconds as minutes) and ``min`` (seconds written as ``3 min 25 s``). The figure is the
 number just before the marker, rounded as the page rounds it: ``0.8787`` checks the value to
 four decimals, ``75.5%`` to one. A text value (a month, a rule name) must end the text before
 its marker.
@@ -49,7 +49,8 @@ import yaml
 RESULTS_DIR = "benchmarks/results"
 
 SOURCES = re.compile(r"<!--@sources\s+(?P<body>[^>]*?)\s*-->")
-MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^|>\s]+)(?P<transforms>(?:\|[\w%*/.]+)*))?-->")
+# Transforms follow the key after spaces, never "|": a pipe would split a Markdown table's cell.
+MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->")
 # A number as pages write it: optional sign, thousands separators, decimals.
 NUMBER = r"(?P<sign>[-+\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 # ... and as a token of its own: after a space or punctuation, not inside "2022-07" or "v1.2".
@@ -229,16 +230,16 @@ def transform(value: Any, transforms: tuple[str, ...]) -> Any:
         if name == "min":
             continue  # a way of writing seconds, applied when comparing
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise FigureError(f"transform |{name}: expected a number, got {value!r}")
+            raise FigureError(f"transform {name}: expected a number, got {value!r}")
         scale = {"%": 100.0, "k": 1e-3, "M": 1e-6, "MiB": 2.0**-20, "GiB": 2.0**-30, "neg": -1.0}
         if name in scale:
             value = value * scale[name]
-        elif re.fullmatch(r"[*/]\d+(?:\.\d+)?", name):  # |/60: seconds to minutes, |/1024: MiB to GiB
+        elif re.fullmatch(r"[*/]\d+(?:\.\d+)?", name):  # /60: seconds to minutes, /1024: MiB to GiB
             value = value * float(name[1:]) if name[0] == "*" else value / float(name[1:])
         elif name == "abs":
             value = abs(value)
         else:
-            raise FigureError(f"transform |{name}: expected one of %, k, M, MiB, GiB, neg, abs, min, /N, *N")
+            raise FigureError(f"transform {name}: expected one of %, k, M, MiB, GiB, neg, abs, min, /N, *N")
     return value
 
 
@@ -269,7 +270,7 @@ def bindings(text: str) -> Iterator[Binding]:
         if match["alias"] is None:
             continue
         before = text[max(0, match.start() - 60) : match.start()]
-        transforms = tuple(t for t in (match["transforms"] or "").split("|") if t)
+        transforms = tuple((match["transforms"] or "").split())
         pattern = MINUTES_BEFORE if "min" in transforms else NUMBER_BEFORE
         found = pattern.search(before)
         if found is None:  # not a number: checked as a text value, shown as its last word
