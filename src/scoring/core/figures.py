@@ -50,7 +50,7 @@ RESULTS_DIR = "benchmarks/results"
 
 SOURCES = re.compile(r"<!--@sources\s+(?P<body>[^>]*?)\s*-->")
 # Transforms follow the key after spaces, never "|": a pipe would split a Markdown table's cell.
-MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->")
+MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s|]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->")
 # A number as pages write it: optional sign, thousands separators, decimals.
 NUMBER = r"(?P<sign>[-+\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 # ... and as a token of its own: after a space or punctuation, not inside "2022-07" or "v1.2".
