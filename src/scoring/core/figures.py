@@ -50,7 +50,9 @@ RESULTS_DIR = "benchmarks/results"
 
 SOURCES = re.compile(r"<!--@sources\s+(?P<body>[^>]*?)\s*-->")
 # Transforms follow the key after spaces, never "|": a pipe would split a Markdown table's cell.
-MARKER = re.compile(r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s|]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->")
+MARKER = re.compile(
+    r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s|]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->"
+)
 # A number as pages write it: optional sign, thousands separators, decimals.
 NUMBER = r"(?P<sign>[-+\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 # ... and as a token of its own: after a space or punctuation, not inside "2022-07" or "v1.2".
@@ -307,11 +309,10 @@ def unbound_figures(text: str, covered: Sequence[tuple[int, int]] = ()) -> list[
     for match in FIGURE_LIKE.finditer(visible):
         if any(start <= match.start() < end for start, end in covered):
             continue
-        rest = text[match.end() : match.end() + 16]
-        # the marker may follow a unit: "188 s<!--@..-->", "3.9x**<!--@..-->"
-        if re.match(r"[^\d<>|\n]{0,8}<!--@", rest):
-            continue
-        if re.match(r"\s*min \d+ s\W{0,3}<!--@", rest):
+        rest = text[match.end() : match.end() + 20]
+        # a marker may follow a unit ("188 s<!--@..-->", "3.9x**<!--@..-->"), and must be one
+        unit = re.match(r"[^\d<>|\n]{0,8}(?=<!--@)|\s*min \d+ s\W{0,3}(?=<!--@)", rest)
+        if unit and MARKER.match(text, match.end() + unit.end()):
             continue
         out.append((_line_of(text, match.start()), match.group(0)))
     return out
