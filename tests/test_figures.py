@@ -142,6 +142,8 @@ def test_a_marker_never_holds_a_pipe_that_would_split_a_table_cell() -> None:
     row = "| approval | 75.4%<!--@r:rate %--> | 73.7%<!--@r:other|%--> |"
     assert [(b.shown, b.transforms) for b in bindings(row)] == [("75.4", ("%",))]
     assert [token for _, token in unbound_figures(row)] == ["73.7%"]
+    (growth,) = bindings("1M to 10M: 6.5x<!--@l:growth/1000000->10000000/total-->")  # a key with "->"
+    assert (growth.shown, growth.key) == ("6.5", "growth/1000000->10000000/total")
 
 
 def test_a_page_without_sources_is_not_bound(tmp_path: Path) -> None:

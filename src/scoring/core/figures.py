@@ -51,7 +51,7 @@ RESULTS_DIR = "benchmarks/results"
 SOURCES = re.compile(r"<!--@sources\s+(?P<body>[^>]*?)\s*-->")
 # Transforms follow the key after spaces, never "|": a pipe would split a Markdown table's cell.
 MARKER = re.compile(
-    r"<!--@(?:(?P<alias>\w+):(?P<key>[^>\s|]+)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->"
+    r"<!--@(?:(?P<alias>\w+):(?P<key>[^\s|]+?)(?P<transforms>(?:[ \t]+[\w%*/.]+)*))?[ \t]*-->"
 )
 # A number as pages write it: optional sign, thousands separators, decimals.
 NUMBER = r"(?P<sign>[-+\u2212]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
