@@ -106,21 +106,20 @@ def _percentiles(times: list[float]) -> dict[str, float]:
 
 
 def shipped_model(path: Path) -> dict[str, Any]:
-    """What is being measured: the exported model's kind, digest and path."""
-    import hashlib
-
+    """What is being measured: the exported model's kind, digest and path, its files verified
+    against its manifest as every load does."""
     from scoring.serving.artifact import files_dir, load_scorer
+    from scoring.serving.integrity import ModelIntegrityError, verify_model_dir
 
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        raise SystemExit(
-            f"--model {path}: expected an exported model (run `make run` first), found no manifest.json"
-        )
+    try:
+        verified = verify_model_dir(path)
+    except ModelIntegrityError as exc:
+        raise SystemExit(f"--model {path}: expected an exported model (run `make run` first): {exc}") from exc
     scorer = load_scorer(files_dir(path))
     return {
         "path": os.path.relpath(path, REPO) if path.is_relative_to(REPO) else str(path),
         "kind": scorer.model.kind,
-        "digest": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "digest": verified.digest,
         "trees": _booster_of(scorer.model.estimator).num_boosted_rounds(),
     }
 
