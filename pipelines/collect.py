@@ -99,7 +99,7 @@ def main(stage: Stage) -> None:
     name = config.behaviour.model_name
     with stage.mlflow_run(run_name="collect", new=True) as mlflow_run:
         run_id = mlflow_run.info.run_id
-        scorer.info = {"model_name": name, "model_version": run_id[:12], "mlflow_run_id": run_id}
+        scorer.info = {"model_name": name}  # save() adds the content id as model_version
         scorer.save(stage.path("model_dir"), result.models)
         exported = export_behaviour_model(scorer, stage.path("exported_model"), result.queue_rows)
         digest = model_digest(exported)

@@ -47,7 +47,7 @@ def evaluate(stage: Stage) -> tuple[dict[str, Any], EvaluationResult]:
     # the true PD by id, made once for every candidate
     truth = truth_lookup(read_parquet(stage.path("truth"), columns=list(TRUTH_COLUMNS)))
     champion = bundle.read(CHAMPION_FILE)
-    info = model_info(params, stage.run_info)
+    info = model_info(params)
     bins = params.evaluate.calibration_bins
     # Every candidate on every labelled split, named by model; the champion's figures are the
     # headline (top level) and the only ones plotted and scored into the predictions file.

@@ -16,8 +16,8 @@ ARTIFACT_PATH = "pd_model"
 
 
 def main(stage: Stage) -> None:
-    params, run_info = stage.params, stage.run_info
-    info = model_info(params, run_info)
+    params = stage.params
+    info = model_info(params)
     example = read_parquet(stage.path("example"))
     reference = read_parquet(stage.path("reference"))
     out = export_model(stage.bundle.root, stage.path("out"), stage.spec, example, info, params, reference)
@@ -25,10 +25,10 @@ def main(stage: Stage) -> None:
 
     import mlflow
 
-    with stage.mlflow_run():
+    with stage.mlflow_run() as run_:
         mlflow.log_artifacts(str(out), artifact_path=ARTIFACT_PATH)
         name = params.export.model_name
-        version = register_model(run_info["run_id"], ARTIFACT_PATH, name, digest, CHAMPION_ALIAS)
+        version = register_model(run_.info.run_id, ARTIFACT_PATH, name, digest, CHAMPION_ALIAS)
         mlflow.set_tags({"registered_model_version": version, DIGEST_TAG: digest})
     write_json(
         stage.path("summary"),

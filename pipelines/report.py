@@ -73,7 +73,6 @@ def main(stage: Stage) -> None:
         explanation_summary=read_json(explanations_dir / "summary.json"),
         explanation_images={p.name: p.read_bytes() for p in sorted(explanations_dir.glob("*.png"))},
         predictions=read_parquet(stage.path("scores")),
-        run_id=stage.run_info.get("run_id"),
         drift_config=params.validate_.drift,
         calibration_bins=params.evaluate.calibration_bins,
         model_digest=model_digest(stage.path("exported_model")),

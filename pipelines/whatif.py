@@ -32,7 +32,7 @@ from scoring.decision.whatif import (
     scenario_settings,
     shifted_applications,
 )
-from scoring.serving.scorer import Scorer, model_info
+from scoring.serving.scorer import Scorer
 from scoring.stages import Stage, run
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def main(stage: Stage) -> None:
         write_json(out_dir / "detail.json", {"replayed": False, "why": why})
         return
 
-    scorer = Scorer.from_model_dir(stage.path("model_dir"), params, spec, model_info(params, stage.run_info))
+    scorer = Scorer.from_model_dir(stage.path("model_dir"), params, spec)
     scenario = config.scenario
     policy, limits = scenario_settings(scenario, params.policy, params.limits)
     changed = dataclasses.replace(scorer, policy=policy, limits=limits)
@@ -155,4 +155,4 @@ def _plot_curve(curve: pd.DataFrame, current_cut: int, path: Any) -> None:
 
 
 if __name__ == "__main__":
-    run(__doc__, main, "model_dir", "split_dir", "dataset", "run_info", "metrics", "out_dir")
+    run(__doc__, main, "model_dir", "split_dir", "dataset", "metrics", "out_dir")

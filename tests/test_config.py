@@ -65,3 +65,17 @@ def test_config_is_immutable() -> None:
     params = parse_params({})
     with pytest.raises(ValueError, match="frozen"):
         params.split.oot_months = 3  # type: ignore[misc]
+
+
+def test_the_synthetic_source_validates_against_its_own_extract_date_not_the_calendar() -> None:
+    """With the synthetic source and no as_of_date, the gate's extract date is the portfolio's
+    last application day (so a run gives the same outputs on any day); set, it is kept; with a
+    file it stays unset (today, at run time)."""
+    import datetime as dt
+
+    params = parse_params({"data": {"synthetic": {"start_date": "2020-03-01", "months": 34}}})
+    assert params.validate_.as_of_date == dt.date(2022, 12, 31)
+    assert parse_params({}).validate_.as_of_date == dt.date(2023, 12, 31)
+    pinned = parse_params({"validate": {"as_of_date": "2030-06-30"}})
+    assert pinned.validate_.as_of_date == dt.date(2030, 6, 30)
+    assert parse_params({"data": {"source": "file"}}).validate_.as_of_date is None

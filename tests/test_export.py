@@ -196,14 +196,63 @@ def test_export_registers_the_model_under_the_champion_alias(
         mlflow.log_artifacts(str(path), artifact_path="pd_model")
     digest = model_digest(path)
     first = register_model(run.info.run_id, "pd_model", "auto_loan_pd", digest)
-    second = register_model(run.info.run_id, "pd_model", "auto_loan_pd", digest)
-    assert (first, second) == ("1", "2")
+    # the same digest again (a retrain that gave the same model): the version it already has
+    again = register_model(run.info.run_id, "pd_model", "auto_loan_pd", digest)
     client = mlflow.MlflowClient()
+    assert (first, again) == ("1", "1")
+    assert len(client.search_model_versions("name = 'auto_loan_pd'")) == 1
+    # another digest is another model: a new version, and the alias follows it; back to the first
+    # digest, the alias returns to version 1 without registering a third
+    other = register_model(run.info.run_id, "pd_model", "auto_loan_pd", "0" * 64)
+    assert other == "2"
+    assert str(client.get_model_version_by_alias("auto_loan_pd", CHAMPION_ALIAS).version) == "2"
+    assert register_model(run.info.run_id, "pd_model", "auto_loan_pd", digest) == "1"
+    assert len(client.search_model_versions("name = 'auto_loan_pd'")) == 2
     version = client.get_model_version_by_alias("auto_loan_pd", CHAMPION_ALIAS)
-    assert str(version.version) == "2"
+    assert str(version.version) == "1"
     assert version.tags[DIGEST_TAG] == digest
     loaded = mlflow.pyfunc.load_model(f"models:/auto_loan_pd@{CHAMPION_ALIAS}")
     np.testing.assert_array_equal(
         loaded.predict(raw.head(20))["pd"].to_numpy(),
         _library(model_dir).score(raw.head(20))["pd"].to_numpy(),
     )
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_the_same_model_exported_twice_gives_the_same_bytes_digest_and_version(tmp_path: Path) -> None:
+    """Nothing of when or where a model was exported is in its files: two exports of the same
+    model directory into different folders are byte for byte the same (MLmodel keeps no time, no
+    absolute path, no random uuid), so the digest and the content id (model_version) are the
+    same; a change to what decides the answers (the policy) gives another id and digest."""
+    import yaml
+
+    from scoring.serving.scorer import model_info
+
+    params = repo_params()
+    model_dir, raw = build_model_dir(tmp_path / "models")
+    first, second = tmp_path / "one" / "pd_model", tmp_path / "two" / "pd_model"
+    for target in (first, second):
+        export_model(model_dir, target, SYNTHETIC_SPEC, raw, model_info(params), params)
+    assert _tree(first) == _tree(second)
+    assert model_digest(first) == model_digest(second)
+    mlmodel = yaml.safe_load((first / "MLmodel").read_text())
+    assert "utc_time_created" not in mlmodel
+    flavor = mlmodel["flavors"]["python_function"]
+    assert flavor["model_code_path"] == "pyfunc_model.py"
+    assert {entry["uri"] for entry in flavor["artifacts"].values()} == {"artifacts/model_files"}
+    assert str(tmp_path) not in (first / "MLmodel").read_text()
+    version = load_scorer(files_dir(first)).model_version
+    assert re.fullmatch(r"[0-9a-f]{12}", version)
+    assert version == Scorer.from_model_dir(model_dir, params, SYNTHETIC_SPEC).model_version
+    assert (_load(first).predict(raw.head(3))["model_version"] == version).all()  # type: ignore[attr-defined]
+
+    knock_outs = params.policy.knock_outs
+    older = knock_outs.model_copy(update={"min_age": knock_outs.min_age + 1})
+    stricter = params.model_copy(update={"policy": params.policy.model_copy(update={"knock_outs": older})})
+    changed = tmp_path / "three" / "pd_model"
+    export_model(model_dir, changed, SYNTHETIC_SPEC, raw, model_info(stricter), stricter)
+    assert load_scorer(files_dir(changed)).model_version != version
+    assert model_digest(changed) != model_digest(first)

@@ -109,8 +109,9 @@ def _wait_for_stage_process(process: subprocess.Popen[str], script: str, timeout
 
 @pytest.fixture()
 def kept_run_record(pipeline: Path) -> Iterator[None]:
-    """A rerun of train opens a new MLflow run (models/run.json) and records a new dvc.lock; both
-    are put back afterwards, so the copy is the fixture's pipeline again."""
+    """A rerun of train opens a new MLflow run (models/run.json, a record of the workspace and not
+    an output) and may record a new dvc.lock; both are put back afterwards, so the copy is the
+    fixture's pipeline again."""
     kept = {name: (pipeline / name).read_bytes() for name in ("models/run.json", "dvc.lock")}
     try:
         yield
@@ -125,6 +126,7 @@ def test_a_killed_training_leaves_nothing_partial_and_a_second_command_is_refuse
 ) -> None:
     outputs = _outputs(pipeline, "train")
     before = _files(pipeline, outputs)
+    kept_run = (pipeline / "models/run.json").read_bytes()
     assert any(name.endswith("booster.ubj") for name in before)
     process = _start(pipeline, "repro", "--force", "--single-item", "train")
     try:
@@ -156,5 +158,6 @@ def test_a_killed_training_leaves_nothing_partial_and_a_second_command_is_refuse
     assert ran_stages(dvc(pipeline, "repro", "--single-item", "train")) == ["train"]
     rebuilt = _files(pipeline, outputs)
     changed = sorted(name for name in before if rebuilt.get(name) != before[name])
-    assert changed == ["models/run.json"], changed  # only the new MLflow run's id
+    assert changed == [], changed  # the same bytes: no output carries the run's id or time
+    assert (pipeline / "models/run.json").read_bytes() != kept_run, "the rerun opened no MLflow run"
     assert not list((pipeline / "models").glob(".candidates.*"))  # the killed run's staging is gone

@@ -215,7 +215,7 @@ def small_report() -> ReviewReport:
     summary, images = explanation_files()
     return ReviewReport(
         title="Reviewer report <test>",
-        run_id="0123abcd",
+        model_version="0123abcd4567",
         champion={
             "champion": "xgboost",
             "reason": "gains 0.007 AUC",

@@ -219,7 +219,7 @@ def minimal_report(review: ScorecardReview | None) -> ReviewReport:
     """A report with nothing but the scorecard: the other sections say they have nothing."""
     return ReviewReport(
         title="Scorecard only",
-        run_id=None,
+        model_version=None,
         champion={"champion": "scorecard"},
         train_summary={},
         validation_summary={},

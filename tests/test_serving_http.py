@@ -105,12 +105,11 @@ def test_pipeline_library_artifact_and_http_agree_on_the_golden_applications(pip
     import mlflow.pyfunc
 
     from scoring.config import load_params
-    from scoring.core.io import read_json
     from scoring.serving.scorer import model_info
 
     params = load_params(pipeline / "params.yaml")
     spec = DatasetSpec.from_json((pipeline / "data/validated/dataset.json").read_text())
-    info = model_info(params, read_json(pipeline / "models/run.json"))
+    info = model_info(params)
     library = Scorer.from_model_dir(pipeline / "models", params, spec, info)
     golden = pd.read_csv(GOLDEN)
     expected = library.score(golden)

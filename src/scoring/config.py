@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scoring.collections.config import CollectionsConfig
 from scoring.core.cluster import DaskConfig, Engine
@@ -67,6 +67,15 @@ class Params(StrictModel):
     reject_inference: RejectInferenceConfig = RejectInferenceConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _synthetic_extract_date(self) -> Params:
+        # The synthetic portfolio has an extract date of its own; "today" there would make the
+        # gate's text (and so the validate stage's outputs) change with the calendar.
+        if self.data.source == "synthetic" and self.validate_.as_of_date is None:
+            dated = self.validate_.model_copy(update={"as_of_date": self.data.synthetic.extract_date})
+            object.__setattr__(self, "validate_", dated)  # frozen: set once, while validating
+        return self
 
 
 def _allowed_keys(path: tuple[Any, ...]) -> list[str]:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import yaml
 
 from scoring.core.contract import DatasetSpec
+from scoring.core.io import write_text
 from scoring.serving import artifact
 from scoring.serving.bundle import (
-    CALIBRATOR_FILE,
     DATASET_FILE,
-    MASTER_SCALE_FILE,
     PROFILE_FILE,
     REASONS_FILE,
     ModelBundle,
 )
-from scoring.serving.integrity import DIGEST_TAG, verify_model_dir, write_model_manifest
+from scoring.serving.integrity import DIGEST_TAG, model_files, verify_model_dir, write_model_manifest
 from scoring.serving.scorer import OUTPUT_COLUMNS, OUTPUT_TYPES, Scorer
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 MODEL_CODE = Path(__file__).parent / "serving" / "pyfunc_model.py"
 PACKAGE_DIR = Path(__file__).parent
 CHAMPION_ALIAS = "champion"
+MLMODEL_FILE = "MLmodel"
 
 
 def build_signature(scorer: Scorer, numeric_id: bool = False) -> Any:
@@ -73,10 +76,9 @@ def write_model_files(
     profile (when given) and the manifest; return the files (relative paths, manifest excluded)."""
     source, bundle = ModelBundle(model_dir), ModelBundle(target)
     target.mkdir(parents=True, exist_ok=True)
-    optional = [REASONS_FILE] if source.has(REASONS_FILE) else []
-    if not optional:
+    if not source.has(REASONS_FILE):
         logger.warning("no %s in %s: the exported model returns blank reason codes", REASONS_FILE, model_dir)
-    source.copy_files([*source.model_files(), CALIBRATOR_FILE, MASTER_SCALE_FILE, *optional], bundle)
+    source.copy_files(source.scoring_files(), bundle)
     for name, document in scorer.settings_files().items():
         bundle.write(name, document)
     bundle.path(DATASET_FILE).write_text(scorer.spec.to_json(), encoding="utf-8")
@@ -203,6 +205,7 @@ def export_model(
 def _seal(target: Path, output_dir: Path) -> str:
     """Write the manifest over every file of the model at ``target`` (MLmodel and the code
     included), check it, and move the model into ``output_dir``; return the model digest."""
+    pin_mlmodel(target)
     digest = write_model_manifest(target)
     verify_model_dir(target, expect_digest=digest)
     if output_dir.exists():
@@ -211,24 +214,79 @@ def _seal(target: Path, output_dir: Path) -> str:
     return digest
 
 
+def pin_mlmodel(model_dir: Path) -> None:
+    """Take out of ``MLmodel`` what records when and where the model was written, so the same
+    model gives the same bytes and the same digest on any run, machine or checkout.
+
+    MLflow's ``save_model`` writes the time (``utc_time_created``), a random ``model_uuid``, the
+    absolute path of the model's code and the temporary folder the files were copied from. The
+    loader reads none of these: it joins the code's file name and the artifact's relative ``path``
+    to the model folder. The uuid becomes one derived from the other files' contents; the time is
+    left out (MLflow shows the load time for a model without one); when the model was trained is
+    the MLflow run's and the registered version's record, outside the model.
+    """
+    path = model_dir / MLMODEL_FILE
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document.pop("utc_time_created", None)
+    flavor = document["flavors"]["python_function"]
+    if "model_code_path" in flavor:
+        flavor["model_code_path"] = Path(flavor["model_code_path"]).name
+    for entry in flavor.get("artifacts", {}).values():
+        entry["uri"] = entry["path"]
+    content = hashlib.sha256()
+    for name in model_files(model_dir):
+        if name != MLMODEL_FILE:
+            content.update(f"{name} {hashlib.sha256((model_dir / name).read_bytes()).hexdigest()}\n".encode())
+    document["model_uuid"] = uuid.UUID(bytes=content.digest()[:16], version=4).hex
+    write_text(path, yaml.safe_dump(document, default_flow_style=False, sort_keys=True))
+
+
 def register_model(
     run_id: str, artifact_path: str, name: str, digest: str, alias: str = CHAMPION_ALIAS
 ) -> str:
     """Register the run's logged model under ``name``, tag the version with the model digest,
-    and point ``alias`` at it.
+    and point ``alias`` at it; a model whose digest a version of ``name`` already carries is not
+    registered again: that version is returned (and the alias points at it).
 
     Returns the version. Uses the configured tracking store (the SQLite file by default). The
     tag is set before the alias moves, so a version the alias names always carries its digest.
+    The digest covers every byte of the model and nothing of when it was trained
+    (:func:`pin_mlmodel`), so retraining on the same data and params finds the same version.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
+    existing = registered_version(client, name, digest)
+    if existing is not None:
+        client.set_registered_model_alias(name, alias, existing)
+        logger.info(
+            "%s version %s already holds digest %s: not registered again; '%s' -> %s",
+            name,
+            existing,
+            digest,
+            alias,
+            existing,
+        )
+        return existing
     version = mlflow.register_model(f"runs:/{run_id}/{artifact_path}", name)
     client.set_model_version_tag(name, version.version, DIGEST_TAG, digest)
     client.set_registered_model_alias(name, alias, version.version)
     logger.info("registered %s version %s as '%s', digest %s", name, version.version, alias, digest)
     return str(version.version)
+
+
+def registered_version(client: Any, name: str, digest: str) -> str | None:
+    """The oldest version of registered model ``name`` tagged with ``digest``, or None (also when
+    no model of that name is registered)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and tag.{DIGEST_TAG} = '{digest}'")
+    except MlflowException:
+        return None
+    found = sorted(int(v.version) for v in versions if v.tags.get(DIGEST_TAG) == digest)
+    return str(found[0]) if found else None
 
 
 def _as_signature_types(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ when a stage opens its run.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from scoring.serving.bundle import ModelBundle
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,8 +70,19 @@ class Stage:
 
     @cached_property
     def run_info(self) -> dict[str, Any]:
-        """The train stage's MLflow run (``--run-info``)."""
-        info: dict[str, Any] = read_json(self.path("run_info"))
+        """The train stage's MLflow run (``--run-info``), which the later stages log into; {} when
+        the file is not there. The file is a record of this workspace, not a DVC output: a run id
+        is new on every run, and what DVC tracks must come back byte for byte from the same data
+        and params."""
+        path = self.path("run_info")
+        if not path.is_file():
+            logger.warning(
+                "%s: no %s (the train stage writes it): this stage opens an MLflow run of its own",
+                self.name,
+                path,
+            )
+            return {}
+        info: dict[str, Any] = read_json(path)
         return info
 
     @property
@@ -105,10 +119,13 @@ class Stage:
 
     @contextmanager
     def mlflow_run(self, run_name: str | None = None, new: bool = False) -> Iterator[Any]:
-        """The stage's MLflow run: the train stage's run (``--run-info``) unless ``new``."""
+        """The stage's MLflow run: the train stage's run (``--run-info``) unless ``new`` or there is
+        none, when a run of its own (named ``run_name`` or after the stage) opens."""
         from scoring.tracking import mlflow_run
 
-        run_id = None if new else self.run_info["run_id"]
+        run_id = None if new else self.run_info.get("run_id")
+        if run_id is None:
+            run_name = run_name or self.name.rsplit(".", 1)[-1]
         with mlflow_run(self.params.export.experiment_name, run_id=run_id, run_name=run_name) as run:
             yield run
 

@@ -32,7 +32,14 @@ from scoring.explain.reasons import CODE_COLUMNS, TEXT_COLUMNS, ReasonCoder
 from scoring.models.calibration import Calibrator
 from scoring.models.candidate import sigmoid
 from scoring.models.model import PDModel
-from scoring.serving.bundle import CALIBRATOR_FILE, CHAMPION_FILE, MODEL_INFO_FILE, REASONS_FILE, ModelBundle
+from scoring.serving.bundle import (
+    CALIBRATOR_FILE,
+    CHAMPION_FILE,
+    MODEL_INFO_FILE,
+    REASONS_FILE,
+    ModelBundle,
+    content_id,
+)
 
 COLLECTIONS_FILE = "collections.json"
 """The collections settings (``collections:`` of params) the model was built with."""
@@ -239,7 +246,17 @@ class BehaviourScorer:
         bundle.write(CHAMPION_FILE, {"champion": self.model.kind, "candidates": list(candidates)})
         for name, document in self.settings_files().items():
             bundle.write(name, document)
+        if "model_version" not in self.info:
+            self.info["model_version"] = self.content_id(bundle)
+            bundle.write(MODEL_INFO_FILE, self.info)
         return bundle
+
+    def content_id(self, bundle: ModelBundle) -> str:
+        """The id of what decides the answers: the champion's files in ``bundle`` and the
+        calibrator, reason coder and settings (:func:`scoring.serving.bundle.content_id`); the same
+        fit gives the same id on every run."""
+        documents = {name: doc for name, doc in self.settings_files().items() if name != MODEL_INFO_FILE}
+        return content_id(bundle, bundle.model_files(), documents)
 
     @classmethod
     def from_files(cls, directory: str | Path) -> BehaviourScorer:

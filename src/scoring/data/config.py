@@ -41,6 +41,13 @@ class SyntheticDataConfig(StrictModel):
         "the same rows whatever the engine or the number of workers",
     )
 
+    @property
+    def extract_date(self) -> dt.date:
+        """The portfolio's extract date: the last day of its last application month."""
+        month = self.start_date.month - 1 + self.months
+        first_after = dt.date(self.start_date.year + month // 12, month % 12 + 1, 1)
+        return first_after - dt.timedelta(days=1)
+
     @model_validator(mode="after")
     def _immature_inside_window(self) -> SyntheticDataConfig:
         if self.immature_months >= self.months:
@@ -214,7 +221,10 @@ class ValidateConfig(StrictModel):
         default_factory=lambda: [12, 24, 36], description="allowed terms, used cars"
     )
     as_of_date: dt.date | None = Field(
-        None, description="date of the data extract; null = today. Dates after it are in the future"
+        None,
+        description="date of the data extract: dates after it are in the future, and a target needs "
+        "performance_months before it; null = the synthetic portfolio's own extract date with the "
+        "synthetic source (so a run does not depend on the calendar), today with a file",
     )
     max_quarantine_share: float = Field(
         0.1, ge=0.0, le=1.0, description="more rows than this in quarantine means a broken file: stop"

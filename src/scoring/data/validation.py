@@ -58,6 +58,7 @@ import datetime as dt
 import logging
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -118,6 +119,7 @@ from great_expectations.validator.v1_validator import Validator
 from great_expectations.validator.validation_statistics import calc_validation_statistics
 
 from scoring.core.contract import AUTO_LOAN_COLUMNS, ColumnSpec, DatasetSpec, declared_bounds
+from scoring.core.io import write_text
 from scoring.data.config import Severity, ValidateConfig
 
 logger = logging.getLogger(__name__)
@@ -943,21 +945,40 @@ def report_from_results(
     )
 
 
+GE_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+"""How GE writes a time into a path or an address."""
+GE_CACHE_BUSTER = re.compile(r"(\?d=)\d{8}T\d{6}\.\d+Z")
+"""The render time GE appends to its images' addresses (``logo-long.png?d=...``)."""
+
+
 def write_data_docs(
-    context: EphemeralDataContext, suite: gx.ExpectationSuite, result: ExpectationSuiteValidationResult
+    context: EphemeralDataContext,
+    suite: gx.ExpectationSuite,
+    result: ExpectationSuiteValidationResult,
+    docs_dir: Path,
+    as_of: dt.date,
 ) -> None:
     """Store ``result`` in ``context`` and build its Data Docs site (the one under ``docs_dir``).
 
     What a checkpoint with an ``UpdateDataDocsAction`` does, but for a result put together here (two
     passes merged, or partitions merged), which no checkpoint run produces.
+
+    The site is a DVC output, so the same data and params must give the same bytes: the run is
+    named and stamped after the extract it validates (run name ``extract-<as_of>``, run time
+    ``as_of`` at midnight UTC), not the wall clock, and so are GE's batch load time and the
+    cache-busting stamps GE puts on its logo's address. When the stage ran is in its log.
     """
-    run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
+    stamp = dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC)
+    run_id = RunIdentifier(run_name=f"extract-{as_of.isoformat()}", run_time=stamp)
     meta = cast(dict[str, Any], result.meta)  # as ValidationDefinition.run fills it (a datetime, not str)
     meta.update(
         run_id=run_id,
         validation_time=run_id.run_time,
         batch_parameters={"dataframe": DATAFRAME_REPLACEMENT_STR},
     )
+    markers = meta.get("batch_markers")
+    if isinstance(markers, dict) and "ge_load_time" in markers:
+        markers["ge_load_time"] = stamp.strftime(GE_STAMP_FORMAT)
     suite_id = ExpectationSuiteIdentifier(name=suite.name)
     context.suites.add(copy_suite(suite, range(len(suite.expectations))))
     key = ValidationResultIdentifier(
@@ -970,6 +991,11 @@ def write_data_docs(
     )
     identifiers: list[Any] = [key, suite_id]  # as UpdateDataDocsAction passes them
     context.build_data_docs(site_names=[DOCS_SITE_NAME], resource_identifiers=identifiers)
+    for page in docs_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        pinned = GE_CACHE_BUSTER.sub(lambda m: m.group(1) + stamp.strftime(GE_STAMP_FORMAT), text)
+        if pinned != text:
+            write_text(page, pinned)
 
 
 def log_report(report: ValidationReport, n_columns: int, seconds: float, docs_path: Path | None) -> None:
@@ -1012,7 +1038,7 @@ def validate_frame(
     result = run_suite(frame_validator(frame_batch_definition(context), ge_frame(df, suite)), suite, config)
     report = report_from_results(result.results, len(df), ids, config)
     if docs_path is not None:
-        write_data_docs(context, suite, result)
+        write_data_docs(context, suite, result, docs_path, as_of_date(config))
     log_report(report, len(columns), time.perf_counter() - started, docs_path)
     return report
 

@@ -505,7 +505,7 @@ def validate_dask(
     docs_path = None if docs_dir is None else Path(docs_dir).resolve()
     if docs_path is not None:
         docs_path.mkdir(parents=True, exist_ok=True)
-        write_data_docs(ephemeral_context(docs_path), suite, merged)
+        write_data_docs(ephemeral_context(docs_path), suite, merged, docs_path, as_of_date(config))
     log_report(report, len(columns), time.perf_counter() - started, docs_path)
     logger.info("validated %d partitions", len(parts))
     return report

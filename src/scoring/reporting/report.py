@@ -349,7 +349,7 @@ class ReviewReport:
     """Everything the page shows. Dictionaries are the stages' JSON outputs as written."""
 
     title: str
-    run_id: str | None
+    model_version: str | None
     champion: Mapping[str, Any]
     train_summary: Mapping[str, Any]
     validation_summary: Mapping[str, Any]
@@ -432,7 +432,6 @@ def review_report(
     explanation_summary: Mapping[str, Any],
     explanation_images: Mapping[str, bytes],
     predictions: pd.DataFrame,
-    run_id: str | None,
     drift_config: DriftConfig,
     calibration_bins: int,
     model_digest: str | None = None,
@@ -486,7 +485,10 @@ def review_report(
 
     return ReviewReport(
         title=REPORT_TITLE,
-        run_id=run_id,
+        # the content id the scored rows carry (the same model gives the same id on every run)
+        model_version=str(predictions["model_version"].iloc[0])
+        if "model_version" in predictions.columns and len(predictions)
+        else None,
         model_digest=model_digest,
         champion=champion,
         train_summary=train_summary,
@@ -1506,7 +1508,9 @@ def render_html(report: ReviewReport) -> str:
         for sid, title in SECTIONS
     )
     champion = report.champion.get("champion", "?")
-    subtitle = f"champion: {champion}" + (f" · MLflow run {report.run_id}" if report.run_id else "")
+    subtitle = f"champion: {champion}"
+    if report.model_version:
+        subtitle += f" · model version {report.model_version}"
     if report.model_digest:
         subtitle += f" · exported model digest {report.model_digest}"
     notes = ""

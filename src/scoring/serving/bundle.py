@@ -226,6 +226,12 @@ class ModelBundle:
             files.add(PLUGINS_FILE)
         return sorted(files)
 
+    def scoring_files(self) -> list[str]:
+        """What a scorer reads from the bundle: the champion's files (:meth:`model_files`), the
+        calibrator, the master scale and the reason coder when there is one."""
+        optional = [REASONS_FILE] if self.has(REASONS_FILE) else []
+        return [*self.model_files(), CALIBRATOR_FILE, MASTER_SCALE_FILE, *optional]
+
     # ------------------------------------------------------------------ copy and manifest
 
     def copy_files(self, names: Iterable[str], target: ModelBundle) -> None:
@@ -250,6 +256,15 @@ class ModelBundle:
     def verify(self) -> dict[str, Any]:
         """Raise :class:`ArtifactIntegrityError` unless the manifest matches the files exactly."""
         return verify_manifest(self.root)
+
+
+def content_id(bundle: ModelBundle, names: Iterable[str], documents: Mapping[str, Any]) -> str:
+    """A model's content id: the first 12 hex digits of the SHA-256 over the named files' hashes
+    and the documents' canonical JSON (sorted keys). What decides the answers, and nothing of when
+    or where the model was fitted, so retraining on the same data and params gives the same id."""
+    lines = [f"{name} {sha256_of(bundle.path(name))}" for name in sorted(set(names))]
+    lines.append(json.dumps(documents, sort_keys=True, separators=(",", ":"), default=str))
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:12]
 
 
 def sha256_of(path: str | Path) -> str:

@@ -26,7 +26,8 @@ reason_text_1..4   or where the model has no reason coder or reasons were not as
 input_flags        what training did not show of an inferred (undeclared) field, scored all the
                    same: ``field:code`` joined with ';' (``out_of_range``, ``null_unseen``,
                    ``not_whole``; :data:`scoring.serving.inputs.FLAG_CODES`), '' where none
-model_version      the training run's id (first 12 characters)
+model_version      the model's content id (:func:`scoring.serving.bundle.content_id`): the same
+                   fitted files and settings give the same id on every run and machine
 =================  ====================================================================
 
 Raw input goes through the value layer of :mod:`scoring.serving.inputs` first. Policy rules and
@@ -64,9 +65,9 @@ from scoring.serving.bundle import (
     MODEL_INFO_FILE,
     POLICY_FILE,
     REASONS_FILE,
-    RUN_FILE,
     SCALING_FILE,
     ModelBundle,
+    content_id,
 )
 from scoring.serving.inputs import InputCheck, InputRejected, InputRules, count_flags, id_text
 
@@ -149,13 +150,12 @@ class ScoreScaling:
         return cls(float(data["pdo"]), float(data["base_score"]), float(data["base_odds"]))
 
 
-def model_info(params: Params, run_info: dict[str, Any]) -> dict[str, Any]:
-    """The model's identity, as the pipeline and the exported artifact both report it."""
-    return {
-        "model_name": params.export.model_name,
-        "model_version": str(run_info["run_id"])[:12],
-        "mlflow_run_id": str(run_info["run_id"]),
-    }
+def model_info(params: Params) -> dict[str, Any]:
+    """The model's name, as the pipeline and the exported artifact both report it; the Scorer
+    adds its content id as ``model_version``. Which MLflow run trained it, and when, is the
+    run's and the registry's record: a model's files never carry them (the same model gives the
+    same bytes on every run)."""
+    return {"model_name": params.export.model_name}
 
 
 def _read_json(path: Path) -> Any:
@@ -261,13 +261,13 @@ class Scorer:
     ) -> Scorer:
         """From the pipeline's model directory (models/) and the params the pipeline ran with.
 
-        ``info`` defaults to :func:`model_info` of the directory's run.json when it has one.
+        ``info`` defaults to :func:`model_info`; without a ``model_version`` of its own it gets the
+        model's content id (:meth:`content_id`).
         """
         bundle = ModelBundle(model_dir)
-        if info is None:
-            info = model_info(params, bundle.read(RUN_FILE)) if bundle.has(RUN_FILE) else {}
+        info = model_info(params) if info is None else info
         card = params.train.scorecard
-        return cls(
+        scorer = cls(
             model=bundle.load_model(),
             calibrator=Calibrator.from_dict(bundle.read(CALIBRATOR_FILE)),
             scale=MasterScale.from_dict(bundle.read(MASTER_SCALE_FILE)),
@@ -278,6 +278,16 @@ class Scorer:
             info=dict(info),
             reasons=_load_reason_coder(bundle),
         )
+        scorer.info.setdefault("model_version", scorer.content_id(bundle))
+        return scorer
+
+    def content_id(self, bundle: ModelBundle) -> str:
+        """The id of what decides this scorer's answers: the files it read from ``bundle`` (the
+        model's, the calibrator, the master scale, the reason coder) and its settings and dataset
+        roles; never the run, the time or the path (:func:`scoring.serving.bundle.content_id`)."""
+        documents = {name: doc for name, doc in self.settings_files().items() if name != MODEL_INFO_FILE}
+        documents[DATASET_FILE] = json.loads(self.spec.to_json())
+        return content_id(bundle, bundle.scoring_files(), documents)
 
     @classmethod
     def from_files(cls, directory: str | Path) -> Scorer:
