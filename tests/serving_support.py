@@ -53,7 +53,6 @@ def build_model_dir(
     )
     write_json(directory / "calibrator.json", layer.calibrator.to_dict())
     write_json(directory / "master_scale.json", layer.scale.to_dict())
-    write_json(directory / "run.json", {"run_id": RUN_ID})
     if reasons:
         from scoring.explain.reasons import ReasonCoder
 

@@ -46,10 +46,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFra
     return root / "pd_model", raw
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One SQLite registry for the module (each test registers its own new version, which the
-    alias then names); its artifacts live in a temporary folder."""
+    """A SQLite registry of the test's own (the same model registered again is the same version,
+    so a version one test tampered with must not be the next test's); its artifacts live in a
+    temporary folder."""
     import mlflow
 
     root = tmp_path_factory.mktemp("store")

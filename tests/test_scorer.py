@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from scoring.models.calibration import Calibrator
 from scoring.serving.bundle import ModelBundle
 from scoring.serving.inputs import STRICTLY_POSITIVE, InputRejected, InputSchemaError
 from scoring.serving.scorer import OUTPUT_COLUMNS, REASON_CODE_COLUMNS, Scorer, ScoreScaling
-from serving_support import RUN_ID, build_model_dir, repo_params
+from serving_support import build_model_dir, repo_params
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,11 @@ def test_output_has_the_agreed_columns_and_types(scorer: Scorer, built: tuple[Pa
     assert out["application_id"].tolist() == raw["application_id"].astype(str).tolist()
     assert out["grade"].dtype == np.int64 and out["pd"].dtype == np.float64
     assert set(out["decision"]) <= {"approve", "refer", "decline"}
-    assert (out["model_version"] == RUN_ID[:12]).all()
+    # the model's content id: what it read from its folder, so a second load gives it again
+    assert re.fullmatch(r"[0-9a-f]{12}", scorer.model_version)
+    assert (out["model_version"] == scorer.model_version).all()
+    again = Scorer.from_model_dir(built[0], repo_params(), SYNTHETIC_SPEC)
+    assert again.model_version == scorer.model_version
     assert (out.loc[out["decision"] == "decline", "suggested_limit"] == 0).all()
     assert (out.loc[out["decision"] == "decline", "limit_constraint"] == "declined").all()
 
