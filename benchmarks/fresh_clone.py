@@ -104,6 +104,7 @@ def busy_run(parent: Path, reference: Path) -> dict[str, Any]:
         "make_run_seconds_beside_hogs": round(seconds, 1),
         "hogs": len(hogs),
         "outputs_differing_from_the_quiet_run": sorted(k for k in quiet if quiet[k] != busy.get(k)),
+        "dvc_lock_same_as_quiet_run": (clone / "dvc.lock").read_bytes() == reference.read_bytes(),
         "git_status_after": _status(clone),
     }
 
@@ -137,7 +138,9 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             f"`make run` beside {busy['hogs']} busy-looping processes: "
             f"{busy['make_run_seconds_beside_hogs']:.0f} s; outputs whose hash differs from the quiet "
-            f"run's: {busy['outputs_differing_from_the_quiet_run'] or 'none'}.",
+            f"run's: {busy['outputs_differing_from_the_quiet_run'] or 'none'}; dvc.lock the same as the "
+            f"quiet run's: {busy['dvc_lock_same_as_quiet_run']}; `git status` after it: "
+            f"{busy['git_status_after'] or 'clean'}.",
         ]
     if "make_test" in doc:
         test = doc["make_test"]
