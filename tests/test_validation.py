@@ -84,6 +84,29 @@ def test_data_docs_site_is_built_in_docs_dir_and_nothing_else_is_written(
     assert f"Evaluated Expectations {n} Successful Expectations {n}" in text
 
 
+def test_the_same_frame_and_extract_date_give_the_same_data_docs_bytes(tmp_path: Path) -> None:
+    """The site is a DVC output: a second build from the same frame and config is byte for byte
+    the first (GE's run time, load time, cache-busting stamps and random element ids pinned), and
+    the run is named and stamped after the extract date, not the wall clock."""
+    import datetime as dt
+
+    dated = CONFIG.model_copy(update={"as_of_date": dt.date(2030, 6, 30)})
+    first, second = tmp_path / "one", tmp_path / "two"
+    validate_frame(contract_frame(), SYNTHETIC_SPEC, dated, docs_dir=first)
+    validate_frame(contract_frame(), SYNTHETIC_SPEC, dated, docs_dir=second)
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert tree(first) == tree(second)
+    (page,) = (first / "validations" / "scoring_validate").rglob("*.html")
+    assert page.relative_to(first).parts[2:4] == ("extract-2030-06-30", "20300630T000000.000000Z")
+    html = page.read_text(encoding="utf-8")
+    assert dt.date.today().strftime("%Y%m%dT") not in html  # no stamp of the day it ran
+    ids = re.findall(r"collapse-body-([0-9a-f-]{36})", html)
+    assert ids and all(i.startswith("00000000-0000-4000-8000-") for i in ids)
+
+
 def test_suite_is_built_from_contract_spec_and_config() -> None:
     config = ValidateConfig(ranges={"age": RangeRule(min=21, max=70)}, min_rows=10)
     suite = build_suite([c.name for c in AUTO_LOAN_COLUMNS], SYNTHETIC_SPEC, config)
