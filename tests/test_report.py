@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from scoring.core.contract import AUTO_LOAN_COLUMNS
 from scoring.data.config import DriftConfig
+from scoring.reporting.html import figure_png
 from scoring.reporting.metrics import assess_performance, delong_ci, delong_covariance, delong_paired
 from scoring.reporting.report import (
     SECTION_IDS,
@@ -32,7 +33,6 @@ from scoring.reporting.report import (
     data_scope,
     decision_summary,
     explanations_from,
-    figure_png,
     render_html,
     stability_table,
 )
@@ -461,7 +461,7 @@ def test_report_shows_the_whatif_its_cutoff_curve_and_the_grades_priced_below_co
 ) -> None:
     from dataclasses import replace
 
-    from scoring.reporting.report import Image
+    from scoring.reporting.html import Image
 
     assert "No what-if for this run" in _section(render_html(small_report), "whatif")
     book = {"approval_rate": 0.75, "bad_rate_approved": 0.03, "expected_bad_rate_approved": 0.031,

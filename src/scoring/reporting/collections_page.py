@@ -1,8 +1,8 @@
 """The collections page: one self-contained HTML file per collections run.
 
 What :func:`scoring.collections.run.run_collections` found, laid out like the monitoring page
-(:mod:`scoring.reporting.monitoring_page`) with the reviewer report's style sheet, escaping
-helpers and PNG embedding (:mod:`scoring.reporting.report`): the month's queue and its headline
+(:mod:`scoring.reporting.monitoring_page`) with the pages' shared style sheet, escaping
+helpers and PNG embedding (:mod:`scoring.reporting.html`): the month's queue and its headline
 numbers, the roll rates and cure rates, the Markov forecast of the 90+ balance back-tested
 against what happened, the behaviour score's discrimination and calibration out of time, and the
 queue's capture of realised losses against naive orders. Plots are PNGs embedded as ``data:``
@@ -22,18 +22,18 @@ import numpy as np
 import pandas as pd
 
 from scoring.collections.run import CollectionsResult
-from scoring.reporting.report import (
-    _CSS,
+from scoring.reporting.html import (
     CONTENT_SECURITY_POLICY,
+    CSS,
     Image,
-    _esc,
-    _img,
-    _missing,
-    _num,
-    _pct,
-    _pyplot,
-    _table,
+    esc,
     figure_png,
+    img,
+    missing,
+    num,
+    pct,
+    pyplot,
+    table,
 )
 
 # Stable ids: the browser test and any link into the page rely on them.
@@ -97,9 +97,9 @@ def render_collections_page(result: CollectionsResult, model: dict[str, Any] | N
         "capture": page.capture,
         "queue": page.queue,
     }
-    nav = "".join(f'<a href="#{sid}">{_esc(heading)}</a>' for sid, heading in COLLECTIONS_SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading in COLLECTIONS_SECTIONS)
     sections = "".join(
-        f'<section id="{sid}"><h2>{_esc(heading)}</h2>{renderers[sid]()}</section>'
+        f'<section id="{sid}"><h2>{esc(heading)}</h2>{renderers[sid]()}</section>'
         for sid, heading in COLLECTIONS_SECTIONS
     )
     queue_month = (result.summary.get("queue") or {}).get("month")
@@ -115,8 +115,8 @@ def render_collections_page(result: CollectionsResult, model: dict[str, Any] | N
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
-        f"<title>{_esc(PAGE_TITLE)}</title><style>{_CSS}{_EXTRA_CSS}</style></head><body>"
-        f"<header><h1>{_esc(PAGE_TITLE)}</h1><p>{_esc(subtitle)}</p></header>"
+        f"<title>{esc(PAGE_TITLE)}</title><style>{CSS}{_EXTRA_CSS}</style></head><body>"
+        f"<header><h1>{esc(PAGE_TITLE)}</h1><p>{esc(subtitle)}</p></header>"
         f"<nav>{nav}</nav><main>{sections}</main></body></html>\n"
     )
 
@@ -135,7 +135,7 @@ def _text(value: Any) -> str:
     """``value`` escaped; n/a for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return _esc(value)
+    return esc(value)
 
 
 def _money(value: Any) -> str:
@@ -151,7 +151,7 @@ def _signed_pct(value: Any, digits: int = 1) -> str:
 def _count(value: Any) -> str:
     """A count, shown as an integer even when a frame's row made it a float."""
     number = _float(value)
-    return _num(int(number)) if math.isfinite(number) else "n/a"
+    return num(int(number)) if math.isfinite(number) else "n/a"
 
 
 def _yes(value: Any) -> str:
@@ -160,7 +160,7 @@ def _yes(value: Any) -> str:
 
 def _bucket(value: Any) -> str:
     number = _float(value)
-    return _esc(BUCKET_NAMES.get(int(number), int(number))) if math.isfinite(number) else _text(value)
+    return esc(BUCKET_NAMES.get(int(number), int(number))) if math.isfinite(number) else _text(value)
 
 
 def _order_label(order: str) -> str:
@@ -214,35 +214,35 @@ class _Page:
         out: list[str] = []
         if self.capture_mean:
             naive = " and ".join(
-                f"{_pct(self._capture(o, HEADLINE_SHARE), 1)} ordered by {_esc(_order_label(o))}"
+                f"{pct(self._capture(o, HEADLINE_SHARE), 1)} ordered by {esc(_order_label(o))}"
                 for o in NAIVE_ORDERS
             )
             out.append(
                 f'<p class="headline">Working the first {HEADLINE_SHARE} of the queue captured '
-                f"{_pct(self._capture('queue', HEADLINE_SHARE), 1)} of the losses over "
-                f"{_esc(self.horizon)}, against {naive} (mean over the out-of-time months).</p>"
+                f"{pct(self._capture('queue', HEADLINE_SHARE), 1)} of the losses over "
+                f"{esc(self.horizon)}, against {naive} (mean over the out-of-time months).</p>"
             )
         else:
-            out.append(_missing(NO_CAPTURE_TABLE))
+            out.append(missing(NO_CAPTURE_TABLE))
         rows = [
             ["queue month", _text(queue.get("month"))],
-            ["accounts in the queue", _num(queue.get("accounts"))],
+            ["accounts in the queue", num(queue.get("accounts"))],
             [
                 "by action",
-                _esc(", ".join(f"{action} {count:,}" for action, count in by_action.items()))
+                esc(", ".join(f"{action} {count:,}" for action, count in by_action.items()))
                 if by_action
                 else "none",
             ],
             [
                 "within capacity",
-                f"{_num(queue.get('within_capacity'))} of {_num(queue.get('accounts'))}",
+                f"{num(queue.get('within_capacity'))} of {num(queue.get('accounts'))}",
             ],
             ["behaviour champion", _text(behaviour.get("champion"))],
             ["calibration", _text(behaviour.get("calibration"))],
-            ["out-of-time AUC", _num(behaviour.get("oot_auc"), 3)],
+            ["out-of-time AUC", num(behaviour.get("oot_auc"), 3)],
             [
                 "out-of-time mean PD (calibrated) against observed default rate",
-                f"{_pct(behaviour.get('oot_mean_pd'))} against {_pct(behaviour.get('oot_default_rate'))}",
+                f"{pct(behaviour.get('oot_mean_pd'))} against {pct(behaviour.get('oot_default_rate'))}",
             ],
         ]
         if self.model:
@@ -251,13 +251,13 @@ class _Page:
             for key in (*known, *rest):
                 value = self.model[key]
                 shown = f"<code>{_text(value)}</code>" if key in ("uri", "digest", "path") else _text(value)
-                rows.append([f"behaviour model {_esc(key)}", shown])
+                rows.append([f"behaviour model {esc(key)}", shown])
         else:
             rows.append(["behaviour model", "not given"])
-        out.append(_table(["", ""], rows, "kv"))
+        out.append(table(["", ""], rows, "kv"))
         if self.capture_mean:
             out.append(
-                _table(
+                table(
                     [
                         "first " + HEADLINE_SHARE + " worked, ordered by",
                         "losses captured",
@@ -265,9 +265,9 @@ class _Page:
                     ],
                     [
                         [
-                            _esc(_order_label(o)),
-                            _pct(self._capture(o, HEADLINE_SHARE), 1),
-                            _pct(self._capture(o, HEADLINE_SHARE, "count"), 1),
+                            esc(_order_label(o)),
+                            pct(self._capture(o, HEADLINE_SHARE), 1),
+                            pct(self._capture(o, HEADLINE_SHARE, "count"), 1),
                         ]
                         for o in ("queue", *NAIVE_ORDERS)
                     ],
@@ -285,7 +285,7 @@ class _Page:
         )
         out = [
             "<p>From each state at the start of a month to the next month's state, over the moves of "
-            f"{_esc(window)} of the history: as a share of the accounts (by count) and of the "
+            f"{esc(window)} of the history: as a share of the accounts (by count) and of the "
             "outstanding principal they carried (by balance; amortisation, prepayment and write-off "
             "included). written_off and paid_off absorb.</p>"
         ]
@@ -295,32 +295,32 @@ class _Page:
             if matrix is None or matrix.empty:
                 continue
             rows = [
-                [f"<strong>{_esc(state)}</strong>", *(_pct(v, 1) for v in values)]
+                [f"<strong>{esc(state)}</strong>", *(pct(v, 1) for v in values)]
                 for state, values in zip(matrix.index, matrix.to_numpy(dtype=np.float64), strict=True)
             ]
             out.append(f"<h3>{heading}</h3>")
-            out.append(_table(["from \\ to", *(str(c) for c in matrix.columns)], rows, f"roll-{key}"))
+            out.append(table(["from \\ to", *(str(c) for c in matrix.columns)], rows, f"roll-{key}"))
             shown += 1
         if not shown:
-            out.append(_missing(NO_ROLL_RATES))
+            out.append(missing(NO_ROLL_RATES))
         cures = self.s.get("cure_rates") or {}
         out.append("<h3>Cure rates</h3>")
         if cures:
             out.append(
                 "<p>The share of a bucket's accounts back to current the next month.</p>"
-                + _table(["bucket", "cure rate"], [[_esc(b), _pct(v, 1)] for b, v in cures.items()])
+                + table(["bucket", "cure rate"], [[esc(b), pct(v, 1)] for b, v in cures.items()])
             )
         else:
-            out.append(_missing("No cure rate: no delinquent account was observed."))
+            out.append(missing("No cure rate: no delinquent account was observed."))
         return "".join(out)
 
     # ----------------------------------------------------------------- forecast
 
     def forecast(self) -> str:
-        table = self.r.forecast_backtest
-        if _empty(table) or "balance_90_forecast" not in table.columns:
-            return _missing(NO_FORECAST)
-        horizon = int(table["months_ahead"].max())
+        backtest = self.r.forecast_backtest
+        if _empty(backtest) or "balance_90_forecast" not in backtest.columns:
+            return missing(NO_FORECAST)
+        horizon = int(backtest["months_ahead"].max())
         errors = self.s.get("forecast_90_balance_error_at_horizon") or {}
         out = [
             "<p>At each origin the accounts on book are rolled forward with the chains fitted on the "
@@ -329,23 +329,23 @@ class _Page:
             "forecast less actual, over actual.</p>"
         ]
         if errors:
-            stated = "; ".join(f"origin {_esc(o)}: {_signed_pct(e)}" for o, e in errors.items())
+            stated = "; ".join(f"origin {esc(o)}: {_signed_pct(e)}" for o, e in errors.items())
             out.append(f"<p>Error of the 90+ balance {horizon} months ahead: {stated}.</p>")
-        out.append(_img(self._forecast_image(table)))
+        out.append(img(self._forecast_image(backtest)))
         rows = [
             [
                 _text(row.get("origin")),
-                _num(int(row["months_ahead"])),
+                num(int(row["months_ahead"])),
                 _text(row.get("month")),
                 _money(row["balance_90_forecast"]),
                 _money(row["balance_90_actual"]),
                 _signed_pct(row["balance_90_error"]),
                 _money(row.get("accounts_M4+_forecast")) + " / " + _money(row.get("accounts_M4+_actual")),
             ]
-            for _, row in table.iterrows()
+            for _, row in backtest.iterrows()
         ]
         out.append(
-            _table(
+            table(
                 [
                     "origin",
                     "months ahead",
@@ -363,7 +363,7 @@ class _Page:
 
     @staticmethod
     def _forecast_image(table: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7.4, 3.8))
         origins = list(dict.fromkeys(table["origin"].astype(str))) if "origin" in table.columns else ["all"]
         colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(origins), 1)))
@@ -396,9 +396,9 @@ class _Page:
         rows = b.get("rows") or {}
         out = [
             f"<p>The behaviour PD: the chance that a delinquent account reaches 90+ within "
-            f"{_esc(self.within)}, judged on the latest snapshot months with a known outcome (out of "
+            f"{esc(self.within)}, judged on the latest snapshot months with a known outcome (out of "
             "time), never seen in training or calibration.</p>",
-            _table(
+            table(
                 ["", ""],
                 [
                     ["champion", _text(b.get("champion"))],
@@ -406,11 +406,11 @@ class _Page:
                     ["calibration (fitted on valid)", _text(b.get("calibration"))],
                     [
                         "rows: train / valid / out of time",
-                        " / ".join(_num(rows.get(k)) for k in ("train", "valid", "oot")),
+                        " / ".join(num(rows.get(k)) for k in ("train", "valid", "oot")),
                     ],
-                    ["out-of-time AUC", _num(b.get("oot_auc"), 3)],
-                    ["out-of-time default rate", _pct(b.get("oot_default_rate"))],
-                    ["out-of-time mean PD", _pct(b.get("oot_mean_pd"))],
+                    ["out-of-time AUC", num(b.get("oot_auc"), 3)],
+                    ["out-of-time default rate", pct(b.get("oot_default_rate"))],
+                    ["out-of-time mean PD", pct(b.get("oot_mean_pd"))],
                 ],
                 "kv",
             ),
@@ -418,17 +418,17 @@ class _Page:
         ]
         buckets = self.r.auc_by_bucket
         if _empty(buckets):
-            out.append(_missing("No out-of-time rows: there is no AUC by bucket."))
+            out.append(missing("No out-of-time rows: there is no AUC by bucket."))
         else:
             out.append(
-                _table(
+                table(
                     ["bucket", "accounts", "defaults", "AUC"],
                     [
                         [
                             _bucket(row["bucket"]),
                             _count(row["accounts"]),
                             _count(row["defaults"]),
-                            _num(row["auc"], 3),
+                            num(row["auc"], 3),
                         ]
                         for _, row in buckets.iterrows()
                     ],
@@ -438,19 +438,19 @@ class _Page:
         out.append("<h3>Calibration by PD decile</h3>")
         calibration = self.r.calibration
         if _empty(calibration):
-            out.append(_missing(NO_CALIBRATION))
+            out.append(missing(NO_CALIBRATION))
             return "".join(out)
-        out.append(_img(self._calibration_image(calibration)))
+        out.append(img(self._calibration_image(calibration)))
         out.append(
-            _table(
+            table(
                 ["decile", "accounts", "mean PD", "observed rate", "observed / predicted"],
                 [
                     [
-                        _num(int(row["bin"])),
-                        _num(int(row["accounts"])),
-                        _pct(row["mean_pd"]),
-                        _pct(row["observed_rate"]),
-                        _num(_float(row["observed_rate"]) / _float(row["mean_pd"]), 2)
+                        num(int(row["bin"])),
+                        num(int(row["accounts"])),
+                        pct(row["mean_pd"]),
+                        pct(row["observed_rate"]),
+                        num(_float(row["observed_rate"]) / _float(row["mean_pd"]), 2)
                         if _float(row["mean_pd"]) > 0
                         else "n/a",
                     ]
@@ -462,7 +462,7 @@ class _Page:
 
     @staticmethod
     def _calibration_image(calibration: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         predicted = 100.0 * calibration["mean_pd"].to_numpy(dtype=np.float64)
         observed = 100.0 * calibration["observed_rate"].to_numpy(dtype=np.float64)
         fig, ax = plt.subplots(figsize=(5.6, 4.6))
@@ -508,32 +508,32 @@ class _Page:
             "<p>The queue ranks accounts by expected loss avoided per unit of cost (PD times net "
             "exposure, the balance less what the repossessed car would bring, times the action's cure "
             "uplift, over its cost), so it is judged on losses: the share of the losses over "
-            f"{_esc(self.horizon)} (the net exposure of the accounts that reached 90+) found in "
+            f"{esc(self.horizon)} (the net exposure of the accounts that reached 90+) found in "
             "the first accounts worked. The naive orders, days past due then balance and balance "
             "alone, do not see the car's value. By count (accounts that reached 90+, whatever their "
             "loss) is shown too.</p>"
         ]
         curve = self.r.capture_curve
         if _empty(curve):
-            out.append(_missing(NO_CAPTURE))
+            out.append(missing(NO_CAPTURE))
         else:
-            out.append(_img(self._capture_image(curve)))
+            out.append(img(self._capture_image(curve)))
         if not self.capture_mean:
-            out.append(_missing(NO_CAPTURE_TABLE))
+            out.append(missing(NO_CAPTURE_TABLE))
             return "".join(out)
         present = {key.split("_top_")[0].removesuffix("_count") for key in self.capture_mean}
         names = [o for o in ORDER_LABELS if o in present] + sorted(present - set(ORDER_LABELS))
         rows = [
             [
-                _esc(_order_label(o)),
-                *(_pct(self._capture(o, share), 1) for share in TOP_SHARES),
-                *(_pct(self._capture(o, share, "count"), 1) for share in TOP_SHARES),
+                esc(_order_label(o)),
+                *(pct(self._capture(o, share), 1) for share in TOP_SHARES),
+                *(pct(self._capture(o, share, "count"), 1) for share in TOP_SHARES),
             ]
             for o in names
         ]
         out.append("<h3>Share captured in the first accounts worked, mean over the out-of-time months</h3>")
         out.append(
-            _table(
+            table(
                 [
                     "order",
                     *(f"losses: top {share}" for share in TOP_SHARES),
@@ -548,7 +548,7 @@ class _Page:
             columns = [f"{o}_top_{HEADLINE_SHARE}" for o in names if f"{o}_top_{HEADLINE_SHARE}" in by_month]
             out.append(f"<h3>Top {HEADLINE_SHARE} by losses, per out-of-time month</h3>")
             out.append(
-                _table(
+                table(
                     [
                         "month",
                         "accounts",
@@ -562,7 +562,7 @@ class _Page:
                             _count(row["accounts"]),
                             _count(row["defaults"]),
                             _money(row["loss"]),
-                            *(_pct(row[c], 1) for c in columns),
+                            *(pct(row[c], 1) for c in columns),
                         ]
                         for _, row in by_month.iterrows()
                     ],
@@ -573,7 +573,7 @@ class _Page:
 
     @staticmethod
     def _capture_image(curve: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7.4, 4.2))
         present = list(dict.fromkeys(curve["order"].astype(str)))
         names = [o for o in ORDER_LABELS if o in present] + [o for o in present if o not in ORDER_LABELS]
@@ -607,7 +607,7 @@ class _Page:
         queue = self.r.queue
         summary = self.s.get("queue") or {}
         if _empty(queue):
-            return _missing(NO_QUEUE)
+            return missing(NO_QUEUE)
         shown = queue.head(QUEUE_ROWS_SHOWN)
         out = [
             f"<p>The first {len(shown)} of {len(queue):,} delinquent accounts in "
@@ -621,15 +621,15 @@ class _Page:
 
         rows = [
             [
-                _num(int(row["rank"])),
-                _esc(row["loan_id"]),
+                num(int(row["rank"])),
+                esc(row["loan_id"]),
                 _bucket(row["bucket"]),
-                _num(int(row["days_past_due"])),
+                num(int(row["days_past_due"])),
                 _money(row["outstanding_principal"]),
                 _money(row["car_value"]),
                 _money(row["net_exposure"]),
-                _pct(row["behaviour_pd"], 1),
-                _esc(row["action"]),
+                pct(row["behaviour_pd"], 1),
+                esc(row["action"]),
                 _yes(row["within_capacity"]),
                 cell(row, "reason_text_1"),
                 cell(row, "reason_text_2"),
@@ -637,7 +637,7 @@ class _Page:
             for _, row in shown.iterrows()
         ]
         out.append(
-            _table(
+            table(
                 [
                     "rank",
                     "loan",
@@ -662,10 +662,10 @@ class _Page:
         within = queue.groupby(queue["action"].astype(str))["within_capacity"].sum()
         out.append("<h3>Accounts by action</h3>")
         out.append(
-            _table(
+            table(
                 ["action", "accounts", "within capacity"],
                 [
-                    [_esc(action), _num(int(count)), _num(int(within.get(str(action), 0)))]
+                    [esc(action), num(int(count)), num(int(within.get(str(action), 0)))]
                     for action, count in by_action.items()
                 ],
             )

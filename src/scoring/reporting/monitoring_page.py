@@ -1,10 +1,11 @@
 """The monitoring page: one self-contained HTML file per monitoring run.
 
 What :func:`scoring.monitoring.monitor.run_monitoring` found, laid out like the reviewer report
-(:mod:`scoring.reporting.report`, whose style sheet, escaping helpers and PNG embedding it
-reuses): the overall traffic light and the retrain recommendation, the early-warning alerts,
-stability of the score and the inputs by application month, the grade mix, and, where the loans'
-performance history was given, back-tests, early delinquency, vintage curves and roll rates.
+(:mod:`scoring.reporting.report`, with the pages' shared style sheet, escaping helpers and PNG
+embedding: :mod:`scoring.reporting.html`): the overall traffic light and the retrain
+recommendation, the early-warning alerts, stability of the score and the inputs by application
+month, the grade mix, and, where the loans' performance history was given, back-tests, early
+delinquency, vintage curves and roll rates.
 Plots are PNGs embedded as ``data:`` URIs (matplotlib, Agg backend); the page loads nothing
 from outside itself. Traffic lights are shown as text as well as colour.
 
@@ -24,18 +25,18 @@ import pandas as pd
 from scoring.decision.grades import ValidationTestSettings
 from scoring.monitoring.config import MonitorConfig
 from scoring.monitoring.monitor import RULES, MonitoringResult, threshold_light
-from scoring.reporting.report import (
-    _CSS,
+from scoring.reporting.html import (
     CONTENT_SECURITY_POLICY,
+    CSS,
     Image,
-    _esc,
-    _img,
-    _missing,
-    _num,
-    _pct,
-    _pyplot,
-    _table,
+    esc,
     figure_png,
+    img,
+    missing,
+    num,
+    pct,
+    pyplot,
+    table,
 )
 
 # Stable ids: the browser test and any link into the page rely on them.
@@ -115,9 +116,9 @@ def render_monitoring_page(
         "vintages": page.vintages,
         "roll-rates": page.roll_rates,
     }
-    nav = "".join(f'<a href="#{sid}">{_esc(heading)}</a>' for sid, heading in MONITORING_SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{esc(heading)}</a>' for sid, heading in MONITORING_SECTIONS)
     sections = "".join(
-        f'<section id="{sid}"><h2>{_esc(heading)}</h2>{renderers[sid]()}</section>'
+        f'<section id="{sid}"><h2>{esc(heading)}</h2>{renderers[sid]()}</section>'
         for sid, heading in MONITORING_SECTIONS
     )
     subtitle = " · ".join(
@@ -134,8 +135,8 @@ def render_monitoring_page(
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
-        f"<title>{_esc(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head><body>"
-        f"<header><h1>{_esc(title)}</h1><p>{_esc(subtitle)}</p></header>"
+        f"<title>{esc(title)}</title><style>{CSS}{_EXTRA_CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
         f"<nav>{nav}</nav><main>{sections}</main></body></html>\n"
     )
 
@@ -149,8 +150,8 @@ def light_badge(light: Any, css: str = "") -> str:
     kind, glyph = _LIGHT_STYLE[text]
     extra = f" {css}" if css else ""
     return (
-        f'<span class="flag {kind}{extra}" data-light="{_esc(text)}">'
-        f'<span class="glyph" aria-hidden="true">{_esc(glyph)}</span>{_esc(text)}</span>'
+        f'<span class="flag {kind}{extra}" data-light="{esc(text)}">'
+        f'<span class="glyph" aria-hidden="true">{esc(glyph)}</span>{esc(text)}</span>'
     )
 
 
@@ -167,7 +168,7 @@ def _float(value: Any) -> float:
 
 def _text(value: Any) -> str:
     """``value`` escaped, or n/a for None."""
-    return "n/a" if value is None else _esc(value)
+    return "n/a" if value is None else esc(value)
 
 
 def _plot_text(value: Any) -> str:
@@ -253,7 +254,7 @@ class _Page:
         )
 
     def _no_history(self, what: str) -> str:
-        return _missing(f"{NO_HISTORY}: {what}")
+        return missing(f"{NO_HISTORY}: {what}")
 
     # ----------------------------------------------------------------- summary
 
@@ -269,7 +270,7 @@ class _Page:
             because = "; ".join(str(b) for b in retrain.get("because") or [])
             out.append(
                 f'<p class="retrain">Retraining is recommended since {_text(retrain.get("since"))}: '
-                f"{_esc(because)}.</p>"
+                f"{esc(because)}.</p>"
             )
         elif not self.judged:
             out.append("<p>No month was judged, so there is no retraining recommendation.</p>")
@@ -287,36 +288,36 @@ class _Page:
             else "all months"
         )
         rows = [
-            ["model", _esc(self.model or "not given")],
-            ["exported model digest", _esc(self.model_digest or "not given")],
-            ["applications scored", _num(s.get("n_rows"))],
-            ["application months", f"{covered} ({_num(s.get('n_months', len(self.months)))} months)"],
+            ["model", esc(self.model or "not given")],
+            ["exported model digest", esc(self.model_digest or "not given")],
+            ["applications scored", num(s.get("n_rows"))],
+            ["application months", f"{covered} ({num(s.get('n_months', len(self.months)))} months)"],
             [
                 "development (reference) window",
                 f"{_text(reference.get('first_month'))} to {_text(reference.get('last_month'))}",
             ],
             [
                 "months judged",
-                f"{judged} ({_num(s.get('n_months_judged', len(self.judged)))} months: {_esc(window)} "
-                f"with at least {_num(self.config.min_rows_per_month)} applications)",
+                f"{judged} ({num(s.get('n_months_judged', len(self.judged)))} months: {esc(window)} "
+                f"with at least {num(self.config.min_rows_per_month)} applications)",
             ],
             [
                 "performance history",
-                f"{_num(s.get('history_rows'))} loan-months" if self.has_history else "not given",
+                f"{num(s.get('history_rows'))} loan-months" if self.has_history else "not given",
             ],
         ]
         ratio = s.get("early_delinquency_reference_ratio")
         if ratio is not None:
-            rows.append(["early delinquency: development observed / PD", _num(ratio, 3)])
-        out.append(_table(["", ""], rows, "kv"))
+            rows.append(["early delinquency: development observed / PD", num(ratio, 3)])
+        out.append(table(["", ""], rows, "kv"))
         rules = r.alerts.get("rules") or {}
         fired = [
-            [_esc(RULE_NAMES.get(rule, rule)), light_badge(entry.get("light"))]
+            [esc(RULE_NAMES.get(rule, rule)), light_badge(entry.get("light"))]
             for rule, entry in rules.items()
             if entry.get("light") in ("amber", "red")
         ]
         if fired:
-            out.append("<h3>Rules that fired</h3>" + _table(["rule", "worst light"], fired))
+            out.append("<h3>Rules that fired</h3>" + table(["rule", "worst light"], fired))
         return "".join(out)
 
     # ----------------------------------------------------------------- alerts
@@ -371,27 +372,27 @@ class _Page:
             latest = entry.get("latest") or {}
             latest_text = (
                 f"{_text(latest.get('month'))}: {light_badge(latest.get('light'))} "
-                f"{_esc(self._value(rule, latest.get('value')))}"
+                f"{esc(self._value(rule, latest.get('value')))}"
                 if latest
                 else "n/a"
             )
             rows.append(
                 [
-                    f"<strong>{_esc(RULE_NAMES.get(rule, rule))}</strong><br><code>{_esc(rule)}</code>",
+                    f"<strong>{esc(RULE_NAMES.get(rule, rule))}</strong><br><code>{esc(rule)}</code>",
                     light_badge(entry.get("light", "n/a")),
                     _text(entry.get("first_fired")),
                     _text(entry.get("first_red")),
-                    _num(entry.get("months_red")),
-                    _num(entry.get("longest_red_streak")),
+                    num(entry.get("months_red")),
+                    num(entry.get("longest_red_streak")),
                     latest_text,
-                    _esc(self.rule_description(rule)),
+                    esc(self.rule_description(rule)),
                 ]
             )
         out = [
             "<p>Each rule gives a light per judged month; the light here is the worst over those "
             "months, <em>latest</em> the most recent judged month. n/a: the month could not be "
             "judged (too few rows, or no matured outcome yet).</p>",
-            _table(
+            table(
                 [
                     "rule",
                     "light",
@@ -409,12 +410,12 @@ class _Page:
         if not _empty(self.r.lights):
             out.append("<h3>Lights by month</h3>")
             grid = [
-                [_esc(row["label"]), *(light_badge(row.get(rule, "n/a")) for rule in RULES)]
+                [esc(row["label"]), *(light_badge(row.get(rule, "n/a")) for rule in RULES)]
                 for _, row in self.r.lights.iterrows()
             ]
-            out.append(_table(["month", *(RULE_NAMES[rule] for rule in RULES)], grid, "scroll"))
+            out.append(table(["month", *(RULE_NAMES[rule] for rule in RULES)], grid, "scroll"))
         else:
-            out.append(_missing("No month could be judged, so no rule gave a light."))
+            out.append(missing("No month could be judged, so no rule gave a light."))
         return "".join(out)
 
     @staticmethod
@@ -436,36 +437,36 @@ class _Page:
 
     def stability(self) -> str:
         if not self.has_months:
-            return _missing("No scored months: the batch was empty.")
+            return missing("No scored months: the batch was empty.")
         s = self.r.stability
         c = self.config
         out = [
-            f"<p>{_num(len(self.months))} application months; the shaded months are judged "
-            f"({_num(len(self.judged))}). Thresholds: score PSI amber {c.score_psi.amber:g}, red "
+            f"<p>{num(len(self.months))} application months; the shaded months are judged "
+            f"({num(len(self.judged))}). Thresholds: score PSI amber {c.score_psi.amber:g}, red "
             f"{c.score_psi.red:g}; CSI amber {c.feature_csi.amber:g}, red {c.feature_csi.red:g}.</p>",
             '<div class="figs">',
-            _img(self._psi_image()),
-            _img(self._approval_image()),
+            img(self._psi_image()),
+            img(self._approval_image()),
             "</div>",
         ]
         rows = [
             [
-                _esc(row["label"]),
-                _num(int(row["n"])),
-                _pct(row["approval_rate"], 1),
+                esc(row["label"]),
+                num(int(row["n"])),
+                pct(row["approval_rate"], 1),
                 f"{_float(row['approval_rate_change_points']):+.2f}"
                 if math.isfinite(_float(row["approval_rate_change_points"]))
                 else "n/a",
-                _pct(row["mean_pd"]),
-                _num(row["score_psi"], 3),
-                _num(row["max_csi"], 3),
-                _esc(row["max_csi_feature"]),
+                pct(row["mean_pd"]),
+                num(row["score_psi"], 3),
+                num(row["max_csi"], 3),
+                esc(row["max_csi_feature"]),
                 "yes" if bool(row.get("judged", False)) else "no",
             ]
             for _, row in s.iterrows()
         ]
         out.append(
-            _table(
+            table(
                 [
                     "month",
                     "applications",
@@ -484,7 +485,7 @@ class _Page:
         return "".join(out)
 
     def _psi_image(self) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         s, c = self.r.stability, self.config
         fig, ax = plt.subplots(figsize=(7.4, 3.8))
         _shade(ax, self.judged)
@@ -510,7 +511,7 @@ class _Page:
         )
 
     def _approval_image(self) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         s, c = self.r.stability, self.config
         fig, ax = plt.subplots(figsize=(7.4, 3.8))
         _shade(ax, self.judged)
@@ -553,9 +554,9 @@ class _Page:
     def score_distribution(self) -> str:
         mix = self.r.grade_mix
         if _empty(mix) or not self.has_months:
-            return _missing("No grade mix: the batch was empty.")
+            return missing("No grade mix: the batch was empty.")
         grades = [g for g in mix.columns if g != "month"]
-        plt = _pyplot()
+        plt = pyplot()
         months = [int(m) for m in mix["month"]]
         fig, ax = plt.subplots(figsize=(8.4, 4.0))
         colours = plt.get_cmap("RdYlGn_r")(np.linspace(0.05, 0.95, max(len(grades), 1)))
@@ -574,14 +575,14 @@ class _Page:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
         image = Image("grade_mix", "Grade mix by application month (stacked shares)", figure_png(fig))
         rows = [
-            [_esc(_label(int(row["month"]))), *(_pct(row[g], 1) for g in grades)] for _, row in mix.iterrows()
+            [esc(_label(int(row["month"]))), *(pct(row[g], 1) for g in grades)] for _, row in mix.iterrows()
         ]
         return (
             "<p>How the month's applications spread over the grades (grade 1 the lowest PD). A "
             "shift of the whole score distribution shows as the bands moving; the score PSI measures "
             "it against the development scores.</p>"
-            + _img(image)
-            + _table(["month", *(f"grade {g}" for g in grades)], rows, "scroll")
+            + img(image)
+            + table(["month", *(f"grade {g}" for g in grades)], rows, "scroll")
         )
 
     # ----------------------------------------------------------------- CSI
@@ -590,7 +591,7 @@ class _Page:
         csi = self.r.csi
         features = [] if _empty(csi) else [c for c in csi.columns if c != "month"]
         if not features:
-            return _missing("No model input was profiled, so no CSI was computed.")
+            return missing("No model input was profiled, so no CSI was computed.")
         by_month = csi.set_index(csi["month"].astype(int))
         judged = [m for m in self.judged if m in by_month.index]
         latest = max(judged) if judged else int(by_month.index.max())
@@ -613,19 +614,19 @@ class _Page:
             fired = sum(threshold_light(v, thresholds) in ("amber", "red") for v in column)
             rows.append(
                 [
-                    _esc(feature),
-                    _num(value, 3),
+                    esc(feature),
+                    num(value, 3),
                     light_badge(threshold_light(value, thresholds)),
-                    _num(column.max(), 3),
-                    _num(fired),
+                    num(column.max(), 3),
+                    num(fired),
                 ]
             )
         out = [
-            f"<p>Characteristic stability index of each model input in {_esc(_label(latest))}, the latest "
+            f"<p>Characteristic stability index of each model input in {esc(_label(latest))}, the latest "
             f"judged month, against its development distribution; the {min(MAX_CSI_ROWS, len(order))} "
             f"highest of {len(order)} inputs. Amber from {thresholds.amber:g}, red from "
-            f"{thresholds.red:g}.{_esc(note)}{_esc(rule_note)}</p>",
-            _table(
+            f"{thresholds.red:g}.{esc(note)}{esc(rule_note)}</p>",
+            table(
                 [
                     "feature",
                     f"CSI {_label(latest)}",
@@ -635,12 +636,12 @@ class _Page:
                 ],
                 rows,
             ),
-            _img(self._csi_image(by_month, order[:CSI_PLOTTED])),
+            img(self._csi_image(by_month, order[:CSI_PLOTTED])),
         ]
         return "".join(out)
 
     def _csi_image(self, by_month: pd.DataFrame, features: Sequence[str]) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         c = self.config.feature_csi
         months = [int(m) for m in by_month.index]
         fig, ax = plt.subplots(figsize=(7.4, 3.8))
@@ -662,7 +663,7 @@ class _Page:
         if cohorts is None:
             return self._no_history("the observed default rates cannot be compared with the PDs.")
         if cohorts.empty:
-            return _missing("No cohort has an observed outcome yet: nothing to back-test.")
+            return missing("No cohort has an observed outcome yet: nothing to back-test.")
         c, t = self.config, self.tests
         grades = self.r.backtest_grades
         tested = cohorts[np.isfinite(cohorts["jeffreys_p"].astype(float))]
@@ -675,31 +676,31 @@ class _Page:
             "Bonferroni-adjusted smallest p-value.</p>"
         ]
         if len(tested):
-            out.append(_img(self._backtest_image(tested)))
+            out.append(img(self._backtest_image(tested)))
         else:
-            out.append(_missing(f"No cohort has {c.backtest_min_rows} loans with an observed outcome yet."))
+            out.append(missing(f"No cohort has {c.backtest_min_rows} loans with an observed outcome yet."))
         rows = []
         for _, row in cohorts.iterrows():
             month = int(row["month"])
             k, adjusted = self._grade_test(grades, month)
             rows.append(
                 [
-                    _esc(row["cohort"]),
-                    _num(int(row["n"])),
-                    _num(int(row["defaults"])),
-                    _pct(row["observed_rate"]),
-                    _pct(row["mean_pd"]),
-                    _num(row["jeffreys_p"]),
+                    esc(row["cohort"]),
+                    num(int(row["n"])),
+                    num(int(row["defaults"])),
+                    pct(row["observed_rate"]),
+                    pct(row["mean_pd"]),
+                    num(row["jeffreys_p"]),
                     light_badge(row["flag"]),
-                    _num(k),
-                    _num(adjusted),
-                    _num(row["auc"], 3),
+                    num(k),
+                    num(adjusted),
+                    num(row["auc"], 3),
                     light_badge(self.lights_by_month["backtest"].get(month, "n/a")),
                     light_badge(self.lights_by_month["discrimination"].get(month, "n/a")),
                 ]
             )
         out.append(
-            _table(
+            table(
                 [
                     "cohort",
                     "loans",
@@ -732,7 +733,7 @@ class _Page:
         return len(p), min(1.0, float(p.min()) * len(p))
 
     def _backtest_image(self, tested: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         months = [int(m) for m in tested["month"]]
         fig, ax = plt.subplots(figsize=(7.4, 3.8))
         _shade(ax, [m for m in self.judged if m in months])
@@ -787,36 +788,36 @@ class _Page:
         if early is None:
             return self._no_history(f"early delinquency ({what}) cannot be measured.")
         if early.empty:
-            return _missing(f"No cohort has reached month on book {rule.months_on_book} yet.")
+            return missing(f"No cohort has reached month on book {rule.months_on_book} yet.")
         ratio = self.r.summary.get("early_delinquency_reference_ratio")
-        shown = f" ({_num(ratio, 3)})" if ratio is not None else ""
+        shown = f" ({num(ratio, 3)})" if ratio is not None else ""
         out = [
-            f"<p>Share of each cohort's loans at {_esc(what)} against the share expected from its PDs: "
+            f"<p>Share of each cohort's loans at {esc(what)} against the share expected from its PDs: "
             f"the cohort's mean PD times the development cohorts' ratio of observed share to mean PD{shown}. "
             f"Cohorts with fewer than {rule.min_loans} loans are shown, not judged.</p>"
         ]
         if not np.isfinite(early["expected_rate"].astype(float)).any():
             out.append(
-                _missing(
+                missing(
                     "No development cohort is in the history, so there is no expected rate to compare with."
                 )
             )
         else:
-            out.append(_img(self._early_image(early, what)))
+            out.append(img(self._early_image(early, what)))
         rows = [
             [
-                _esc(row["cohort"]),
-                _num(int(row["n"])),
-                _num(int(row["events"])),
-                _pct(row["observed_rate"]),
-                _pct(row["expected_rate"]),
-                _num(row["ratio"], 2),
+                esc(row["cohort"]),
+                num(int(row["n"])),
+                num(int(row["events"])),
+                pct(row["observed_rate"]),
+                pct(row["expected_rate"]),
+                num(row["ratio"], 2),
                 light_badge(self.lights_by_month["early_delinquency"].get(int(row["month"]), "n/a")),
             ]
             for _, row in early.iterrows()
         ]
         out.append(
-            _table(
+            table(
                 ["cohort", "loans", "events", "observed", "expected", "observed / expected", "light"],
                 rows,
                 "scroll",
@@ -825,7 +826,7 @@ class _Page:
         return "".join(out)
 
     def _early_image(self, early: pd.DataFrame, what: str) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         rule = self.config.early_delinquency
         big = early[early["n"].astype(int) >= rule.min_loans]
         months = [int(m) for m in early["month"]]
@@ -878,23 +879,23 @@ class _Page:
         if vintages is None:
             return self._no_history("vintage curves need the loans' monthly performance.")
         if vintages.empty:
-            return _missing("No loan has a month on book yet.")
+            return missing("No loan has a month on book yet.")
         out = [
             "<p>Cumulative share of each origination quarter's loans that reached 30+ and 90+ by each "
             "month on book (among the loans observable that long; loans that ended stay in the count). "
             "Dotted: months on book that only part of the quarter's loans have reached yet.</p>",
-            _img(self._vintage_image(vintages)),
+            img(self._vintage_image(vintages)),
         ]
         points = (3, 6, 12)
         rows = []
         for vintage, part in vintages.groupby("vintage", sort=True):
             at = part.set_index(part["months_on_book"].astype(int))
-            cells = [_esc(vintage), _num(int(at["n_loans"].iloc[0])), _num(int(at.index.max()))]
-            cells += [_pct(at.at[m, "30+"], 1) if m in at.index else "n/a" for m in points]
-            cells += [_pct(at.at[m, "90+"], 1) if m in at.index else "n/a" for m in points]
+            cells = [esc(vintage), num(int(at["n_loans"].iloc[0])), num(int(at.index.max()))]
+            cells += [pct(at.at[m, "30+"], 1) if m in at.index else "n/a" for m in points]
+            cells += [pct(at.at[m, "90+"], 1) if m in at.index else "n/a" for m in points]
             rows.append(cells)
         out.append(
-            _table(
+            table(
                 [
                     "vintage",
                     "loans",
@@ -909,7 +910,7 @@ class _Page:
         return "".join(out)
 
     def _vintage_image(self, vintages: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         names = sorted(map(str, vintages["vintage"].unique()))
         colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(names), 1)))
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
@@ -940,7 +941,7 @@ class _Page:
         if not rates:
             if not self.has_history:
                 return self._no_history("roll rates need the loans' monthly performance.")
-            return _missing("No month-to-month transition was observed.")
+            return missing("No month-to-month transition was observed.")
         out = [
             "<p>From each bucket at the start of a month to the next month's bucket (or paid off), as a "
             "share of the loans (by count) and of their outstanding principal (by balance), over the "
@@ -951,20 +952,20 @@ class _Page:
             if _empty(matrix) or matrix is None:
                 continue
             rows = [
-                [f"<strong>{_esc(state)}</strong>", *(_pct(v, 1) for v in values)]
+                [f"<strong>{esc(state)}</strong>", *(pct(v, 1) for v in values)]
                 for state, values in zip(matrix.index, matrix.to_numpy(dtype=np.float64), strict=True)
             ]
             out.append(f"<h3>{heading}</h3>")
-            out.append(_table(["from \\ to", *(str(c) for c in matrix.columns)], rows, f"roll-{key}"))
+            out.append(table(["from \\ to", *(str(c) for c in matrix.columns)], rows, f"roll-{key}"))
         forward = rates.get("forward_by_month")
         if forward is not None and not forward.empty:
             out.append("<h3>Forward roll rates by month</h3>")
-            out.append(_img(self._forward_image(forward)))
+            out.append(img(self._forward_image(forward)))
         return "".join(out)
 
     @staticmethod
     def _forward_image(forward: pd.DataFrame) -> Image:
-        plt = _pyplot()
+        plt = pyplot()
         steps = [c for c in forward.columns if c != "month"]
         labels = [str(m) for m in forward["month"]]
         x = np.arange(len(labels))

@@ -5,7 +5,8 @@ split, discrimination with confidence intervals, calibration per grade with its 
 stability over time, the champion against the scorecard, the scorecard itself (bins, points,
 overrides and selection evidence: :mod:`scoring.reporting.scorecard_section`), SHAP explanations
 and reason codes, decisions and limits. Plots are PNGs embedded as ``data:`` URIs; the style sheet is
-inline; the page references nothing outside itself.
+inline; the page references nothing outside itself (the pages' shared toolkit:
+:mod:`scoring.reporting.html`).
 
 This module is pure: the stage (``pipelines/report.py``) reads the files, :func:`review_report`
 builds the typed :class:`ReviewReport` from what it read (the functions here compute the
@@ -19,10 +20,6 @@ same rows. The Gini interval is the AUC interval mapped through ``2 * AUC - 1``.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +33,19 @@ from scoring.data.config import DriftConfig
 from scoring.monitoring.stability import flag as psi_flag
 from scoring.monitoring.stability import psi
 from scoring.reporting.evaluation import PLOTTED_PARTS
+from scoring.reporting.html import (
+    CONTENT_SECURITY_POLICY,
+    CSS,
+    Image,
+    esc,
+    figure_png,
+    img,
+    missing,
+    num,
+    pct,
+    pyplot,
+    table,
+)
 from scoring.reporting.metrics import (
     Comparison,
     PerformanceRow,
@@ -43,6 +53,7 @@ from scoring.reporting.metrics import (
     calibration_table,
     delong_ci,
 )
+from scoring.reporting.scorecard_section import check_failures
 
 if TYPE_CHECKING:
     from scoring.models.calibration import Calibrator
@@ -86,42 +97,6 @@ EXPLANATION_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Image:
-    """One embedded plot: a PNG's bytes, a stable name and a caption."""
-
-    name: str
-    title: str
-    png: bytes
-
-    def __post_init__(self) -> None:
-        if not self.png.startswith(b"\x89PNG\r\n\x1a\n"):
-            raise ValueError(f"image {self.name!r} is not a PNG (expected the PNG signature)")
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
-def figure_png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (fixed metadata, so equal figures give equal bytes)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None}, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def curve_images(
     outcomes: Mapping[str, npt.ArrayLike],
     scores: Mapping[str, Mapping[str, npt.ArrayLike]],
@@ -136,7 +111,7 @@ def curve_images(
     """
     from sklearn.metrics import roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     splits = list(outcomes)
     images: list[Image] = []
 
@@ -194,7 +169,7 @@ def curve_images(
 
 def importance_image(importance: Sequence[tuple[str, float]], top: int = 20) -> Image:
     """Horizontal bars of mean |SHAP| for the ``top`` features."""
-    plt = _pyplot()
+    plt = pyplot()
     shown = list(importance)[:top][::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.28 * max(len(shown), 3) + 1.0))
     ax.barh([f for f, _ in shown], [v for _, v in shown], color="#3b6ea5")
@@ -529,7 +504,7 @@ def _notes(spec: DatasetSpec, metrics: Mapping[str, Any]) -> list[str]:
 def _scope_section(r: ReviewReport) -> str:
     s = r.scope
     if not s:
-        return _missing("The stages recorded no scope for this run.")
+        return missing("The stages recorded no scope for this run.")
     rules = s.get("rules", {})
     contract = (
         "follows the auto-loan data contract"
@@ -542,13 +517,13 @@ def _scope_section(r: ReviewReport) -> str:
     ident = f"id column {s.get('id_column')}" + (
         " (rows numbered in file order)" if s.get("generated_id") else ""
     )
-    out = [f"<p>Source {_esc(s.get('source'))}: {_esc(contract)}; {_esc(ident)}.</p>"]
+    out = [f"<p>Source {esc(s.get('source'))}: {esc(contract)}; {esc(ident)}.</p>"]
     roles = s.get("roles") or {}
-    rows: list[list[str]] = [[_esc(role), _esc(column)] for role, column in roles.items()]
+    rows: list[list[str]] = [[esc(role), esc(column)] for role, column in roles.items()]
     out.append(
         "<h3>Column roles</h3>"
         + (
-            _table(["contract role", "file column"], rows)
+            table(["contract role", "file column"], rows)
             if rows
             else "<p>No roles mapped (data.file.roles).</p>"
         )
@@ -556,43 +531,41 @@ def _scope_section(r: ReviewReport) -> str:
     off = {**rules.get("knock_outs_switched_off", {}), **rules.get("limit_constraints_switched_off", {})}
     in_force = [*rules.get("knock_outs_in_force", []), *rules.get("limit_constraints_in_force", [])]
     switched = [
-        ["derived feature", _esc(name), _esc(", ".join(lacking))]
+        ["derived feature", esc(name), esc(", ".join(lacking))]
         for name, lacking in s.get("derived_not_computed", {}).items()
     ]
     switched += [
-        ["knock-out rule", _esc(code), _esc(", ".join(cols))]
+        ["knock-out rule", esc(code), esc(", ".join(cols))]
         for code, cols in rules.get("knock_outs_switched_off", {}).items()
     ]
     switched += [
-        ["limit constraint", _esc(name), _esc(", ".join(cols))]
+        ["limit constraint", esc(name), esc(", ".join(cols))]
         for name, cols in rules.get("limit_constraints_switched_off", {}).items()
     ]
     out.append("<h3>Switched off</h3>")
     if switched:
-        out.append(_table(["what", "name", "missing columns"], switched))
+        out.append(table(["what", "name", "missing columns"], switched))
     else:
         out.append("<p>Nothing: every derived feature, knock-out rule and limit constraint is in force.</p>")
     if off or in_force:
-        out.append(
-            f"<p>In force: {_esc(', '.join(in_force) or 'no knock-out rule or limit constraint')}.</p>"
-        )
+        out.append(f"<p>In force: {esc(', '.join(in_force) or 'no knock-out rule or limit constraint')}.</p>")
     for note in rules.get("notes", []):
         if "no limit is suggested" in note:
-            out.append(f"<p>{_esc(note)}.</p>")
+            out.append(f"<p>{esc(note)}.</p>")
     reasons = s.get("reason_map") or {}
     if reasons:
-        text = f"Reason codes: from {_esc(reasons.get('source'))}"
+        text = f"Reason codes: from {esc(reasons.get('source'))}"
         if reasons.get("generated"):
             names = ", ".join(reasons["generated"])
-            text += f"; generated for {_num(len(reasons['generated']))} features ({_esc(names)})"
+            text += f"; generated for {num(len(reasons['generated']))} features ({esc(names)})"
             if reasons.get("file"):
-                text += f", written to {_esc(reasons['file'])} to edit"
+                text += f", written to {esc(reasons['file'])} to edit"
         if reasons.get("left_out"):
-            text += f"; params entries left out for absent features: {_esc(', '.join(reasons['left_out']))}"
+            text += f"; params entries left out for absent features: {esc(', '.join(reasons['left_out']))}"
         out.append(f"<p>{text}.</p>")
     unused = s.get("unused_columns") or []
     if unused:
-        out.append(f"<p>Columns with no usable values, not model inputs: {_esc(', '.join(unused))}.</p>")
+        out.append(f"<p>Columns with no usable values, not model inputs: {esc(', '.join(unused))}.</p>")
     out.append(_scoring_accounts(s.get("scoring") or {}))
     return "".join(out)
 
@@ -603,10 +576,10 @@ def _scoring_accounts(scoring: Mapping[str, Any]) -> str:
         return ""
     out = [
         "<h3>Scoring the splits</h3>",
-        f"<p>Rows {_num(scoring.get('n_input'))} = scored {_num(scoring.get('n_scored'))} + "
-        f"rejected {_num(scoring.get('n_rejected'))} by the exported model's input rules. "
+        f"<p>Rows {num(scoring.get('n_input'))} = scored {num(scoring.get('n_scored'))} + "
+        f"rejected {num(scoring.get('n_rejected'))} by the exported model's input rules. "
         f"Scored rows with a value training did not show (scored all the same, flagged in "
-        f"<code>input_flags</code>): {_num(scoring.get('n_flagged'))}.</p>",
+        f"<code>input_flags</code>): {num(scoring.get('n_flagged'))}.</p>",
     ]
     from scoring.serving.inputs import FLAG_CODES
 
@@ -615,55 +588,26 @@ def _scoring_accounts(scoring: Mapping[str, Any]) -> str:
         rows = []
         for flag, n in flags.items():
             field_name, _, code = flag.rpartition(":")
-            rows.append([_esc(field_name), _esc(code), _num(n), _esc(FLAG_CODES.get(code, ""))])
-        out.append(_table(["field", "flag", "rows", "meaning"], rows))
+            rows.append([esc(field_name), esc(code), num(n), esc(FLAG_CODES.get(code, ""))])
+        out.append(table(["field", "flag", "rows", "meaning"], rows))
     examples = scoring.get("rejected_examples") or []
     if examples:
         rows = [
             [
-                _esc(e.get("split", "")),
-                _num(e.get("row")),
-                _esc(e.get("application_id", "")),
-                _esc(e.get("reject_reasons", "")),
+                esc(e.get("split", "")),
+                num(e.get("row")),
+                esc(e.get("application_id", "")),
+                esc(e.get("reject_reasons", "")),
             ]
             for e in examples
         ]
         out.append("<p>Rejected rows (the first ones) with their reasons:</p>")
-        out.append(_table(["split", "row", "id", "reasons"], rows))
+        out.append(table(["split", "row", "id", "reasons"], rows))
     return "".join(out)
 
 
 def _label(split: str) -> str:
     return SPLIT_LABELS.get(split, split)
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return _esc(value)
-    if not math.isfinite(number):
-        return "n/a"
-    if number.is_integer() and abs(number) >= 1000:
-        return f"{number:,.0f}"
-    return f"{number:.{digits}f}"
-
-
-def _pct(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    number = float(value)
-    return f"{100.0 * number:.{digits}f}%" if math.isfinite(number) else "n/a"
 
 
 def _flag(value: Any) -> str:
@@ -676,65 +620,46 @@ def _flag(value: Any) -> str:
         "red": "bad",
         "significant": "bad",
     }.get(text, "na")
-    return f'<span class="flag {css}">{_esc(text)}</span>'
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") -> str:
-    """An HTML table; cells are trusted HTML (escape them when building the rows)."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    cls = f' class="{css}"' if css else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _img(image: Image) -> str:
-    return (
-        f'<figure><img src="{image.data_uri}" alt="{_esc(image.title)}" data-name="{_esc(image.name)}">'
-        f"<figcaption>{_esc(image.title)}</figcaption></figure>"
-    )
-
-
-def _missing(what: str) -> str:
-    return f'<p class="missing">{_esc(what)}</p>'
+    return f'<span class="flag {css}">{esc(text)}</span>'
 
 
 def _data_section(r: ReviewReport) -> str:
     v = r.validation_summary
     rows = [
-        ["input rows", _num(v.get("n_input"))],
-        ["passed the gate", _num(v.get("n_passed"))],
-        ["quarantined", _num(v.get("n_quarantined"))],
-        ["expectations checked", _num(v.get("n_expectations"))],
-        ["columns dropped as leaky", _esc(", ".join(map(str, v.get("dropped_as_leaky", []))) or "none")],
+        ["input rows", num(v.get("n_input"))],
+        ["passed the gate", num(v.get("n_passed"))],
+        ["quarantined", num(v.get("n_quarantined"))],
+        ["expectations checked", num(v.get("n_expectations"))],
+        ["columns dropped as leaky", esc(", ".join(map(str, v.get("dropped_as_leaky", []))) or "none")],
     ]
-    out = [_table(["", ""], rows, "kv")]
+    out = [table(["", ""], rows, "kv")]
     reasons = v.get("quarantine_by_reason") or {}
     if reasons:
         out.append("<h3>Quarantine reasons</h3>")
-        out.append(_table(["reason", "rows"], [[_esc(k), _num(n)] for k, n in sorted(reasons.items())]))
+        out.append(table(["reason", "rows"], [[esc(k), num(n)] for k, n in sorted(reasons.items())]))
     warnings = v.get("warnings") or {}
     if warnings:
         out.append("<h3>Warnings (counted only)</h3>")
-        out.append(_table(["rule", "count"], [[_esc(k), _num(n)] for k, n in sorted(warnings.items())]))
+        out.append(table(["rule", "count"], [[esc(k), num(n)] for k, n in sorted(warnings.items())]))
     d = r.drift
     out.append("<h3>Drift in the input: latest months against the rest</h3>")
     if d.get("available"):
         columns = d.get("columns", {})
         ranked = sorted(columns.items(), key=lambda kv: -float(kv[1]["psi"]))
         out.append(
-            f"<p>{_num(d.get('recent_rows'))} rows from {_esc(d.get('recent_from'))} against "
-            f"{_num(d.get('reference_rows'))} earlier rows; maximum PSI {_num(d.get('max_psi'))}, "
-            f"{_num(d.get('n_moderate'))} moderate and {_num(d.get('n_significant'))} significant shifts. "
+            f"<p>{num(d.get('recent_rows'))} rows from {esc(d.get('recent_from'))} against "
+            f"{num(d.get('reference_rows'))} earlier rows; maximum PSI {num(d.get('max_psi'))}, "
+            f"{num(d.get('n_moderate'))} moderate and {num(d.get('n_significant'))} significant shifts. "
             f"The ten largest:</p>"
         )
         out.append(
-            _table(
+            table(
                 ["column", "PSI", "flag"],
-                [[_esc(c), _num(e["psi"]), _flag(e["flag"])] for c, e in ranked[:10]],
+                [[esc(c), num(e["psi"]), _flag(e["flag"])] for c, e in ranked[:10]],
             )
         )
     else:
-        out.append(_missing(f"No drift report: {d.get('reason', 'not available')}."))
+        out.append(missing(f"No drift report: {d.get('reason', 'not available')}."))
     return "".join(out)
 
 
@@ -746,37 +671,37 @@ def _split_section(r: ReviewReport) -> str:
         part = parts[name]
         rows.append(
             [
-                _esc(_label(name)),
-                _num(part.get("n")),
-                _pct(part["default_rate"]) if "default_rate" in part else "unlabelled",
-                _esc(part.get("first_date", "")),
-                _esc(part.get("last_date", "")),
+                esc(_label(name)),
+                num(part.get("n")),
+                pct(part["default_rate"]) if "default_rate" in part else "unlabelled",
+                esc(part.get("first_date", "")),
+                esc(part.get("last_date", "")),
             ]
         )
     note = ""
     if r.split_summary.get("oot_from_month"):
-        start = _esc(r.split_summary["oot_from_month"])
+        start = esc(r.split_summary["oot_from_month"])
         note = f"<p>Out-of-time from {start}; customers never straddle splits.</p>"
-    return note + _table(["split", "rows", "default rate", "first date", "last date"], rows)
+    return note + table(["split", "rows", "default rate", "first date", "last date"], rows)
 
 
 def _performance_section(r: ReviewReport) -> str:
     if not r.performance:
-        return _missing("No labelled test or out-of-time rows to measure.")
+        return missing("No labelled test or out-of-time rows to measure.")
     level = r.performance[0].auc.level
     rows = []
     for p in r.performance:
-        ceiling = _num(p.true_pd_auc) if p.true_pd_auc is not None else "n/a"
+        ceiling = num(p.true_pd_auc) if p.true_pd_auc is not None else "n/a"
         rows.append(
             [
-                _esc(p.model) + (" (champion)" if p.model == r.champion.get("champion") else ""),
-                _esc(_label(p.split)),
-                _num(p.n),
-                _num(p.defaults),
+                esc(p.model) + (" (champion)" if p.model == r.champion.get("champion") else ""),
+                esc(_label(p.split)),
+                num(p.n),
+                num(p.defaults),
                 f"{p.auc.auc:.4f} [{p.auc.low:.4f}, {p.auc.high:.4f}]",
                 f"{p.auc.gini:.4f} [{2 * p.auc.low - 1:.4f}, {2 * p.auc.high - 1:.4f}]",
-                _num(p.ks),
-                _num(p.brier),
+                num(p.ks),
+                num(p.brier),
                 ceiling,
             ]
         )
@@ -784,7 +709,7 @@ def _performance_section(r: ReviewReport) -> str:
     out = [
         f"<p>AUC with {pct} DeLong confidence intervals; Gini = 2 AUC - 1 with the mapped interval. "
         "True-PD AUC is the ceiling any model could reach on the same rows (synthetic data only).</p>",
-        _table(
+        table(
             ["model", "split", "rows", "defaults", f"AUC [{pct} CI]", "Gini", "KS", "Brier", "true-PD AUC"],
             rows,
         ),
@@ -800,26 +725,26 @@ def _performance_section(r: ReviewReport) -> str:
 def _comparison_table(comparisons: Sequence[Comparison]) -> str:
     rows = [
         [
-            _esc(_label(c.split)),
-            _esc(f"{c.model_a} - {c.model_b}"),
+            esc(_label(c.split)),
+            esc(f"{c.model_a} - {c.model_b}"),
             f"{c.result.difference:+.4f} [{c.result.low:+.4f}, {c.result.high:+.4f}]",
             f"{c.result.p_value:.4g}",
         ]
         for c in comparisons
     ]
-    return _table(["split", "AUC difference", "estimate [CI]", "p-value"], rows)
+    return table(["split", "AUC difference", "estimate [CI]", "p-value"], rows)
 
 
 def _curves_section(r: ReviewReport) -> str:
     if not r.curves:
-        return _missing("No curves: no labelled test or out-of-time rows.")
-    return '<div class="figs">' + "".join(_img(i) for i in r.curves) + "</div>"
+        return missing("No curves: no labelled test or out-of-time rows.")
+    return '<div class="figs">' + "".join(img(i) for i in r.curves) + "</div>"
 
 
 def _champion_section(r: ReviewReport) -> str:
     c = r.champion
     out = [
-        f"<p><strong>Champion: {_esc(c.get('champion'))}</strong>. {_esc(c.get('reason', ''))}</p>",
+        f"<p><strong>Champion: {esc(c.get('champion'))}</strong>. {esc(c.get('reason', ''))}</p>",
     ]
     # The figures the choice was made on: champion.json's per-model AUCs (cross-validated
     # "auc" when the rule is cv; "valid_auc" on the validation split).
@@ -834,9 +759,9 @@ def _champion_section(r: ReviewReport) -> str:
         titles = {"auc": f"AUC ({c.get('selection', 'rule')})", "valid_auc": "validation AUC"}
         models = sorted({m for value in choice.values() for m in value})
         out.append(
-            _table(
+            table(
                 ["model", *(titles[k] for k in choice)],
-                [[_esc(m), *(_num(choice[k].get(m)) for k in choice)] for m in models],
+                [[esc(m), *(num(choice[k].get(m)) for k in choice)] for m in models],
             )
         )
     rows = []
@@ -850,47 +775,47 @@ def _champion_section(r: ReviewReport) -> str:
                 continue
             rows.append(
                 [
-                    _esc(model),
-                    _esc(_label(split) + (" (fitted on: in-sample)" if split in fitted_on else "")),
-                    _num(m.get("n")),
-                    _num(m.get("auc")),
-                    _num(m.get("gini")),
-                    _num(m.get("ks")),
-                    _num(m.get("brier")),
-                    _num(m.get("log_loss")),
+                    esc(model),
+                    esc(_label(split) + (" (fitted on: in-sample)" if split in fitted_on else "")),
+                    num(m.get("n")),
+                    num(m.get("auc")),
+                    num(m.get("gini")),
+                    num(m.get("ks")),
+                    num(m.get("brier")),
+                    num(m.get("log_loss")),
                 ]
             )
     if rows:
         out.append("<h3>Every model on every split (uncalibrated PD)</h3>")
-        out.append(_table(["model", "split", "rows", "AUC", "Gini", "KS", "Brier", "log loss"], rows))
+        out.append(table(["model", "split", "rows", "AUC", "Gini", "KS", "Brier", "log loss"], rows))
     t = r.train_summary
     details = []
     for model in sorted(k for k, v in t.items() if isinstance(v, Mapping)):
         info = {k: v for k, v in t[model].items() if not isinstance(v, Mapping)}
         if info:
             text = ", ".join(
-                f"{k}={_num(v) if isinstance(v, float) else _esc(v)}" for k, v in sorted(info.items())
+                f"{k}={num(v) if isinstance(v, float) else esc(v)}" for k, v in sorted(info.items())
             )
-            details.append([_esc(model), text])
+            details.append([esc(model), text])
     if details:
         out.append("<h3>Training</h3>")
-        out.append(_table(["model", "details"], details))
+        out.append(table(["model", "details"], details))
     if r.comparisons:
         out.append("<h3>Paired DeLong test on test and out-of-time</h3>")
         out.append(_comparison_table(r.comparisons))
     swap = r.calibration_report.get("swap_set")
     if swap:
         out.append(
-            f"<h3>Swap set at a {_pct(swap.get('approval_rate'), 0)} approval rate (test)</h3>"
-            f"<p>a = {_esc(swap.get('a', 'scorecard'))}, b = {_esc(swap.get('b', 'xgboost'))}: "
+            f"<h3>Swap set at a {pct(swap.get('approval_rate'), 0)} approval rate (test)</h3>"
+            f"<p>a = {esc(swap.get('a', 'scorecard'))}, b = {esc(swap.get('b', 'xgboost'))}: "
             "applicants one model approves and the other declines, "
             "with their observed bad rates.</p>"
         )
         cells = []
         for key in ("both_approve", "only_a", "only_b", "both_decline"):
             part = swap.get(key, {})
-            cells.append([_esc(key.replace("_", " ")), _num(part.get("count")), _pct(part.get("bad_rate"))])
-        out.append(_table(["group", "applicants", "bad rate"], cells))
+            cells.append([esc(key.replace("_", " ")), num(part.get("count")), pct(part.get("bad_rate"))])
+        out.append(table(["group", "applicants", "bad rate"], cells))
     return "".join(out)
 
 
@@ -913,45 +838,45 @@ def _grades_section(r: ReviewReport) -> str:
     calibrator = r.calibration_report.get("calibrator", {})
     if calibrator:
         out.append(
-            f"<p>Calibrator: {_esc(calibrator.get('method'))} ({_esc(calibrator.get('selection'))} choice), "
-            f"PD floor {_pct(calibrator.get('pd_floor'), 3)}; master scale of "
-            f"{_num(len(scale.get('central_pd', [])))} grades.</p>"
+            f"<p>Calibrator: {esc(calibrator.get('method'))} ({esc(calibrator.get('selection'))} choice), "
+            f"PD floor {pct(calibrator.get('pd_floor'), 3)}; master scale of "
+            f"{num(len(scale.get('central_pd', [])))} grades.</p>"
         )
     fitted_on = r.calibration_report.get("fitted_on")
     if isinstance(fitted_on, Mapping) and isinstance(fitted_on.get("by_split"), Mapping):
         sources = {"out_of_fold": "out-of-fold predictions", "valid": "predictions on the validation split"}
-        parts = ", ".join(f"{_esc(_label(str(k)))} {_num(v)}" for k, v in fitted_on["by_split"].items())
+        parts = ", ".join(f"{esc(_label(str(k)))} {num(v)}" for k, v in fitted_on["by_split"].items())
         out.append(
-            f"<p>Calibrator and master scale fitted on {_num(fitted_on.get('rows'))} "
-            f"{_esc(sources.get(str(fitted_on.get('source')), 'held-out predictions'))} ({parts}).</p>"
+            f"<p>Calibrator and master scale fitted on {num(fitted_on.get('rows'))} "
+            f"{esc(sources.get(str(fitted_on.get('source')), 'held-out predictions'))} ({parts}).</p>"
         )
     if not r.grade_tables:
-        return "".join(out) + _missing("No grade tables.")
-    for split, table in r.grade_tables.items():
+        return "".join(out) + missing("No grade tables.")
+    for split, grade_table in r.grade_tables.items():
         tests = r.calibration_report.get(split, {}).get("tests", {})
         by_grade = {int(g["grade"]): g for g in tests.get("grades", [])}
         rows = []
-        for _, row in table.iterrows():
+        for _, row in grade_table.iterrows():
             cells = []
             for column, _title, kind in GRADE_COLUMNS:
                 value = row.get(column)
                 if kind == "pct":
-                    cells.append(_pct(value))
+                    cells.append(pct(value))
                 elif kind == "int":
-                    cells.append(_num(int(value)) if pd.notna(value) else "n/a")
+                    cells.append(num(int(value)) if pd.notna(value) else "n/a")
                 else:
-                    cells.append(_esc(value))
+                    cells.append(esc(value))
             g = by_grade.get(int(row["grade"]), {})
             cells += [
-                _num(g.get("jeffreys_p")),
+                num(g.get("jeffreys_p")),
                 _flag(g.get("jeffreys_flag", "n/a")),
-                _num(g.get("binomial_p")),
+                num(g.get("binomial_p")),
                 _flag(g.get("binomial_flag", "n/a")),
             ]
             rows.append(cells)
-        out.append(f"<h3>{_esc(_label(split))}</h3>")
+        out.append(f"<h3>{esc(_label(split))}</h3>")
         out.append(
-            _table(
+            table(
                 [t for _, t, _k in GRADE_COLUMNS] + ["Jeffreys p", "", "binomial p", ""],
                 rows,
                 "grades",
@@ -963,8 +888,8 @@ def _grades_section(r: ReviewReport) -> str:
             summary.append(
                 [
                     "Hosmer-Lemeshow",
-                    f"statistic {_num(hl.get('statistic'))}, df {_num(hl.get('df'))}, "
-                    f"p {_num(hl.get('p_value'))}",
+                    f"statistic {num(hl.get('statistic'))}, df {num(hl.get('df'))}, "
+                    f"p {num(hl.get('p_value'))}",
                     _flag(hl.get("flag", "n/a")),
                 ]
             )
@@ -973,8 +898,7 @@ def _grades_section(r: ReviewReport) -> str:
             summary.append(
                 [
                     "Herfindahl (concentration)",
-                    f"index {_num(hhi.get('index'))}, "
-                    f"effective grades {_num(hhi.get('effective_grades'), 2)}",
+                    f"index {num(hhi.get('index'))}, effective grades {num(hhi.get('effective_grades'), 2)}",
                     _flag(hhi.get("flag", "n/a")),
                 ]
             )
@@ -983,8 +907,8 @@ def _grades_section(r: ReviewReport) -> str:
             summary.append(
                 [
                     "portfolio (Jeffreys)",
-                    f"PD {_pct(port.get('pd'))} against {_pct(port.get('default_rate'))} observed, "
-                    f"p {_num(port.get('jeffreys_p'))}",
+                    f"PD {pct(port.get('pd'))} against {pct(port.get('default_rate'))} observed, "
+                    f"p {num(port.get('jeffreys_p'))}",
                     _flag(port.get("jeffreys_flag", "n/a")),
                 ]
             )
@@ -998,46 +922,46 @@ def _grades_section(r: ReviewReport) -> str:
                 ]
             )
         if summary:
-            out.append(_table(["test", "result", "flag"], summary))
+            out.append(table(["test", "result", "flag"], summary))
     return "".join(out)
 
 
 def _stability_section(r: ReviewReport) -> str:
     if r.stability.empty:
-        return _missing("No out-of-time split: stability over time cannot be measured.")
+        return missing("No out-of-time split: stability over time cannot be measured.")
     c = r.drift_config
-    rows = [[_esc(row.feature), _num(row.psi), _flag(row.flag)] for row in r.stability.itertuples()]
+    rows = [[esc(row.feature), num(row.psi), _flag(row.flag)] for row in r.stability.itertuples()]
     n_flagged = int((r.stability["flag"] != "stable").sum())
     return (
         f"<p>Population stability index of each model feature (and the champion's PD) between train "
         f"and out-of-time, {c.bins} bins at train quantiles; moderate from {c.moderate}, significant "
         f"from {c.significant}. {n_flagged} of {len(rows)} flagged.</p>"
-        + _table(["feature", "PSI", "flag"], rows, "scroll")
+        + table(["feature", "PSI", "flag"], rows, "scroll")
     )
 
 
 def _shap_global_section(r: ReviewReport) -> str:
     e = r.explanations
     if e is None:
-        return _missing("Explanations are not available for this run.")
+        return missing("Explanations are not available for this run.")
     out = [
-        f"<p>Method: {_esc(e.method)}; {_num(e.n_explained)} applicants explained; contributions "
+        f"<p>Method: {esc(e.method)}; {num(e.n_explained)} applicants explained; contributions "
         f"add up to the model's log-odds within {e.additivity_max_error:.2e}.</p>",
         '<div class="figs">',
     ]
     if e.global_importance:
-        out.append(_img(importance_image(e.global_importance)))
+        out.append(img(importance_image(e.global_importance)))
     if e.beeswarm is not None:
-        out.append(_img(e.beeswarm))
+        out.append(img(e.beeswarm))
     out.append("</div>")
     if e.dependence:
         out.append("<h3>Dependence of the top features</h3>")
-        out.append('<div class="figs">' + "".join(_img(i) for i in e.dependence) + "</div>")
+        out.append('<div class="figs">' + "".join(img(i) for i in e.dependence) + "</div>")
     if e.global_importance:
         out.append(
-            _table(
+            table(
                 ["feature", "mean |contribution|"],
-                [[_esc(f), _num(v)] for f, v in e.global_importance],
+                [[esc(f), num(v)] for f, v in e.global_importance],
                 "scroll",
             )
         )
@@ -1047,45 +971,45 @@ def _shap_global_section(r: ReviewReport) -> str:
 def _shap_local_section(r: ReviewReport) -> str:
     e = r.explanations
     if e is None:
-        return _missing("Explanations are not available for this run.")
+        return missing("Explanations are not available for this run.")
     out = []
     if e.waterfall_grade:
         out.append("<h3>One sampled applicant per grade</h3>")
-        out.append('<div class="figs">' + "".join(_img(i) for i in e.waterfall_grade) + "</div>")
+        out.append('<div class="figs">' + "".join(img(i) for i in e.waterfall_grade) + "</div>")
     if e.waterfall_decline:
         out.append("<h3>Declined applicants</h3>")
-        out.append('<div class="figs">' + "".join(_img(i) for i in e.waterfall_decline) + "</div>")
-    return "".join(out) or _missing("No waterfall plots were produced.")
+        out.append('<div class="figs">' + "".join(img(i) for i in e.waterfall_decline) + "</div>")
+    return "".join(out) or missing("No waterfall plots were produced.")
 
 
 def _reasons_section(r: ReviewReport) -> str:
     e = r.explanations
     if e is None:
-        return _missing("Reason codes are not available for this run.")
+        return missing("Reason codes are not available for this run.")
     if not e.reason_frequencies:
-        return _missing("No declined applicant received a reason code.")
+        return missing("No declined applicant received a reason code.")
     rows = [
-        [_esc(f["code"]), _esc(f["text"]), _num(int(f["count"])), _pct(f["share"], 1)]
+        [esc(f["code"]), esc(f["text"]), num(int(f["count"])), pct(f["share"], 1)]
         for f in e.reason_frequencies
     ]
     context = ""
     if e.n_declined is not None:
-        context += f" {_num(e.n_declined)} declined applicants."
+        context += f" {num(e.n_declined)} declined applicants."
     if e.baseline is not None:
-        context += f" Contributions are measured against the baseline '{_esc(e.baseline)}'."
+        context += f" Contributions are measured against the baseline '{esc(e.baseline)}'."
     counts = ""
     if e.reasons_per_declined:
-        counts = "<h3>Reasons per declined applicant</h3>" + _table(
+        counts = "<h3>Reasons per declined applicant</h3>" + table(
             ["reasons given", "declined applicants"],
             [
-                [_esc(k), _num(v)]
+                [esc(k), num(v)]
                 for k, v in sorted(e.reasons_per_declined.items(), key=lambda kv: (len(kv[0]), kv[0]))
             ],
         )
     return (
         "<p>How often each reason code is given to declined applicants in the test split "
         f"(an applicant gets up to four).{context}</p>"
-        + _table(["code", "text", "declined applicants", "share"], rows)
+        + table(["code", "text", "declined applicants", "share"], rows)
         + counts
     )
 
@@ -1098,15 +1022,15 @@ def _decisions_section(r: ReviewReport) -> str:
             "including the unlabelled applications:</p>"
         )
         out.append(
-            _table(
+            table(
                 ["split", "applications", "approve", "refer", "decline", "mean PD", "median limit"],
                 [
                     [
-                        _esc(_label(str(row["split"]))),
-                        _num(int(row["n"])),
-                        *(_pct(row[d], 1) for d in DECISIONS),
-                        _pct(row["mean_pd"]),
-                        _num(row["median_limit"]),
+                        esc(_label(str(row["split"]))),
+                        num(int(row["n"])),
+                        *(pct(row[d], 1) for d in DECISIONS),
+                        pct(row["mean_pd"]),
+                        num(row["median_limit"]),
                     ]
                     for _, row in r.decisions.iterrows()
                 ],
@@ -1116,19 +1040,19 @@ def _decisions_section(r: ReviewReport) -> str:
         portfolio = r.calibration_report.get(split, {}).get("portfolio")
         if not portfolio:
             continue
-        out.append(f"<h3>{_esc(_label(split))}</h3>")
+        out.append(f"<h3>{esc(_label(split))}</h3>")
         exposure, loss = portfolio.get("exposure", {}), portfolio.get("expected_loss", {})
         out.append(
-            _table(
+            table(
                 ["", ""],
                 [
-                    ["applicants", _num(portfolio.get("n"))],
-                    ["approved", _pct(portfolio.get("approval_rate"))],
-                    ["referred", _pct(portfolio.get("refer_rate"))],
-                    ["declined", _pct(portfolio.get("decline_rate"))],
-                    ["bad rate among approved", _pct(portfolio.get("bad_rate_approved"))],
-                    ["approved exposure", _num(exposure.get("approved"))],
-                    ["expected loss on approved", _num(loss.get("approved"))],
+                    ["applicants", num(portfolio.get("n"))],
+                    ["approved", pct(portfolio.get("approval_rate"))],
+                    ["referred", pct(portfolio.get("refer_rate"))],
+                    ["declined", pct(portfolio.get("decline_rate"))],
+                    ["bad rate among approved", pct(portfolio.get("bad_rate_approved"))],
+                    ["approved exposure", num(exposure.get("approved"))],
+                    ["expected loss on approved", num(loss.get("approved"))],
                 ],
                 "kv",
             )
@@ -1136,17 +1060,17 @@ def _decisions_section(r: ReviewReport) -> str:
         by_grade = portfolio.get("by_grade", [])
         if by_grade:
             out.append(
-                _table(
+                table(
                     ["grade", "rows", "approved", "referred", "declined", "median limit", "p90 limit"],
                     [
                         [
-                            _num(g.get("grade")),
-                            _num(g.get("count")),
-                            _num(g.get("approved")),
-                            _num(g.get("referred")),
-                            _num(g.get("declined")),
-                            _num(g.get("limit_median")),
-                            _num(g.get("limit_p90")),
+                            num(g.get("grade")),
+                            num(g.get("count")),
+                            num(g.get("approved")),
+                            num(g.get("referred")),
+                            num(g.get("declined")),
+                            num(g.get("limit_median")),
+                            num(g.get("limit_p90")),
                         ]
                         for g in by_grade
                     ],
@@ -1155,12 +1079,12 @@ def _decisions_section(r: ReviewReport) -> str:
         reasons = portfolio.get("reason_counts", {})
         if reasons:
             out.append(
-                _table(
+                table(
                     ["policy reason", "applicants"],
-                    [[_esc(k), _num(v)] for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])],
+                    [[esc(k), num(v)] for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])],
                 )
             )
-    return "".join(out) or _missing("No decisions: no test or out-of-time rows.")
+    return "".join(out) or missing("No decisions: no test or out-of-time rows.")
 
 
 _DOOR_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -1178,7 +1102,7 @@ _DOOR_ROWS: tuple[tuple[str, str, str], ...] = (
 def _reject_inference_section(r: ReviewReport) -> str:
     door = r.through_the_door
     if not door:
-        return _missing(
+        return missing(
             "Reject inference is off (params reject_inference.enabled): every labelled application "
             "is taken as a booked loan, and the model is measured on them only."
         )
@@ -1186,28 +1110,28 @@ def _reject_inference_section(r: ReviewReport) -> str:
     method = door.get("method", "accepts_only")
     reference = door.get("accepts_only")
     out = [
-        f"<p>Method <b>{_esc(method)}</b>. The models were fitted on "
-        f"{_esc(record.get('training_population', 'the booked loans of train'))}"
+        f"<p>Method <b>{esc(method)}</b>. The models were fitted on "
+        f"{esc(record.get('training_population', 'the booked loans of train'))}"
         + (
-            f" ({_num(record['training_rows'])} training rows from {_num(record['accepts'])} booked loans "
-            f"and {_num(record['rejects_available'])} declined applications)"
+            f" ({num(record['training_rows'])} training rows from {num(record['accepts'])} booked loans "
+            f"and {num(record['rejects_available'])} declined applications)"
             if {"training_rows", "accepts", "rejects_available"} <= record.keys()
             else ""
         )
         + f"; the champion was chosen and calibrated on "
-        f"{_esc(record.get('champion_and_calibration_population', 'the booked loans of valid'))}.</p>",
+        f"{esc(record.get('champion_and_calibration_population', 'the booked loans of valid'))}.</p>",
     ]
     if not door.get("measured", True):
-        out.append(_missing(f"Not measured: {door.get('why', 'no truth file')}."))
+        out.append(missing(f"Not measured: {door.get('why', 'no truth file')}."))
         return "".join(out)
     out += [
-        f"<p>Through-the-door holdout: the test period's {_num(door['booked'])} booked loans and "
-        f"{_num(door['declined'])} declined applications, each with the outcome the synthetic truth "
+        f"<p>Through-the-door holdout: the test period's {num(door['booked'])} booked loans and "
+        f"{num(door['declined'])} declined applications, each with the outcome the synthetic truth "
         "drew for it: figures no lender can measure on its own data, since the declined applicants' "
         "outcomes are never observed."
         + (
             f" Beside the champion, the same candidates and champion rule fitted on the booked loans "
-            f"alone (accepts-only; its champion: {_esc(reference.get('champion', '?'))})."
+            f"alone (accepts-only; its champion: {esc(reference.get('champion', '?'))})."
             if reference
             else ""
         )
@@ -1218,12 +1142,12 @@ def _reject_inference_section(r: ReviewReport) -> str:
         headers += ["accepts-only", "difference", "better"]
     rows = []
     for key, label, better in _DOOR_ROWS:
-        row = [_esc(label), _num(door.get(key))]
+        row = [esc(label), num(door.get(key))]
         if reference:
             diff = float(door.get(key, float("nan"))) - float(reference.get(key, float("nan")))
-            row += [_num(reference.get(key)), _num(diff), _esc(better)]
+            row += [num(reference.get(key)), num(diff), esc(better)]
         rows.append(row)
-    out.append(_table(headers, rows))
+    out.append(table(headers, rows))
     books = door.get("at_acceptance_rate", [])
     if books:
         ref_books = reference.get("at_acceptance_rate", []) if reference else []
@@ -1233,18 +1157,18 @@ def _reject_inference_section(r: ReviewReport) -> str:
         book_rows = []
         for i, book in enumerate(books):
             row = [
-                _pct(book["acceptance_rate"], 0),
-                _pct(book["bad_rate"]),
-                _pct(book["expected_bad_rate"]),
-                _num(book["volume"]),
+                pct(book["acceptance_rate"], 0),
+                pct(book["bad_rate"]),
+                pct(book["expected_bad_rate"]),
+                num(book["volume"]),
             ]
             if ref_books:
                 other = ref_books[i]["expected_bad_rate"]
-                row += [_pct(other), _pct(book["expected_bad_rate"] - other)]
+                row += [pct(other), pct(book["expected_bad_rate"] - other)]
             book_rows.append(row)
         out.append(
             "<p>The approved book if the applicants with the lowest PDs were approved, at fixed "
-            "acceptance rates (lower bad rate is better):</p>" + _table(book_headers, book_rows)
+            "acceptance rates (lower bad rate is better):</p>" + table(book_headers, book_rows)
         )
     return "".join(out)
 
@@ -1265,23 +1189,23 @@ _WHATIF_ROWS: tuple[tuple[str, str, str], ...] = (
 def _whatif_value(value: Any, kind: str) -> str:
     if value is None:
         return "n/a"
-    return _pct(value) if kind == "pct" else f"{float(value):,.0f}"
+    return pct(value) if kind == "pct" else f"{float(value):,.0f}"
 
 
 def _whatif_section(r: ReviewReport) -> str:
     w = r.whatif
     if not w:
-        return _missing("No what-if for this run.")
+        return missing("No what-if for this run.")
     if not w.get("replayed", False):
-        return _missing(f"Not replayed: {w.get('why', 'unknown')}.")
+        return missing(f"Not replayed: {w.get('why', 'unknown')}.")
     costs = w.get("costs", {})
     scenario = {k: v for k, v in w.get("scenario", {}).items() if v not in (None, 0, 0.0)}
     out = [
-        f"<p>The {_esc(' and '.join(_label(n) for n in w.get('splits', [])))} applications "
+        f"<p>The {esc(' and '.join(_label(n) for n in w.get('splits', [])))} applications "
         "decided again by the exported model's scorer. Booked: each approved application at the "
         "smaller of its request and its suggested limit. Over each loan's first year: interest "
         f"from its schedule, expected loss (PD x LGD {costs.get('lgd')}), cost of funds "
-        f"({_pct(costs.get('funding_cost'))}) and operating cost ({_pct(costs.get('operating_cost'))}) "
+        f"({pct(costs.get('funding_cost'))}) and operating cost ({pct(costs.get('operating_cost'))}) "
         "on the average balance; profit is interest less the three. The observed bad rate reads "
         "the same applications' outcomes, as if a changed offer had not changed them; applicants "
         "are assumed to take any offer.</p>"
@@ -1291,22 +1215,22 @@ def _whatif_section(r: ReviewReport) -> str:
         headers += ["scenario", "change"]
         out.append(
             "<p>Scenario (params whatif.scenario): "
-            + _esc(", ".join(f"{k} {v}" for k, v in scenario.items()))
+            + esc(", ".join(f"{k} {v}" for k, v in scenario.items()))
             + ".</p>"
         )
     rows = []
     for key, label, kind in _WHATIF_ROWS:
-        row = [_esc(label), _whatif_value(w["current"].get(key), kind)]
+        row = [esc(label), _whatif_value(w["current"].get(key), kind)]
         if scenario:
             now, then = w["current"].get(key), w["changed"].get(key)
             diff = None if now is None or then is None else then - now
             row += [_whatif_value(then, kind), _whatif_value(diff, kind)]
         rows.append(row)
-    out.append(_table(headers, rows))
+    out.append(table(headers, rows))
     if r.whatif_curve is not None:
         out.append(
             "<p>Every approval cut-off grade on the same applications (the knock-outs still decline; "
-            "the dotted line is the current cut-off):</p>" + _img(r.whatif_curve)
+            "the dotted line is the current cut-off):</p>" + img(r.whatif_curve)
         )
     pricing = w.get("pricing", {}).get("current", [])
     if pricing:
@@ -1314,7 +1238,7 @@ def _whatif_section(r: ReviewReport) -> str:
         out.append(
             "<p>Pricing check of the approved book under the current params: each grade's rate "
             "(balance-weighted) against the one-year expected loss rate plus cost of funds, operating "
-            f"cost and a capital charge of {_pct(costs.get('capital_charge'))}. "
+            f"cost and a capital charge of {pct(costs.get('capital_charge'))}. "
             + (
                 f"<b>Priced below cost: grade{'s' if len(below) > 1 else ''} "
                 f"{', '.join(map(str, below))}.</b>"
@@ -1324,16 +1248,16 @@ def _whatif_section(r: ReviewReport) -> str:
             + "</p>"
         )
         out.append(
-            _table(
+            table(
                 ["grade", "loans", "rate", "expected loss rate", "required rate", "margin", "covered"],
                 [
                     [
                         str(p["grade"]),
-                        _num(p["loans"]),
-                        _pct(p["rate"]),
-                        _pct(p["expected_loss_rate"]),
-                        _pct(p["required_rate"]),
-                        _pct(p["margin"]),
+                        num(p["loans"]),
+                        pct(p["rate"]),
+                        pct(p["expected_loss_rate"]),
+                        pct(p["required_rate"]),
+                        pct(p["margin"]),
                         '<span class="flag ok">yes</span>'
                         if p["covered"]
                         else '<span class="flag bad">no</span>',
@@ -1347,20 +1271,20 @@ def _whatif_section(r: ReviewReport) -> str:
 
 def _scorecard_section(r: ReviewReport) -> str:
     if r.scorecard is None:
-        return _missing("No scorecard review for this run.")
+        return missing("No scorecard review for this run.")
     return r.scorecard.html()
 
 
 def _fairness_section(r: ReviewReport) -> str:
     f = r.fairness
     if not f:
-        return _missing("No fair-lending screening for this run.")
+        return missing("No fair-lending screening for this run.")
     threshold = f.get("air_threshold", 0.8)
     out = [
         "<p>Approval rate of each group (only <i>approve</i> counts; a referral is not an approval) "
         "and its adverse impact ratio (AIR): its approval rate over that of the most favoured group "
-        f"with at least {_num(f.get('min_group_size'))} applications. A group below "
-        f"{_num(threshold, 2)} (the four-fifths rule) is flagged for review; smaller groups are "
+        f"with at least {num(f.get('min_group_size'))} applications. A group below "
+        f"{num(threshold, 2)} (the four-fifths rule) is flagged for review; smaller groups are "
         "shown, never flagged. TPR and FPR: the shares of the group's good and of its defaulted "
         "customers that were approved (fairlearn); the equalized-odds difference is the larger gap "
         "of the two across the groups with enough of both. Screening figures, not legal "
@@ -1368,20 +1292,20 @@ def _fairness_section(r: ReviewReport) -> str:
     ]
     flagged = f.get("flagged", [])
     out.append(
-        f"<p><b>{len(flagged)} group{'s' if len(flagged) != 1 else ''} below {_num(threshold, 2)}"
-        + (": " + _esc("; ".join(flagged)) if flagged else "")
+        f"<p><b>{len(flagged)} group{'s' if len(flagged) != 1 else ''} below {num(threshold, 2)}"
+        + (": " + esc("; ".join(flagged)) if flagged else "")
         + ".</b></p>"
     )
     for name, why in f.get("not_screened", {}).items():
-        out.append(_missing(f"{name} not screened: {why}."))
+        out.append(missing(f"{name} not screened: {why}."))
     for split, report in f.get("splits", {}).items():
         for variable, v in report.get("variables", {}).items():
             rows = [
                 [
-                    _esc(group),
-                    _num(g["n"]),
-                    _pct(g["approval_rate"]) if g["approval_rate"] is not None else "n/a",
-                    _num(g["air"], 3),
+                    esc(group),
+                    num(g["n"]),
+                    pct(g["approval_rate"]) if g["approval_rate"] is not None else "n/a",
+                    num(g["air"], 3),
                     '<span class="flag bad">below</span>'
                     if g["flagged"]
                     else (
@@ -1389,16 +1313,16 @@ def _fairness_section(r: ReviewReport) -> str:
                         if g["small"]
                         else '<span class="flag ok">ok</span>'
                     ),
-                    _pct(g["true_positive_rate"]) if g["true_positive_rate"] is not None else "n/a",
-                    _pct(g["false_positive_rate"]) if g["false_positive_rate"] is not None else "n/a",
+                    pct(g["true_positive_rate"]) if g["true_positive_rate"] is not None else "n/a",
+                    pct(g["false_positive_rate"]) if g["false_positive_rate"] is not None else "n/a",
                 ]
                 for group, g in v["groups"].items()
             ]
             out.append(
-                f"<h3>{_esc(variable)} on {_esc(_label(split))}</h3><p>Most favoured: "
-                f"{_esc(v.get('reference_group'))}; equalized-odds difference "
-                f"{_num(v.get('equalized_odds_difference'), 3)}.</p>"
-                + _table(
+                f"<h3>{esc(variable)} on {esc(_label(split))}</h3><p>Most favoured: "
+                f"{esc(v.get('reference_group'))}; equalized-odds difference "
+                f"{num(v.get('equalized_odds_difference'), 3)}.</p>"
+                + table(
                     ["group", "applications", "approval rate", "AIR", "flag", "TPR", "FPR"], rows, "scroll"
                 )
             )
@@ -1410,12 +1334,12 @@ def _fairness_section(r: ReviewReport) -> str:
                 "every reason names a factor the model scores."
                 if check.get("ok")
                 else "<b>reasons naming factors the model does not score: "
-                + _esc(", ".join(check.get("not_scored", [])))
+                + esc(", ".join(check.get("not_scored", [])))
                 + ".</b>"
             )
             + (
                 " Reasons whose factor is a screened column, for review: "
-                + _esc(
+                + esc(
                     "; ".join(
                         f"{p['reason']} ({', '.join(p['columns'])})" for p in check.get("protected", [])
                     )
@@ -1449,50 +1373,16 @@ _RENDERERS = {
 }
 
 
-# The page may load nothing: inline style, images only as data: URIs, no scripts, no fetches.
-CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232b;
-background:#fafbfc}
-header{background:#1f3a5f;color:#fff;padding:18px 28px}header h1{margin:0;font-size:1.5em}
-header p{margin:4px 0 0;opacity:.85}
-nav{padding:8px 28px;background:#e8edf3;font-size:.9em}nav a{margin-right:14px;color:#1f3a5f}
-main{padding:0 28px 40px;max-width:1400px}
-section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:6px 18px 16px;margin:18px 0}
-h2{color:#1f3a5f;border-bottom:2px solid #e8edf3;padding-bottom:4px}h3{margin:18px 0 6px;font-size:1.02em}
-table{border-collapse:collapse;margin:8px 0;font-size:.86em}
-th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:right}th{background:#f0f3f7}
-td:first-child,th:first-child{text-align:left}
-table.kv td:first-child{font-weight:600}
-table.scroll{display:block;max-height:420px;overflow-y:auto}
-.flag{display:inline-block;padding:0 6px;border-radius:3px;font-size:.85em}
-.flag.ok{background:#d8f0dc;color:#185c26}.flag.warn{background:#fff1c2;color:#7a5a00}
-.flag.bad{background:#f9d2d0;color:#8c1d18}.flag.na{background:#eceff2;color:#555}
-.alert{border:2px solid #8c1d18;background:#f9d2d0;color:#8c1d18;padding:8px 12px;margin:12px 0}
-.alert ul{margin:4px 0 0 18px}
-.figs{display:flex;flex-wrap:wrap;gap:12px}
-figure{margin:6px 0}figure img{max-width:100%;border:1px solid #eef1f4}
-figcaption{font-size:.82em;color:#555}
-.missing{color:#8c1d18;font-style:italic}
-h4{margin:14px 0 4px;font-size:.95em}
-ul.notes{color:#555;font-size:.9em}
-"""
-
-
 def _alerts(report: ReviewReport) -> str:
     """What must be read before anything else, in red at the top: a scorecard characteristic that
     fails its check (points against risk, a sign against risk, a VIF above the limit)."""
     review = report.scorecard
     if review is None or review.model is None:
         return ""
-    from scoring.reporting.scorecard_section import check_failures
-
     failures = check_failures(review.model, review.selection)
     if not failures:
         return ""
-    items = "".join(f"<li>{_esc(f)}</li>" for f in failures)
+    items = "".join(f"<li>{esc(f)}</li>" for f in failures)
     return (
         '<div class="alert" id="alerts"><strong>Scorecard checks failed</strong> '
         f"({len(failures)} characteristic{'s' if len(failures) > 1 else ''}; "
@@ -1502,9 +1392,9 @@ def _alerts(report: ReviewReport) -> str:
 
 def render_html(report: ReviewReport) -> str:
     """The whole page as one string: inline CSS, embedded PNGs, no external references."""
-    nav = "".join(f'<a href="#{sid}">{_esc(title)}</a>' for sid, title in SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title in SECTIONS)
     sections = "".join(
-        f'<section id="{sid}"><h2>{_esc(title)}</h2>{_RENDERERS[sid](report)}</section>'
+        f'<section id="{sid}"><h2>{esc(title)}</h2>{_RENDERERS[sid](report)}</section>'
         for sid, title in SECTIONS
     )
     champion = report.champion.get("champion", "?")
@@ -1515,14 +1405,14 @@ def render_html(report: ReviewReport) -> str:
         subtitle += f" · exported model digest {report.model_digest}"
     notes = ""
     if report.notes:
-        notes = '<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in report.notes) + "</ul>"
+        notes = '<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"
     notes = _alerts(report) + notes
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
-        f"<title>{_esc(report.title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>{_esc(report.title)}</h1><p>{_esc(subtitle)}</p></header>"
+        f"<title>{esc(report.title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(report.title)}</h1><p>{esc(subtitle)}</p></header>"
         f"<nav>{nav}</nav><main>{notes}{sections}</main></body></html>\n"
     )

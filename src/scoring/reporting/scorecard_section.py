@@ -29,17 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.models.scorecard_selection import VIF_LIMIT
-from scoring.reporting.report import (
-    Image,
-    _esc,
-    _img,
-    _missing,
-    _num,
-    _pct,
-    _pyplot,
-    _table,
-    figure_png,
-)
+from scoring.reporting.html import Image, esc, figure_png, img, missing, num, pct, pyplot, table
 
 if TYPE_CHECKING:
     from scoring.models.scorecard import FeatureCard, ScorecardModel
@@ -233,7 +223,7 @@ def _short(label: str, width: int = 22) -> str:
 
 def binning_image(card: FeatureCard, iv: float | None = None) -> Image:
     """Event rate by bin (bars) and WoE (line, right axis) of one variable; Missing when it holds rows."""
-    plt = _pyplot()
+    plt = pyplot()
     shown = [*card.bins, *((card.missing,) if card.missing.count else ())]
     x = np.arange(len(shown))
     # An empty bin has no event rate: no bar, rather than a bar at 0 that reads as "no defaults".
@@ -309,7 +299,7 @@ def scorecard_section_html(review: ScorecardReview) -> str:
     if model is None:
         why = selection.get("why") if selection else None
         out.append(
-            _missing(
+            missing(
                 "No scorecard in this run: the scorecard is not among the trained candidates "
                 "(params train.candidates)" + (f"; {why}" if why else "") + "."
             )
@@ -322,7 +312,7 @@ def scorecard_section_html(review: ScorecardReview) -> str:
         why = selection.get("why") if selection else None
         out.append(
             "<h3>Overrides and selection evidence</h3>"
-            + _missing(f"The selection evidence was not computed for this run: {why or 'no selection.json'}.")
+            + missing(f"The selection evidence was not computed for this run: {why or 'no selection.json'}.")
         )
         return "".join(out)
     out.append(_overrides_html(evidence))
@@ -334,14 +324,14 @@ def _intro(model: ScorecardModel, evidence: Mapping[str, Any], champion: bool) -
     s = model.settings
     low, high = score_range(model)
     n_candidates = len(evidence.get("variables", [])) or len(model.information_value)
-    rows = f" on {_num(evidence['rows'])} rows" if evidence.get("rows") is not None else ""
+    rows = f" on {num(evidence['rows'])} rows" if evidence.get("rows") is not None else ""
     return (
         f"<p>The points scorecard{' (the champion)' if champion else ''}: {len(model.features)} of "
-        f"{_num(n_candidates)} candidate variables, binned (optimal binning), their weights of "
-        f"evidence in a logistic regression fitted{rows}, scaled to points: {_num(s.pdo, 1)} points "
-        f"double the good:bad odds, which are {_num(s.base_odds, 1)}:1 at {_num(s.base_score, 1)} "
-        f"points (factor {_num(model.factor)}, offset {_num(model.offset)}). A higher score is a "
-        f"lower risk; scores run from {_num(low, 1)} to {_num(high, 1)}. An application's score is "
+        f"{num(n_candidates)} candidate variables, binned (optimal binning), their weights of "
+        f"evidence in a logistic regression fitted{rows}, scaled to points: {num(s.pdo, 1)} points "
+        f"double the good:bad odds, which are {num(s.base_odds, 1)}:1 at {num(s.base_score, 1)} "
+        f"points (factor {num(model.factor)}, offset {num(model.offset)}). A higher score is a "
+        f"lower risk; scores run from {num(low, 1)} to {num(high, 1)}. An application's score is "
         "the sum of the points of the bin each of its values falls in; PD = 1 / (1 + exp((score - "
         "offset) / factor)). Numeric bins are right-open ([a, b) holds a, not b); a missing value "
         "takes the Missing bin, a category no bin holds the Unseen bin. The workbook "
@@ -350,41 +340,41 @@ def _intro(model: ScorecardModel, evidence: Mapping[str, Any], champion: bool) -
 
 
 def _characteristics_html(model: ScorecardModel, selection: Mapping[str, Any]) -> str:
-    table = scorecard_characteristics(model, selection)
+    characteristics = scorecard_characteristics(model, selection)
     rows = [
         [
-            _esc(r.variable),
-            _esc(r.kind),
-            _num(r.iv),
-            _num(r.bins),
-            _num(r.min_points, 1),
-            _num(r.max_points, 1),
+            esc(r.variable),
+            esc(r.kind),
+            num(r.iv),
+            num(r.bins),
+            num(r.min_points, 1),
+            num(r.max_points, 1),
             _yes_no(bool(r.overridden)),
-            _num(r.coefficient),
-            _num(r.vif, 1),
+            num(r.coefficient),
+            num(r.vif, 1),
             '<span class="flag ok">ok</span>'
             if r.check == "ok"
-            else f'<span class="flag bad">{_esc(r.check)}</span>',
+            else f'<span class="flag bad">{esc(r.check)}</span>',
         ]
-        for r in table.itertuples()
+        for r in characteristics.itertuples()
     ]
     rule = model.sign_rule
     removed = (
         "; removed by it: "
-        + ", ".join(f"{_esc(x.variable)} (beside {_esc(x.collinear_with)})" for x in rule.removed)
+        + ", ".join(f"{esc(x.variable)} (beside {esc(x.collinear_with)})" for x in rule.removed)
         if rule.removed
         else ""
     )
     note = (
         f"<p>Check: the sign of each coefficient follows risk (a safer bin earns more points), the "
         f"points order the bins as their event rates do, and the VIF is at most "
-        f"{_num(VIF_LIMIT, 0)}. The sign rule is {'on' if model.settings.consistent_signs else 'off'}"
+        f"{num(VIF_LIMIT, 0)}. The sign rule is {'on' if model.settings.consistent_signs else 'off'}"
         f"{removed}.</p>"
     )
     return (
         "<h3>Characteristics</h3>"
         + note
-        + _table(
+        + table(
             [
                 "variable",
                 "kind",
@@ -416,26 +406,26 @@ def _bins_html(model: ScorecardModel, plots: Mapping[str, Image]) -> str:
     for name, part in bins.groupby("variable", sort=False):
         rows = [
             [
-                _esc(r["bin"]),
-                _num(int(r["count"])),
-                _pct(r["event_rate"]) if math.isfinite(r["event_rate"]) else "n/a",
-                _num(r["woe"]),
-                _num(r["iv"]),
-                _num(r["points"], 2),
+                esc(r["bin"]),
+                num(int(r["count"])),
+                pct(r["event_rate"]) if math.isfinite(r["event_rate"]) else "n/a",
+                num(r["woe"]),
+                num(r["iv"]),
+                num(r["points"], 2),
             ]
             for r in part.to_dict("records")
         ]
-        table = _table(["bin", "count", "event rate", "WoE", "IV", "points"], rows)
+        bin_table = table(["bin", "count", "event rate", "WoE", "IV", "points"], rows)
         plot = plots.get(str(name))
         out.append(
-            f"<h4>{_esc(name)}</h4>"
-            + f'<div class="figs"><div>{table}</div>{_img(plot) if plot is not None else ""}</div>'
+            f"<h4>{esc(name)}</h4>"
+            + f'<div class="figs"><div>{bin_table}</div>{img(plot) if plot is not None else ""}</div>'
         )
     return "".join(out)
 
 
 def _bin_list(labels: Sequence[Any] | None) -> str:
-    return "<br>".join(_esc(label) for label in labels or []) or "n/a"
+    return "<br>".join(esc(label) for label in labels or []) or "n/a"
 
 
 def _overrides_html(evidence: Mapping[str, Any]) -> str:
@@ -446,17 +436,16 @@ def _overrides_html(evidence: Mapping[str, Any]) -> str:
         return head + "<p>No override: every variable's bins are the optimiser's.</p>"
     rows = []
     for o in overrides:
-        auc_on = f" ({_esc(o['auc_on'])})" if o.get("auc_on") else ""
+        auc_on = f" ({esc(o['auc_on'])})" if o.get("auc_on") else ""
         rows.append(
             [
-                _esc(o.get("variable")),
-                _esc(o.get("kind")),
-                _esc(json.dumps(o.get("entry", {}), sort_keys=True)),
-                _esc(o.get("reason") or "none given"),
-                f"{_num(o.get('iv_optimiser'))} → {_num(o.get('iv_override'))} "
-                f"(cost {_num(o.get('iv_cost'))})",
-                f"{_num(o.get('auc_optimiser'))} → {_num(o.get('auc_override'))} "
-                f"(cost {_num(o.get('auc_cost'))}){auc_on}",
+                esc(o.get("variable")),
+                esc(o.get("kind")),
+                esc(json.dumps(o.get("entry", {}), sort_keys=True)),
+                esc(o.get("reason") or "none given"),
+                f"{num(o.get('iv_optimiser'))} → {num(o.get('iv_override'))} (cost {num(o.get('iv_cost'))})",
+                f"{num(o.get('auc_optimiser'))} → {num(o.get('auc_override'))} "
+                f"(cost {num(o.get('auc_cost'))}){auc_on}",
                 _bin_list(o.get("bins_optimiser")),
                 _bin_list(o.get("bins_override")),
             ]
@@ -464,10 +453,10 @@ def _overrides_html(evidence: Mapping[str, Any]) -> str:
     return (
         head
         + "<p>The analyst's changes to the optimiser's bins"
-        + (f" (from {_esc(source)})" if source else "")
+        + (f" (from {esc(source)})" if source else "")
         + ", each with its reason and its cost: the IV and the scorecard's AUC with the optimiser's "
         "bins against those with the override (a positive cost is what the override gives up).</p>"
-        + _table(
+        + table(
             [
                 "variable",
                 "kind",
@@ -487,10 +476,10 @@ def _selection_html(evidence: Mapping[str, Any]) -> str:
     settings = evidence.get("settings") or {}
     out = ["<h3>Selection evidence</h3>"]
     out.append(
-        f"<p>Every candidate variable, ranked by IV: min_iv {_num(settings.get('min_iv'))}, "
-        f"max_features {_esc(_or_none(settings.get('max_features')))}, "
-        f"max_correlation {_esc(_or_none(settings.get('max_correlation')))}"
-        + (f"; data {_esc(settings['source'])}" if settings.get("source") else "")
+        f"<p>Every candidate variable, ranked by IV: min_iv {num(settings.get('min_iv'))}, "
+        f"max_features {esc(_or_none(settings.get('max_features')))}, "
+        f"max_correlation {esc(_or_none(settings.get('max_correlation')))}"
+        + (f"; data {esc(settings['source'])}" if settings.get("source") else "")
         + ".</p>"
     )
     rows = []
@@ -499,20 +488,20 @@ def _selection_html(evidence: Mapping[str, Any]) -> str:
         reason = v.get("reason")
         rows.append(
             [
-                _num(v.get("rank")),
-                _esc(v.get("variable")),
-                _esc(v.get("kind")),
-                _num(v.get("iv")),
-                _num(v.get("iv_optimiser")),
-                _num(v.get("single_feature_auc")),
+                num(v.get("rank")),
+                esc(v.get("variable")),
+                esc(v.get("kind")),
+                num(v.get("iv")),
+                num(v.get("iv_optimiser")),
+                num(v.get("single_feature_auc")),
                 '<span class="flag ok">kept</span>' if kept else '<span class="flag na">dropped</span>',
-                "" if reason is None else _esc(DROP_REASONS.get(str(reason), str(reason))),
-                _esc(v.get("detail") or ""),
+                "" if reason is None else esc(DROP_REASONS.get(str(reason), str(reason))),
+                esc(v.get("detail") or ""),
                 "yes" if v.get("overridden") else "no",
             ]
         )
     out.append(
-        _table(
+        table(
             [
                 "rank",
                 "variable",
@@ -532,22 +521,22 @@ def _selection_html(evidence: Mapping[str, Any]) -> str:
     if vif:
         out.append(
             "<h4>Variance inflation factors of the kept variables (WoE)</h4>"
-            + _table(["variable", "VIF"], [[_esc(k), _num(v, 2)] for k, v in vif.items()])
+            + table(["variable", "VIF"], [[esc(k), num(v, 2)] for k, v in vif.items()])
         )
     corr = evidence.get("correlation") or {}
     pairs = corr.get("pairs_above") or []
     out.append("<h4>Correlation of the kept variables (Pearson, on their WoE)</h4>")
-    out.append(f"<p>Largest |r| between two kept variables: {_num(corr.get('max_abs'), 3)}.</p>")
+    out.append(f"<p>Largest |r| between two kept variables: {num(corr.get('max_abs'), 3)}.</p>")
     if pairs:
         out.append(
-            _table(
+            table(
                 ["variable", "variable", "r"],
-                [[_esc(p.get("a")), _esc(p.get("b")), _num(p.get("r"), 3)] for p in pairs],
+                [[esc(p.get("a")), esc(p.get("b")), num(p.get("r"), 3)] for p in pairs],
             )
         )
     else:
         threshold = corr.get("flag", CORRELATION_SHOWN)
-        out.append(f"<p>No pair of kept variables has |r| of {_esc(threshold)} or more.</p>")
+        out.append(f"<p>No pair of kept variables has |r| of {esc(threshold)} or more.</p>")
     out.append(_stepwise_html(evidence.get("stepwise") or {}))
     return "".join(out)
 
@@ -558,26 +547,26 @@ def _or_none(value: Any) -> Any:
 
 def _stepwise_html(stepwise: Mapping[str, Any]) -> str:
     if not stepwise:
-        return "<h4>Stepwise check</h4>" + _missing("No stepwise check in the selection evidence.")
+        return "<h4>Stepwise check</h4>" + missing("No stepwise check in the selection evidence.")
     agrees = bool(stepwise.get("agrees"))
     removed = stepwise.get("removed") or []
     differs = stepwise.get("differs") or []
     text = (
-        f"<p>Method: {_esc(stepwise.get('method', 'n/a'))}. "
+        f"<p>Method: {esc(stepwise.get('method', 'n/a'))}. "
         + (
             '<span class="flag ok">agrees</span>: it keeps every variable the IV rule keeps.'
             if agrees
             else '<span class="flag warn">differs</span>: it would remove '
-            + _esc(", ".join(map(str, differs)) or "no variable")
+            + esc(", ".join(map(str, differs)) or "no variable")
             + " that the IV rule keeps."
         )
         + "</p>"
     )
     if removed:
-        text += _table(
+        text += table(
             ["removed by stepwise", "AIC before", "AIC after"],
             [
-                [_esc(r.get("variable")), _num(r.get("aic_before"), 2), _num(r.get("aic_after"), 2)]
+                [esc(r.get("variable")), num(r.get("aic_before"), 2), num(r.get("aic_after"), 2)]
                 for r in removed
             ],
         )
