@@ -376,11 +376,11 @@ def test_two_local_workers_share_one_journal_file(tmp_path: Path) -> None:
 
 
 def test_data_digest_depends_on_values_not_on_object_identity() -> None:
-    from scoring.models.tuning import _data_digest
+    from scoring.models.tuning import data_digest
 
     # Two arrays of equal strings built separately: the same digest, as in another process.
     first = np.array([f"C{i:05d}" for i in range(100)], dtype=object)
     second = np.array([f"C{i:05d}" for i in range(100)], dtype=object)
-    assert _data_digest(first) == _data_digest(second)
+    assert data_digest(first) == data_digest(second)
     second[3] = "C99999"
-    assert _data_digest(first) != _data_digest(second)
+    assert data_digest(first) != data_digest(second)

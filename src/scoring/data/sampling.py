@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.core.contract import DatasetSpec
-from scoring.data.split import _uniform_from_keys
+from scoring.data.split import uniform_from_keys
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -45,7 +45,7 @@ def in_sample(frame: pd.DataFrame, key_column: str, rate: float, seed: int) -> n
     """Rows whose key's seeded hash falls below ``rate`` (every row when ``rate`` >= 1)."""
     if rate >= 1.0:
         return np.ones(len(frame), dtype=bool)
-    return np.asarray(_uniform_from_keys(frame[key_column], seed + SAMPLE_SEED_OFFSET) < rate)
+    return np.asarray(uniform_from_keys(frame[key_column], seed + SAMPLE_SEED_OFFSET) < rate)
 
 
 def _sampled(frame: pd.DataFrame, key_column: str, rate: float, seed: int) -> pd.DataFrame:

@@ -37,14 +37,25 @@ class SplitResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _uniform_from_keys(keys: pd.Series, seed: int) -> np.ndarray:
-    """Deterministic U[0, 1) per key, from a seeded 64-bit hash."""
+def uniform_from_keys(keys: pd.Series, seed: int) -> np.ndarray:
+    """Deterministic U[0, 1) per key, from a seeded 64-bit hash of the key's text.
+
+    The same key and seed always give the same draw, whatever the row order or the other rows
+    present. The split draws its parts with it (``seed`` and ``seed + 1``); the fit sample
+    (:mod:`scoring.data.sampling`, :mod:`scoring.models.training_dask`) draws with an offset seed,
+    so that which keys are sampled does not line up with which went to valid or test.
+    """
     hash_key = f"{seed:016d}"[-16:]
     hashed = pd.util.hash_pandas_object(keys.astype(str), index=False, hash_key=hash_key)
     return hashed.to_numpy(dtype=np.uint64) / np.float64(2**64)
 
 
-def _month_index(dates: pd.Series) -> pd.Series:
+def calendar_month_index(dates: pd.Series) -> pd.Series:
+    """Each date's month as ``year * 12 + month - 1``: the month index of the out-of-time cutoff
+    (:func:`oot_cutoff_month`, :func:`month_text`), shared with :mod:`scoring.data.split_dask`.
+
+    Absolute, unlike :func:`scoring.data.synthetic.month_index` (months since the synthetic start).
+    """
     d = pd.to_datetime(dates)
     return d.dt.year * 12 + d.dt.month - 1
 
@@ -83,11 +94,13 @@ def out_of_time(
     """Labelled rows that are out of time (before the straddling customers are set aside)."""
     labelled = frame[spec.target_column].notna().to_numpy()
     if rule.cutoff is not None and spec.date_column is not None:
-        return np.asarray(labelled & (_month_index(frame[spec.date_column]).to_numpy() >= rule.cutoff))
+        return np.asarray(
+            labelled & (calendar_month_index(frame[spec.date_column]).to_numpy() >= rule.cutoff)
+        )
     group_col = spec.customer_column or spec.id_column
     if config.oot_fraction_without_date > 0 and not uses_dates(spec, config):
         return np.asarray(
-            labelled & (_uniform_from_keys(frame[group_col], seed + 1) < config.oot_fraction_without_date)
+            labelled & (uniform_from_keys(frame[group_col], seed + 1) < config.oot_fraction_without_date)
         )
     return np.zeros(len(frame), dtype=bool)
 
@@ -110,7 +123,7 @@ def assign_parts(
         straddling = np.zeros(n_input, dtype=bool)
     part[oot & ~straddling] = "oot"
     part[straddling] = "excluded"
-    u = _uniform_from_keys(groups, seed)
+    u = uniform_from_keys(groups, seed)
     valid_cut = config.valid_fraction
     test_cut = config.valid_fraction + config.test_fraction
     part[development & (u < valid_cut)] = "valid"
@@ -125,7 +138,7 @@ def part_rule(frame: pd.DataFrame, spec: DatasetSpec, config: SplitConfig, seed:
     cutoff = None
     if uses_dates(spec, config) and labelled.any():
         assert spec.date_column is not None
-        months = _month_index(frame[spec.date_column]).to_numpy()[labelled]
+        months = calendar_month_index(frame[spec.date_column]).to_numpy()[labelled]
         cutoff = oot_cutoff_month(int(months.min()), int(months.max()), config)
     rule = PartRule(cutoff)
     if spec.customer_column is None:
@@ -216,7 +229,7 @@ def development_rejects(
     if spec.date_column is not None and last_development_date is not None:
         dates = pd.to_datetime(declined[spec.date_column])
         declined = declined.loc[(dates <= pd.Timestamp(last_development_date)).to_numpy()]
-    u = _uniform_from_keys(declined[spec.customer_column or spec.id_column], seed)
+    u = uniform_from_keys(declined[spec.customer_column or spec.id_column], seed)
     valid_cut = config.valid_fraction
     test_cut = config.valid_fraction + config.test_fraction
     where = np.where(u < valid_cut, "valid", np.where(u < test_cut, "test", "train"))

@@ -28,8 +28,8 @@ from scoring.data.split import (
     LABELLED_PARTS,
     PARTS,
     PartRule,
-    _month_index,
     assign_parts,
+    calendar_month_index,
     check_counts,
     month_text,
     oot_cutoff_month,
@@ -54,7 +54,7 @@ class DaskSplit:
 
 
 def _labelled_month_range(frame: pd.DataFrame, target: str, date_column: str) -> pd.DataFrame:
-    months = _month_index(frame[date_column])[frame[target].notna()]
+    months = calendar_month_index(frame[date_column])[frame[target].notna()]
     return pd.DataFrame({"lo": [months.min()], "hi": [months.max()], "n": [len(months)]})
 
 

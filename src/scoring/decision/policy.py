@@ -220,8 +220,12 @@ def _require(applications: Table, columns: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what}: missing columns {missing} (expected the data contract's columns)")
 
 
-def _numeric(applications: Table, column: str) -> FloatArray:
-    """A column as float64; nulls and non-numeric values become NaN."""
+def numeric_column(applications: Table, column: str) -> FloatArray:
+    """A column of a :data:`Table` as float64; nulls and non-numeric values become NaN.
+
+    A float64 NumPy column (the scorer's path) is returned as is, without a copy. Used by the
+    policy's and the limits' (:mod:`scoring.decision.limits`) rules to read numeric inputs.
+    """
     raw = applications[column]
     if isinstance(raw, np.ndarray):
         if raw.dtype == np.float64:
@@ -432,7 +436,7 @@ def knock_out_codes(
     }
 
     def numeric(column: str) -> FloatArray:
-        return _numeric(applications, column) if column in needed else np.full(n, np.nan)
+        return numeric_column(applications, column) if column in needed else np.full(n, np.nan)
 
     def level(column: str) -> IntArray:
         return _level(applications, column, levels[column]) if column in needed else np.full(n, -1)

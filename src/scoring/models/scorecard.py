@@ -844,7 +844,7 @@ class ScorecardModel:
         information_value = _information_values(process)
         factor = settings.factor
         neutral = (settings.offset - factor * intercept) / len(selected)
-        with _quiet_optbinning():
+        with quiet_optbinning():
             cards = [
                 _feature_card(name, process.get_binned_variable(name), float(coefficient), neutral, factor)
                 for name, coefficient in zip(selected, coefficients, strict=True)
@@ -860,8 +860,13 @@ def _information_values(process: Any) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _quiet_optbinning() -> Iterator[None]:
-    """optbinning's table code trips pandas deprecation warnings; they are not ours to fix."""
+def quiet_optbinning() -> Iterator[None]:
+    """Silence optbinning's own warnings while fitting, applying or reading its binnings.
+
+    optbinning's table code trips pandas deprecation warnings (not ours to fix), and it warns
+    when no variable is selected. Wrap calls into optbinning with it, here and in
+    :mod:`scoring.models.scorecard_selection`.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"optbinning\.")
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"optbinning\.")
@@ -886,7 +891,7 @@ def _feature_card(name: str, optb: Any, coefficient: float, neutral: float, fact
         splits = tuple(float(s) for s in np.asarray(optb.splits, dtype=np.float64))
         probes: npt.NDArray[Any] = np.array([-np.inf, *splits, np.nan], dtype=np.float64)
         groups: tuple[tuple[str, ...], ...] = ()
-        bin_labels = _interval_labels(splits)
+        bin_labels = interval_labels(splits)
         kind = "numeric"
     else:
         groups = tuple(tuple(str(level) for level in group) for group in optb.splits)
@@ -923,7 +928,13 @@ def _feature_card(name: str, optb: Any, coefficient: float, neutral: float, fact
     return FeatureCard(name, kind, coefficient, bins, missing, splits, groups, unseen)
 
 
-def _interval_labels(splits: tuple[float, ...]) -> list[str]:
+def interval_labels(splits: tuple[float, ...]) -> list[str]:
+    """Bin labels for a numeric variable's split points: ``(-inf, a)``, ``[a, b)``, ... ``[z, inf)``.
+
+    Points are written with the fewest digits (6, then 10, then repr) that keep every label
+    distinct. The scorecard's bins and the bin tables of
+    :func:`scoring.models.scorecard_selection.binning_tables` share it, so their labels match.
+    """
     for fmt in (".6g", ".10g", "r"):
         text = [format(s, fmt) if fmt != "r" else repr(s) for s in splits]
         if len(set(text)) == len(text):
@@ -1156,7 +1167,7 @@ def _woe_of_kept(process: Any, frame: pd.DataFrame, kept: list[str]) -> pd.DataF
 def correlation_woe(process: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """The WoE of the features a fitted BinningProcess keeps (its IV rule) on ``frame``."""
     kept = [str(name) for name in process.get_support(names=True)]
-    with _quiet_optbinning():
+    with quiet_optbinning():
         return _woe_of_kept(process, frame, kept)
 
 
@@ -1172,7 +1183,7 @@ def _correlated_features(
     pull in, from below k, a feature correlated with a kept one that the filter never saw)."""
     assert settings.max_correlation is not None
     process = _binning_process(frame, categorical, replace(settings, max_features=None))
-    with _quiet_optbinning():
+    with quiet_optbinning():
         process.fit(frame, labels, sample_weight=sample_weight)
         kept = [str(name) for name in process.get_support(names=True)]
         woe = _woe_of_kept(process, frame, kept)
@@ -1198,7 +1209,7 @@ def fit_binning_process(
     labels = _labels(y, len(X))
     frame, categorical = _fit_frame(X, settings)
     process = _binning_process(frame, categorical, settings)
-    with _quiet_optbinning():
+    with quiet_optbinning():
         process.fit(frame, labels)
     _check_fixed_bins(process, settings.overrides)
     return process, frame
@@ -1263,7 +1274,7 @@ def fit_sign_consistent(
         if not against or len(selected) < 2:
             break
         worst = max(against, key=lambda name: (against[name], name))
-        with _quiet_optbinning():
+        with quiet_optbinning():
             woe = _woe_of_kept(process, frame, selected)
         partner, r = _most_correlated(woe, worst)
         before = _fit_auc(scorecard, frame, labels, sample_weight)
@@ -1311,7 +1322,7 @@ def _fit_auc(
 ) -> float:
     from sklearn.metrics import roc_auc_score
 
-    with _quiet_optbinning():
+    with quiet_optbinning():
         pd_ = scorecard.predict_proba(frame)[:, 1]
     return float(roc_auc_score(labels, pd_, sample_weight=weight))
 
@@ -1350,7 +1361,7 @@ def _fit_one(
         rounding=False,
     )
     try:
-        with _quiet_optbinning():
+        with quiet_optbinning():
             scorecard.fit(
                 frame,
                 labels,
@@ -1443,7 +1454,7 @@ def _probe_frame(model: ScorecardModel, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _check_against_optbinning(model: ScorecardModel, scorecard: Any, frame: pd.DataFrame, what: str) -> None:
     ours = model.predict_pd(frame)
-    with _quiet_optbinning():
+    with quiet_optbinning():
         theirs = np.asarray(scorecard.predict_proba(frame)[:, 1], dtype=np.float64)
     gap = float(np.max(np.abs(ours - theirs))) if len(ours) else 0.0
     if not gap <= PD_TOLERANCE:

@@ -63,10 +63,10 @@ CostData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
 def binning_tables(process: Any) -> dict[str, dict[str, Any]]:
     """Per variable of a fitted BinningProcess: kind, splits or groups, and its bin table (each
     bin, then Missing: count, event rate, WoE, IV)."""
-    from scoring.models.scorecard import _interval_labels, _quiet_optbinning
+    from scoring.models.scorecard import interval_labels, quiet_optbinning
 
     out: dict[str, dict[str, Any]] = {}
-    with _quiet_optbinning():
+    with quiet_optbinning():
         for name in process.variable_names:
             optb = process.get_binned_variable(name)
             built = optb.binning_table.build(add_totals=False)
@@ -75,7 +75,7 @@ def binning_tables(process: Any) -> dict[str, dict[str, Any]]:
                 points = [float(s) for s in np.asarray(optb.splits, dtype=np.float64)]
                 splits: list[float] | None = points
                 groups: list[list[str]] | None = None
-                labels = _interval_labels(tuple(points))
+                labels = interval_labels(tuple(points))
             else:
                 splits = None
                 groups = [[str(level) for level in group] for group in optb.splits]

@@ -50,7 +50,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from scoring.data.sampling import SAMPLE_SEED_OFFSET
-from scoring.data.split import _uniform_from_keys
+from scoring.data.split import uniform_from_keys
 from scoring.models.candidate import CandidatePlugin, FitContext, FittedModel, binary_labels
 from scoring.models.candidates.xgboost import (
     BoosterEstimator,
@@ -271,12 +271,12 @@ def _unit_draws(part: pd.DataFrame, seed: int, group_column: str | None) -> Arra
 
     def of_rows(rows: pd.DataFrame) -> Array:
         hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
-        return np.asarray(_uniform_from_keys(pd.Series(hashed), seed), dtype=np.float64)
+        return np.asarray(uniform_from_keys(pd.Series(hashed), seed), dtype=np.float64)
 
     if group_column is None:
         return of_rows(part)
     keys = part[group_column].reset_index(drop=True)
-    draws = np.asarray(_uniform_from_keys(keys, seed), dtype=np.float64)
+    draws = np.asarray(uniform_from_keys(keys, seed), dtype=np.float64)
     missing = keys.isna().to_numpy()
     if missing.any():  # a row without a customer id is a customer of its own
         draws[missing] = of_rows(part[missing])

@@ -426,7 +426,13 @@ def _trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed % 2**32, number]).generate_state(1)[0])
 
 
-def _data_digest(*parts: pd.DataFrame | np.ndarray | None) -> str:
+def data_digest(*parts: pd.DataFrame | np.ndarray | None) -> str:
+    """A 16-hex-digit SHA-256 digest of the data a study is tuned on (``None`` parts are skipped).
+
+    It goes into the study's fingerprint, so a stored study is only resumed on the same data.
+    It depends on the values, column names and dtypes, not on object identity: object arrays are
+    hashed by value, so the digest is the same in every process.
+    """
     digest = hashlib.sha256()
     for part in parts:
         if part is None:
@@ -446,7 +452,7 @@ def _fingerprint(
     base: XGBoostConfig,
     settings: TuningSettings,
     seed: int,
-    data_digest: str,
+    digest: str,
     has_groups: bool,
     constraints: str | None,
 ) -> dict[str, Any]:
@@ -466,7 +472,7 @@ def _fingerprint(
         "early_stopping_rounds": settings.early_stopping_rounds or base.early_stopping_rounds,
         "fixed_params": fixed,
         "monotone_constraints": constraints,
-        "data_digest": data_digest,
+        "data_digest": digest,
     }
 
 
@@ -587,7 +593,7 @@ def tune_xgboost(
             f"but metric {settings.metric!r} needs {direction}"
         )
     validation = (X_valid, y_eval) if settings.objective == "valid" else (None, None)
-    digest = _data_digest(X_train, y_fit, *validation, None if groups is None else groups.to_numpy())
+    digest = data_digest(X_train, y_fit, *validation, None if groups is None else groups.to_numpy())
     constraints = None
     if monotone:
         unknown = sorted(set(monotone) - set(map(str, X_train.columns)))
