@@ -72,6 +72,8 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scoring.models.calibration import as_labels, as_pd
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "scoring.master_scale"
@@ -150,25 +152,6 @@ class ValidationTestSettings(BaseModel):
 # --------------------------------------------------------------------------- inputs
 
 
-def _as_pd(values: npt.ArrayLike, name: str = "pd") -> np.ndarray:
-    p = np.asarray(values, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {p.shape}")
-    bad = np.isnan(p) | (p < 0) | (p > 1)
-    if bad.any():
-        raise ValueError(f"{name} must lie in [0, 1] with no nulls; got for example {p[bad][:5].tolist()}")
-    return p
-
-
-def _as_labels(values: npt.ArrayLike, n: int) -> np.ndarray:
-    y = np.asarray(values, dtype=np.float64)
-    if y.shape != (n,):
-        raise ValueError(f"labels and PDs differ in length: {y.size} against {n}")
-    if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1 with no nulls (drop unlabelled rows first)")
-    return y
-
-
 def _json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
@@ -217,7 +200,7 @@ class MasterScale:
 
     def grade(self, pd_: npt.ArrayLike) -> np.ndarray:
         """Grade 1..K of each PD; never falls when the PD rises."""
-        p = _as_pd(pd_)
+        p = as_pd(pd_)
         cuts = np.asarray(self.boundaries, dtype=np.float64)
         return np.asarray(np.searchsorted(cuts, p, side="left"), dtype=np.int64) + 1
 
@@ -384,8 +367,8 @@ def fit_master_scale(
     Otherwise they are fitted as described in the module docstring.
     """
     settings = settings or MasterScaleSettings()
-    p = _as_pd(pd_)
-    labels = _as_labels(y, len(p))
+    p = as_pd(pd_)
+    labels = as_labels(y, len(p))
     if len(p) == 0:
         raise ValueError("fitting a master scale needs at least one row")
     k_req = settings.n_grades
@@ -467,10 +450,10 @@ def grade_table(pd_: npt.ArrayLike, y: npt.ArrayLike | None, scale: MasterScale)
     ``expected_defaults`` is the sum of the rows' own PDs; ``expected_defaults_central`` is
     count x central PD. Without labels the observed columns are NaN.
     """
-    p = _as_pd(pd_)
+    p = as_pd(pd_)
     grades = scale.grade(p)
     k = scale.n_grades
-    labels = np.zeros(len(p)) if y is None else _as_labels(y, len(p))
+    labels = np.zeros(len(p)) if y is None else as_labels(y, len(p))
     counts, defaults, rates = _shares_and_rates(grades, labels, k)
     pd_sums = np.bincount(grades - 1, weights=p, minlength=k)
     ranges = scale.pd_ranges
@@ -567,8 +550,8 @@ def validation_tests(
     Everything is JSON-ready (no NaN: missing values are None). Conventions: module docstring.
     """
     settings = settings or ValidationTestSettings()
-    p = _as_pd(pd_)
-    labels = _as_labels(y, len(p))
+    p = as_pd(pd_)
+    labels = as_labels(y, len(p))
     if len(p) == 0:
         raise ValueError("validation tests need at least one row")
     grades = scale.grade(p)

@@ -27,7 +27,7 @@ PD) and may not loosen as the grade worsens, so a worse grade never gets a highe
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Self
 
 import numpy as np
@@ -45,10 +45,10 @@ from scoring.decision.policy import (
     REASON_SEPARATOR,
     REFER,
     Table,
-    _numeric,
     as_grades,
     level_codes,
     n_rows,
+    numeric_column,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -301,19 +301,15 @@ def suggested_limits(
     values = limit_values(
         applications, pd_values, grades, decisions, settings, market_ltv, grade_pd, constraints=constraints
     )
-    return pd.DataFrame(
-        {
-            "suggested_limit": values["suggested_limit"],
-            "binding_constraint": pd.Series(values["binding_constraint"], dtype=str).to_numpy(),
-            "expected_loss": values["expected_loss"],
-            "suggested_rate": values["suggested_rate"],
-            "payment_at_limit": values["payment_at_limit"],
-            "max_by_dti": values["max_by_dti"],
-            "max_by_ltv": values["max_by_ltv"],
-            "max_by_grade_cap": values["max_by_grade_cap"],
-        },
-        index=applications.index,
-    )
+    return limit_frame(values, applications.index)
+
+
+def limit_frame(values: Mapping[str, npt.NDArray[Any]], index: pd.Index) -> pd.DataFrame:
+    """:func:`limit_values`' arrays as a frame of :data:`LIMIT_COLUMNS` on ``index`` (the binding
+    constraint as text)."""
+    columns = {name: values[name] for name in LIMIT_COLUMNS}
+    columns["binding_constraint"] = pd.Series(values["binding_constraint"], dtype=str).to_numpy()
+    return pd.DataFrame(columns, index=index)
 
 
 def limit_values(
@@ -365,7 +361,7 @@ def limit_values(
     market = np.broadcast_to(np.asarray(np.nan if market_ltv is None else market_ltv, dtype=np.float64), (n,))
 
     def numeric(column: str) -> FloatArray:
-        return _numeric(applications, column) if column in present else np.full(n, np.nan)
+        return numeric_column(applications, column) if column in present else np.full(n, np.nan)
 
     income, debt, price, rate, term = (numeric(c) for c in _LIMIT_INPUTS)
     if "repayment_method" in present:

@@ -23,9 +23,9 @@ from scoring.decision.limits import (
     BINDING_LTV,
     LimitSettings,
     constraint_scope,
+    limit_frame,
     limit_values,
     portfolio_view,
-    suggested_limits,
 )
 from scoring.decision.policy import (
     DECLINE,
@@ -33,10 +33,8 @@ from scoring.decision.policy import (
     REFER,
     PolicySettings,
     Table,
-    decide,
     decision_values,
     knock_out_codes,
-    knock_out_reasons,
     knock_out_scope,
     max_ltv_for,
 )
@@ -128,28 +126,21 @@ def decide_and_limit(
 ) -> pd.DataFrame:
     """Per application: calibrated PD, grade, decision with policy reasons, limit and its constraint.
 
-    ``scope``: the rules and constraints in force (:class:`RuleScope`); ``None`` = all.
+    ``scope``: the rules and constraints in force (:class:`RuleScope`); ``None`` = all. The frame
+    of :func:`risk_values` (one computation of the five steps), on the applications' index.
     """
-    pd_cal = layer.calibrator.predict(pd_raw)
-    grades = layer.scale.grade(pd_cal)
-    rules, constraints = (None, None) if scope is None else (scope.knock_outs, scope.constraints)
-    decisions = decide(grades, knock_out_reasons(applications, policy, rules), policy)
-    central = np.asarray(layer.scale.central_pd, dtype=np.float64)
-    limit_frame = suggested_limits(
-        applications,
-        pd_cal,
-        grades,
-        decisions,
-        limits,
-        _market_ltv(applications, policy, constraints, rules),
-        grade_pd=central,
-        constraints=constraints,
+    values = risk_values(applications, pd_raw, layer, policy, limits, scope)
+    index = applications.index
+    head = pd.DataFrame(
+        {
+            "pd": values["pd"],
+            "grade": values["grade"],
+            "decision": pd.Series(values["decision"], index=index, dtype=str),
+            "policy_reasons": pd.Series(values["policy_reasons"], index=index, dtype=str),
+        },
+        index=index,
     )
-    out = pd.DataFrame({"pd": pd_cal, "grade": grades}, index=applications.index)
-    out = pd.concat(
-        [out, decisions.set_index(applications.index), limit_frame.set_index(applications.index)], axis=1
-    )
-    return out
+    return pd.concat([head, limit_frame(values, index)], axis=1)
 
 
 def risk_values(
@@ -160,7 +151,8 @@ def risk_values(
     limits: LimitSettings,
     scope: RuleScope | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
-    """:func:`decide_and_limit` as arrays by column, for a DataFrame or arrays by column.
+    """The five decision steps as arrays by column, for a DataFrame or arrays by column:
+    calibrate, grade, knock-outs and grade cut-offs, limit (:func:`decide_and_limit` frames them).
 
     Keys: ``pd``, ``grade``, ``decision`` and ``policy_reasons`` (object arrays of text), and
     the limit columns of :func:`scoring.decision.limits.limit_values` (``suggested_limit``,

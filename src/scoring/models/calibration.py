@@ -72,7 +72,10 @@ class CalibrationSettings(BaseModel):
         return self
 
 
-def _as_pd(values: npt.ArrayLike, name: str = "pd") -> np.ndarray:
+def as_pd(values: npt.ArrayLike, name: str = "pd") -> np.ndarray:
+    """``values`` as a one-dimensional float64 array of probabilities, or a ValueError naming
+    ``name`` and the first values outside [0, 1] or null (the calibrator's and the master scale's
+    input check)."""
     p = np.asarray(values, dtype=np.float64)
     if p.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {p.shape}")
@@ -82,7 +85,8 @@ def _as_pd(values: npt.ArrayLike, name: str = "pd") -> np.ndarray:
     return p
 
 
-def _as_labels(values: npt.ArrayLike, n: int) -> np.ndarray:
+def as_labels(values: npt.ArrayLike, n: int) -> np.ndarray:
+    """``values`` as ``n`` float64 outcomes, or a ValueError unless every one is 0 or 1."""
     y = np.asarray(values, dtype=np.float64)
     if y.shape != (n,):
         raise ValueError(f"labels and PDs differ in length: {y.shape[0] if y.ndim else 0} against {n}")
@@ -138,7 +142,7 @@ class Calibrator:
 
     def predict_uncapped(self, pd_raw: npt.ArrayLike) -> np.ndarray:
         """The calibration map without the floor and cap (for diagnostics)."""
-        p = _as_pd(pd_raw, "pd_raw")
+        p = as_pd(pd_raw, "pd_raw")
         if self.method == "isotonic":
             mapped = np.interp(p, np.asarray(self.x_thresholds), np.asarray(self.y_thresholds))
             return np.asarray(mapped, dtype=np.float64)
@@ -243,8 +247,8 @@ def cross_validated_log_loss(
     pd_raw: npt.ArrayLike, y: npt.ArrayLike, settings: CalibrationSettings, seed: int = 0
 ) -> dict[str, float]:
     """Out-of-fold log loss of each of ``settings.auto_candidates`` on the calibration split."""
-    p = _as_pd(pd_raw, "pd_raw")
-    labels = _as_labels(y, len(p))
+    p = as_pd(pd_raw, "pd_raw")
+    labels = as_labels(y, len(p))
     minority = int(min(labels.sum(), len(labels) - labels.sum()))
     if minority < 2:
         raise ValueError(
@@ -275,8 +279,8 @@ def fit_calibrator(
     going to the candidate listed first.
     """
     settings = settings or CalibrationSettings()
-    p = _as_pd(pd_raw, "pd_raw")
-    labels = _as_labels(y, len(p))
+    p = as_pd(pd_raw, "pd_raw")
+    labels = as_labels(y, len(p))
     if len(p) == 0 or np.unique(labels).size < 2:
         raise ValueError(
             f"calibration needs defaults and non-defaults, got {int(labels.sum())} defaults in {len(p)} rows"
@@ -324,8 +328,8 @@ def calibration_metrics(
 
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    p = _as_pd(pd_, "pd")
-    labels = _as_labels(y, len(p))
+    p = as_pd(pd_, "pd")
+    labels = as_labels(y, len(p))
     if len(p) == 0:
         raise ValueError("calibration metrics need at least one row")
     groups = _equal_frequency_bins(p, bins)
@@ -342,7 +346,7 @@ def calibration_metrics(
         "mce": mce,
     }
     if true_pd is not None:
-        truth = _as_pd(true_pd, "true_pd")
+        truth = as_pd(true_pd, "true_pd")
         if truth.shape != p.shape:
             raise ValueError(f"true_pd and pd differ in length: {len(truth)} against {len(p)}")
         ece_true, mce_true = _ece(p, truth, groups)
