@@ -3,10 +3,14 @@
 The first test runs lint-imports on the repository. The others copy src/scoring to a temporary
 directory, plant an import that breaks one contract and check that lint-imports fails on it,
 so a contract that quietly stopped checking anything would be noticed.
+
+The last tests scan the source with ``ast`` (import-linter checks modules, not names): no file
+takes another ``scoring`` module's private (single-underscore) names, and a planted one is caught.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -126,3 +130,173 @@ def test_forbidden_contracts_catch_a_forbidden_import(
     tmp_path: Path, module: str, line: str, contract_id: str, route: str
 ) -> None:
     _assert_broken(_probe(tmp_path, module, line), contract_id, route)
+
+
+# ------------------------------------------------------------------ private names stay private
+
+SCANNED = ("src", "pipelines", "benchmarks", "tests")
+
+
+def _is_private(name: str) -> bool:
+    """A single-underscore name (``_x``, ``_X``); dunders (``__version__``) are not private."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_scoring(module: str) -> bool:
+    return module == "scoring" or module.startswith("scoring.")
+
+
+def _is_module(name: str) -> bool:
+    """Whether name (dotted) is a module or package of src/scoring."""
+    base = ROOT.joinpath("src", *name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _module_name(path: Path) -> tuple[str | None, bool]:
+    """The dotted module of a file under src/ (None elsewhere), and whether it is a package."""
+    src = ROOT / "src"
+    if not path.is_relative_to(src):
+        return None, False
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+        return ".".join(parts), True
+    return ".".join(parts), False
+
+
+def _imported_from(node: ast.ImportFrom, module: str | None, is_package: bool) -> str:
+    """The absolute module of a ``from X import ...`` (relative imports resolved against module)."""
+    if not node.level:
+        return node.module or ""
+    package = (module or "").split(".")
+    if not is_package:
+        package = package[:-1]
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join([*package, *([node.module] if node.module else [])])
+
+
+def _private_uses(source: str, label: str, module: str | None, is_package: bool = False) -> list[str]:
+    """Each place the source takes a private name of a ``scoring`` module other than its own.
+
+    Caught: ``from scoring.x import _name``, and ``y._name`` (or ``scoring.x._name``) where y is
+    bound by ``import scoring.x as y`` or ``from scoring import x``. Bindings are per file, not per
+    scope; names taken by string (getattr, monkeypatch.setattr) are not seen.
+    """
+    tree = ast.parse(source, filename=label)
+    found: list[str] = []
+    modules: dict[str, str] = {}  # local name -> the scoring module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            origin = _imported_from(node, module, is_package)
+            if not _is_scoring(origin):
+                continue
+            for alias in node.names:
+                if _is_private(alias.name):
+                    if origin != module:
+                        found.append(f"{label}:{node.lineno}: from {origin} import {alias.name}")
+                elif _is_module(f"{origin}.{alias.name}"):
+                    modules[alias.asname or alias.name] = f"{origin}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if _is_scoring(alias.name):
+                    modules[alias.asname or "scoring"] = alias.name if alias.asname else "scoring"
+    if not modules:
+        return found
+    parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    for node in ast.walk(tree):
+        # the innermost attribute of each chain (y.a in y.a.b._name), read outwards
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+            continue
+        if node.value.id not in modules:
+            continue
+        owner, outer, chain = modules[node.value.id], node, [node.attr]
+        while isinstance(parents.get(id(outer)), ast.Attribute):
+            outer = parents[id(outer)]
+            chain.append(outer.attr)
+        for attr in chain:
+            if _is_private(attr):
+                if owner != module:
+                    found.append(f"{label}:{node.lineno}: {owner}.{attr}")
+                break
+            if not _is_module(f"{owner}.{attr}"):
+                break
+            owner = f"{owner}.{attr}"
+    return found
+
+
+def test_no_module_takes_another_modules_private_names() -> None:
+    found: list[str] = []
+    for folder in SCANNED:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            module, is_package = _module_name(path)
+            label = str(path.relative_to(ROOT))
+            found += _private_uses(path.read_text(encoding="utf-8"), label, module, is_package)
+    assert not found, (
+        f"{len(found)} private names of another scoring module taken (make the name public where it "
+        "is defined, or move it to the module that owns it):\n" + "\n".join(found)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "expected"),
+    [
+        pytest.param(
+            "from scoring.data.split import _probe",
+            "scoring.data.sampling",
+            ["probe.py:1: from scoring.data.split import _probe"],
+            id="from-import",
+        ),
+        pytest.param(
+            "from .split import _probe",
+            "scoring.data.sampling",
+            ["probe.py:1: from scoring.data.split import _probe"],
+            id="relative-import",
+        ),
+        pytest.param(
+            "import scoring.data.split as s\ns._probe()",
+            None,
+            ["probe.py:2: scoring.data.split._probe"],
+            id="module-alias",
+        ),
+        pytest.param(
+            "from scoring import data\ndata.split._probe()",
+            None,
+            ["probe.py:2: scoring.data.split._probe"],
+            id="package-attribute",
+        ),
+        pytest.param("from scoring.data.split import _probe", "scoring.data.split", [], id="own-module"),
+        pytest.param("from scoring import __version__", None, [], id="dunder"),
+        pytest.param("from scoring.data.split import PARTS as _PARTS", None, [], id="public-as-private"),
+        pytest.param("from pandas.io import _probe", None, [], id="not-scoring"),
+    ],
+)
+def test_private_name_check_catches_a_planted_use(
+    source: str, module: str | None, expected: list[str]
+) -> None:
+    assert _private_uses(source, "probe.py", module) == expected
+
+
+# ------------------------------------------------------------------ params compose the packages' settings
+
+# What scoring.config may import besides the packages' settings modules (``scoring.<package>.config``):
+# the core, and the policy and limit settings, which live beside the rules that read them.
+CONFIG_ALSO_IMPORTS = frozenset(
+    {"scoring.core.cluster", "scoring.core.settings", "scoring.decision.limits", "scoring.decision.policy"}
+)
+
+
+def test_params_compose_the_packages_settings_modules_and_nothing_above_them() -> None:
+    """scoring.config builds Params from each package's own settings (its ``config`` module); it
+    takes nothing from a package's working modules (a report, a stage's logic), so reading params
+    never imports them."""
+    tree = ast.parse((ROOT / "src" / "scoring" / "config.py").read_text(encoding="utf-8"))
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and _is_scoring(node.module)
+    }
+    assert any(module.endswith(".config") for module in imported)
+    others = sorted(m for m in imported if not m.endswith(".config") and m not in CONFIG_ALSO_IMPORTS)
+    assert not others, (
+        f"scoring.config imports {others}: move their settings into the package's config module"
+    )

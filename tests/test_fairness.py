@@ -11,9 +11,8 @@ from pydantic import ValidationError
 
 from scoring.data.config import SyntheticDataConfig
 from scoring.data.synthetic import generate_portfolio
+from scoring.reporting.config import FairnessConfig, GroupSpec
 from scoring.reporting.fairness import (
-    FairnessConfig,
-    GroupSpec,
     fairness_report,
     group_labels,
     reason_codes_check,

@@ -6,7 +6,7 @@ raises them as a :class:`~scoring.core.refusals.CodedError` carrying the code. T
 parametrized over those tables: each code must have a case here that makes the module refuse
 with that code and the exact message, so a refusal added to a table without a case fails, named.
 The what-if scenario's own fields are checked by pydantic: one case per field of
-:class:`~scoring.decision.whatif.WhatIfScenario`, taken from the model's fields.
+:class:`~scoring.decision.config.WhatIfScenario`, taken from the model's fields.
 
 The queue's and the behaviour score's refusals are in tests/test_collections_queue.py (they
 share its fitted model), the history gate's in tests/test_history_gate_rules.py.
@@ -25,13 +25,12 @@ import pytest
 from pydantic import ValidationError
 
 from scoring.core.refusals import CodedError
+from scoring.decision.config import WhatIfConfig, WhatIfScenario
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
 from scoring.decision.whatif import REFUSALS as WHATIF_REFUSALS
 from scoring.decision.whatif import (
-    WhatIfConfig,
     WhatIfError,
-    WhatIfScenario,
     book_figures,
     book_rows,
     scenario_settings,

@@ -17,24 +17,15 @@ from scoring.collections.config import CollectionsConfig
 from scoring.core.cluster import DaskConfig, Engine
 from scoring.core.settings import ConfigError, StrictModel
 from scoring.data.config import DataConfig, SplitConfig, ValidateConfig
-from scoring.decision.config import CalibrateConfig
+from scoring.decision.config import CalibrateConfig, WhatIfConfig
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import PolicySettings
-from scoring.decision.whatif import WhatIfConfig
 from scoring.explain.config import ReasonsConfig
 from scoring.features.config import FeaturesConfig
 from scoring.models.config import RejectInferenceConfig, TrainConfig, TuneConfig
 from scoring.monitoring.config import MonitorConfig
-from scoring.reporting.fairness import FairnessConfig
-
-
-class EvaluateConfig(StrictModel):
-    calibration_bins: int = Field(10, ge=2)
-
-
-class ExportConfig(StrictModel):
-    model_name: str = Field("auto_loan_pd", pattern=r"^[A-Za-z0-9_.-]+$")
-    experiment_name: str = "credit-scoring"
+from scoring.reporting.config import EvaluateConfig, FairnessConfig
+from scoring.serving.config import ExportConfig
 
 
 class Params(StrictModel):

@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import Field
 
 from scoring.core.finance import balance_after
 from scoring.core.refusals import CodedError
-from scoring.core.settings import StrictModel
+from scoring.decision.config import WhatIfConfig, WhatIfScenario
 from scoring.decision.limits import LimitSettings
 from scoring.decision.policy import APPROVE, DECLINE, PolicySettings
 
@@ -61,42 +60,6 @@ class WhatIfError(CodedError):
     :data:`REFUSALS`."""
 
     CODES = REFUSALS
-
-
-class WhatIfScenario(StrictModel):
-    """The change to replay (``whatif.scenario`` in params). All zero / null: the current params."""
-
-    rate_shift: float = Field(
-        0.0, ge=-1.0, le=1.0, description="added to every application's annual_rate (0.02: +2 points)"
-    )
-    max_ltv_shift: float = Field(
-        0.0, ge=-1.0, le=1.0, description="added to every market LTV cap and every grade's LTV cap"
-    )
-    dti_cap_shift: float = Field(0.0, ge=-1.0, le=1.0, description="added to every grade's DTI cap")
-    approve_max_grade: int | None = Field(None, ge=0, description="another approval cut-off grade")
-    refer_max_grade: int | None = Field(None, ge=0, description="another refer cut-off grade")
-
-    def is_current(self) -> bool:
-        return self == WhatIfScenario()
-
-
-class WhatIfConfig(StrictModel):
-    """The what-if stage (``whatif`` in params; docs/whatif.md)."""
-
-    splits: list[str] = Field(
-        default_factory=lambda: ["test", "oot"], min_length=1, description="the applications replayed"
-    )
-    scenario: WhatIfScenario = WhatIfScenario()
-    operating_cost: float = Field(
-        0.01, ge=0.0, le=1.0, description="annual operating cost as a share of the average balance"
-    )
-    capital_charge: float = Field(
-        0.012,
-        ge=0.0,
-        le=1.0,
-        description="annual cost of the capital a loan ties up, as a share of the balance "
-        "(capital ratio x hurdle rate: 8% x 15%)",
-    )
 
 
 def _shifted(
