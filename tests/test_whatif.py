@@ -171,7 +171,6 @@ def test_the_stage_replays_the_pipelines_applications_at_a_higher_rate(
     done = subprocess.run(
         ["pipelines/stage", "whatif", "--params", str(tmp_path / "params.yaml"), "--model-dir", "models",
          "--split-dir", "data/split", "--dataset", "data/validated/dataset.json",
-         "--run-info", "models/run.json",
          "--metrics", str(tmp_path / "whatif.json"), "--out-dir", str(tmp_path / "whatif")],
         cwd=pipeline, env=stage_env(pipeline), check=False, capture_output=True, text=True,
     )  # fmt: skip
