@@ -256,3 +256,26 @@ def test_the_same_model_exported_twice_gives_the_same_bytes_digest_and_version(t
     export_model(model_dir, changed, SYNTHETIC_SPEC, raw, model_info(stricter), stricter)
     assert load_scorer(files_dir(changed)).model_version != version
     assert model_digest(changed) != model_digest(first)
+
+
+def test_the_stages_that_export_a_model_depend_on_every_file_it_carries(
+    exported: tuple[Path, Path, pd.DataFrame],
+) -> None:
+    """The exported model carries a copy of the whole package (models-from-code), so a change to
+    any module changes its bytes: the stages that export one (the PD model, the behaviour model)
+    must depend on all of src/scoring, or a fresh clone would rebuild a model whose bytes differ
+    from what dvc.lock records."""
+    import yaml
+
+    path, _, _ = exported
+    package = Path(__file__).resolve().parents[1] / "src" / "scoring"
+    carried = {
+        p.relative_to(path / "code" / "scoring").as_posix() for p in (path / "code" / "scoring").rglob("*.py")
+    }
+    assert carried == {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    stages = yaml.safe_load((package.parents[1] / "dvc.yaml").read_text())["stages"]
+    for name, out in (("export", "models/pd_model"), ("collect", "models/behaviour_model")):
+        assert out in stages[name]["outs"], name
+        assert "src/scoring" in stages[name]["deps"], (
+            f"stage {name} exports a model but does not depend on src/scoring"
+        )

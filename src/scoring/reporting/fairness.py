@@ -212,7 +212,7 @@ def _variable_report(
     outcome: npt.NDArray[np.float64],
     config: FairnessConfig,
 ) -> dict[str, Any]:
-    # fairlearn only here: the config (scoring.reporting.config) is read by every stage's params, fairlearn is not
+    # fairlearn only here: every stage reads the config (scoring.reporting.config), not fairlearn
     from fairlearn.metrics import (
         equalized_odds_difference,
         false_positive_rate,
